@@ -1,0 +1,83 @@
+"""The ``ssl-ws`` command line.
+
+Each sub-command lives in its own module under :mod:`ssl_ws.commands` and exposes
+``configure(parser)`` (add its arguments) and ``run(args)`` (do the work). Only the
+module of the command being run is imported, so ``ssl-ws --help`` is instant.
+
+Errors a user can cause are :class:`~ssl_ws.errors.SslWsError`: printed as one line
+(``error: ...``), exit status 2. Ctrl-C exits with status 130 after the command has
+kept what it finished (every long command saves as it goes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from .errors import SslWsError
+
+# name -> (module under ssl_ws.commands, one-line help). Order is the order of `--help`.
+COMMANDS = {
+    "quickstart": ("quickstart", "the whole pipeline on the embedded digits: fit, pretrain, evaluate, index, query"),
+    "fit": ("fit", "fit INRs (several views per image) to an image source and write an INR store"),
+    "merge": ("merge", "merge the shards written by `fit --shard i/n` into one store"),
+    "import": ("import_", "import a published INR data set (DWSNets or multi-view layout) into a store"),
+    "info": ("info", "summarize an INR store: splits, views, classes, architecture, PSNR"),
+    "show-augment": ("show_augment", "write a PNG grid of INRs rendered before and after an augmentation"),
+    "augmentations": ("augmentations", "list augmentation presets and transforms"),
+    "encoders": ("encoders", "list the encoders and their parameter counts"),
+    "pretrain": ("pretrain", "SimCLR pretraining of a weight-space encoder"),
+    "train": ("train", "supervised training of a weight-space classifier"),
+    "export": ("export", "write encoder-only weights from a training checkpoint"),
+    "embed": ("embed", "write embeddings of a store split"),
+    "linear-probe": ("linear_probe", "linear-probe accuracy of frozen embeddings"),
+    "knn": ("knn", "weighted kNN accuracy of frozen embeddings (faiss)"),
+    "finetune": ("finetune", "fine-tune an encoder with a linear head"),
+    "index": ("index", "build a faiss retrieval index of a store's embeddings"),
+    "query": ("query", "query a retrieval index by INR id or by a new image"),
+}
+
+
+def _build_parser(selected: Optional[str]) -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ssl-ws",
+        description="Self-supervised learning on deep weight spaces: INRs as data.",
+    )
+    parser.add_argument("--version", action="version", version=f"ssl_ws {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+        if name == selected:
+            mod = importlib.import_module(f".commands.{module}", __package__)
+            mod.configure(p)
+            p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in argv if not a.startswith("-")), None)
+    if selected not in COMMANDS:
+        selected = None
+    parser = _build_parser(selected)
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 0 if not argv else 2
+    try:
+        code = args._run(args)
+    except SslWsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work was saved; run the same command again to resume", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

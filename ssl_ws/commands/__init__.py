@@ -1,0 +1,1 @@
+"""One module per `ssl-ws` sub-command: configure(parser) and run(args)."""

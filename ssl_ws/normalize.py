@@ -1,0 +1,124 @@
+"""Weight normalization statistics that respect the weight-space symmetries.
+
+Raw INR weights differ in scale by orders of magnitude between layers (a SIREN's
+first layer is ~1/d_in, its hidden layers ~sqrt(6/d)/w0), so encoders see
+standardized weights ``(W - mean) / std``, with statistics computed once over the
+training split and stored with every checkpoint (DWSNets, Navon et al. 2023, do
+the same per entry).
+
+Per-entry statistics would break the permutation symmetry of hidden neurons: two
+networks that differ only by a neuron permutation would be normalized
+differently. Here the statistics are *tied* along every hidden-neuron axis, i.e.
+averaged over the batch and over the axes a permutation acts on:
+
+* weight ``W_i [d_out, d_in]``: one value per non-permutable index -- per input
+  coordinate for the first layer, per output channel for the last, a single
+  scalar for hidden-to-hidden layers;
+* bias ``b_i``: a scalar for hidden layers, per output channel for the last.
+
+So ``normalize(permute(ws)) == permute(normalize(ws))`` exactly, and an invariant
+encoder stays invariant after normalization.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List
+
+import torch
+from torch import Tensor
+
+from .weights import INRSpec, WeightSpace
+
+
+def _tied_dims(spec: INRSpec, layer: int):
+    """Axes (of the un-batched weight [d_out, d_in]) that hidden-neuron permutations act on."""
+    rows_hidden = layer < spec.n_layers - 1
+    cols_hidden = layer > 0
+    return rows_hidden, cols_hidden
+
+
+class WeightNormalizer:
+    """``ws -> (ws - mean) / std`` with symmetry-tied statistics (see module doc)."""
+
+    def __init__(self, spec: INRSpec, w_mean: List[Tensor], w_std: List[Tensor], b_mean: List[Tensor], b_std: List[Tensor]):
+        self.spec = spec
+        self.w_mean, self.w_std, self.b_mean, self.b_std = w_mean, w_std, b_mean, b_std
+
+    @classmethod
+    def identity(cls, spec: INRSpec) -> "WeightNormalizer":
+        n = spec.n_layers
+        one, zero = torch.ones(1, 1), torch.zeros(1, 1)
+        return cls(spec, [zero] * n, [one] * n, [zero.view(1)] * n, [one.view(1)] * n)
+
+    @classmethod
+    def fit(cls, ws_batches, spec: INRSpec, eps: float = 1e-6) -> "WeightNormalizer":
+        """Statistics from one WeightSpace or an iterable of them (streamed, float64 sums)."""
+        if isinstance(ws_batches, WeightSpace):
+            ws_batches = [ws_batches]
+        n = spec.n_layers
+        w_sum = [0.0] * n
+        w_sq = [0.0] * n
+        w_cnt = [0] * n
+        b_sum = [0.0] * n
+        b_sq = [0.0] * n
+        b_cnt = [0] * n
+        for ws in ws_batches:
+            for i in range(n):
+                rows_h, cols_h = _tied_dims(spec, i)
+                w = ws.weights[i].double()
+                dims = [0] + ([1] if rows_h else []) + ([2] if cols_h else [])
+                w_sum[i] = w_sum[i] + w.sum(dim=dims, keepdim=True)[0]
+                w_sq[i] = w_sq[i] + (w * w).sum(dim=dims, keepdim=True)[0]
+                w_cnt[i] += int(torch.tensor([w.shape[d] for d in dims]).prod())
+                b = ws.biases[i].double()
+                bdims = [0] + ([1] if rows_h else [])
+                b_sum[i] = b_sum[i] + b.sum(dim=bdims, keepdim=True)[0]
+                b_sq[i] = b_sq[i] + (b * b).sum(dim=bdims, keepdim=True)[0]
+                b_cnt[i] += int(torch.tensor([b.shape[d] for d in bdims]).prod())
+        if not w_cnt[0]:
+            raise ValueError("no weights to compute normalization statistics from")
+
+        def finish(s, sq, c):
+            mean = s / c
+            var = (sq / c - mean * mean).clamp_min(0)
+            return mean.float().cpu(), (var.sqrt() + eps).float().cpu()
+
+        wm, wsd, bm, bsd = [], [], [], []
+        for i in range(n):
+            m, s = finish(w_sum[i], w_sq[i], w_cnt[i])
+            wm.append(m), wsd.append(s)
+            m, s = finish(b_sum[i], b_sq[i], b_cnt[i])
+            bm.append(m), bsd.append(s)
+        return cls(spec, wm, wsd, bm, bsd)
+
+    def __call__(self, ws: WeightSpace) -> WeightSpace:
+        dev, dt = ws.device, ws.dtype
+        return WeightSpace(
+            [(w - m.to(dev, dt)) / s.to(dev, dt) for w, m, s in zip(ws.weights, self.w_mean, self.w_std)],
+            [(b - m.to(dev, dt)) / s.to(dev, dt) for b, m, s in zip(ws.biases, self.b_mean, self.b_std)],
+            ws.spec,
+        )
+
+    normalize = __call__
+
+    def denormalize(self, ws: WeightSpace) -> WeightSpace:
+        dev, dt = ws.device, ws.dtype
+        return WeightSpace(
+            [w * s.to(dev, dt) + m.to(dev, dt) for w, m, s in zip(ws.weights, self.w_mean, self.w_std)],
+            [b * s.to(dev, dt) + m.to(dev, dt) for b, m, s in zip(ws.biases, self.b_mean, self.b_std)],
+            ws.spec,
+        )
+
+    def state_dict(self) -> Dict:
+        """Plain tensors and lists: safe for ``torch.load(..., weights_only=True)``."""
+        return {
+            "spec": self.spec.to_dict(),
+            "w_mean": list(self.w_mean),
+            "w_std": list(self.w_std),
+            "b_mean": list(self.b_mean),
+            "b_std": list(self.b_std),
+        }
+
+    @classmethod
+    def from_state_dict(cls, d: Dict) -> "WeightNormalizer":
+        return cls(INRSpec.from_dict(d["spec"]), list(d["w_mean"]), list(d["w_std"]), list(d["b_mean"]), list(d["b_std"]))
