@@ -1,0 +1,79 @@
+"""Weight-space augmentations: batched, exact, with aligned MixUp.
+
+Shamsian et al., "Improved Generalization of Weight Space Networks via
+Augmentations" (ICML 2024). Layout, in the style of torchvision ``transforms/v2``:
+
+* :mod:`.functional` (imported as ``F``): pure batched kernels -- warps
+  (``translate``, ``rotate``, ``scale``, ``flip``, ``affine``, ``intensity``),
+  data-agnostic perturbations (``gaussian_noise``, ``dropout``,
+  ``quantile_dropout``), exact symmetries (``permute``, ``sign_flip``,
+  ``bias_shift``), ``mixup`` and ``align``.
+* :mod:`.transforms`: randomised wrappers ``t(ws, generator=None)`` sampling
+  independent parameters per INR, plus ``Compose``, ``RandomApply``, ``OneOf``,
+  ``Identity``, ``TwoViews``.
+* :mod:`.mixup`: :class:`MixUp` (plain / permute / aligned; partner from the batch,
+  a given batch such as another view, or the INR itself).
+* :mod:`.align`: weight matching (Git Re-Basin) with scipy's linear assignment.
+* :mod:`.presets`: ``preset(name)`` and ``list_presets()``.
+
+How a training loop uses a preset (the MixUp contract)::
+
+    aug = preset("paper+mixup", num_classes=10)   # a Compose
+    ws = aug(ws, generator=g)                     # per-view transforms only, never mixes
+    if aug.mixup is not None:                     # MixUp or None
+        ws, soft_labels = aug.mixup.mix(ws, labels, generator=g)
+"""
+
+from . import functional
+from .align import align, weight_matching
+from .mixup import MixUp
+from .presets import list_presets, preset
+from .transforms import (
+    TRANSFORMS,
+    Compose,
+    Dropout,
+    GaussianNoise,
+    Identity,
+    OneOf,
+    QuantileDropout,
+    RandomApply,
+    RandomBiasShift,
+    RandomFlip,
+    RandomIntensity,
+    RandomPermutation,
+    RandomRotate,
+    RandomScale,
+    RandomSignFlip,
+    RandomTranslate,
+    Transform,
+    TwoViews,
+    sample_permutations,
+)
+
+__all__ = [
+    "functional",
+    "align",
+    "weight_matching",
+    "MixUp",
+    "preset",
+    "list_presets",
+    "TRANSFORMS",
+    "Transform",
+    "Compose",
+    "Dropout",
+    "GaussianNoise",
+    "Identity",
+    "OneOf",
+    "QuantileDropout",
+    "RandomApply",
+    "RandomBiasShift",
+    "RandomFlip",
+    "RandomIntensity",
+    "RandomPermutation",
+    "RandomRotate",
+    "RandomScale",
+    "RandomSignFlip",
+    "RandomTranslate",
+    "TwoViews",
+    "sample_permutations",
+]

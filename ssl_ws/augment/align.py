@@ -1,0 +1,121 @@
+"""Weight matching: permute one batch of INRs to match another (Git Re-Basin).
+
+Ainsworth, Hayase & Srinivasa, "Git Re-Basin: Merging Models modulo Permutation
+Symmetries" (ICLR 2023), Algorithm 1. For an anchor ``a`` and a partner ``b`` of
+one MLP architecture, find hidden-neuron permutations ``P_1 .. P_{L-1}`` maximising
+
+    sum_i < W_i^a, P_i W_i^b P_{i-1}^T >  +  < b_i^a, P_i b_i^b >
+
+which is the same as minimising ``||a - pi(b)||_2`` (permutations preserve norms).
+Coordinate descent: for one hidden layer ``i`` with the others fixed the objective
+is linear in ``P_i``, ``<P_i, C_i>`` with
+
+    C_i = W_i^a (W_i^b P_{i-1}^T)^T + b_i^a (b_i^b)^T + (W_{i+1}^a)^T (P_{i+1} W_{i+1}^b)
+
+a linear assignment problem, solved exactly with
+``scipy.optimize.linear_sum_assignment``. Sweeps over the layers repeat until no
+layer improves. Every accepted step strictly increases the objective, so the
+distance to the anchor never grows (starting from the identity).
+
+Batched: the cost matrices of all ``B`` pairs are built with one batched matmul
+per term (in float64); only the ``[h, h]`` assignment problems are solved one
+pair at a time (scipy has no batched solver), and only for pairs that have not
+converged yet.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor
+
+from ..errors import SslWsError
+from ..weights import WeightSpace, _check_same_spec
+
+__all__ = ["weight_matching", "align"]
+
+
+def _gather_rows(w: Tensor, perm: Tensor) -> Tensor:
+    return w.gather(1, perm.unsqueeze(-1).expand(-1, -1, w.shape[2]))
+
+
+def _gather_cols(w: Tensor, perm: Tensor) -> Tensor:
+    return w.gather(2, perm.unsqueeze(1).expand(-1, w.shape[1], -1))
+
+
+def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 100, tol: float = 1e-12) -> List[Tensor]:
+    """Permutations that align ``partner`` to ``anchor``, pair by pair.
+
+    Args:
+        anchor, partner: batches of one size and spec (pair ``b`` is ``anchor[b]``, ``partner[b]``).
+        max_iter: maximum number of sweeps over the hidden layers.
+        tol: relative improvement a step must make to be accepted.
+
+    Returns:
+        One LongTensor ``[B, h_i]`` per hidden layer, in the convention of
+        :func:`ssl_ws.augment.functional.permute` (new neuron ``j`` = old neuron ``perm[j]``),
+        so ``permute(partner, perms)`` is the aligned partner.
+    """
+    if not isinstance(anchor, WeightSpace) or not isinstance(partner, WeightSpace):
+        raise SslWsError("weight matching needs two WeightSpaces")
+    _check_same_spec(anchor.spec, partner.spec, "weight matching")
+    if len(anchor) != len(partner):
+        raise SslWsError(f"weight matching needs batches of one size, got {len(anchor)} and {len(partner)}")
+    if anchor.device != partner.device:
+        raise SslWsError(f"weight matching needs both batches on one device, got {anchor.device} and {partner.device}")
+    spec = anchor.spec
+    batch, device = len(anchor), anchor.device
+    n_hidden = len(spec.hidden_sizes)
+    perms = [torch.arange(h, device=device).expand(batch, h).clone() for h in spec.hidden_sizes]
+    if n_hidden == 0 or batch == 0:
+        return perms
+    wa = [w.detach().double() for w in anchor.weights]
+    ba = [b.detach().double() for b in anchor.biases]
+    wb = [w.detach().double() for w in partner.weights]
+    bb = [b.detach().double() for b in partner.biases]
+    last = spec.n_layers - 1
+    active = np.ones(batch, dtype=bool)
+    for _ in range(max_iter):
+        progress = np.zeros(batch, dtype=bool)
+        for i in range(n_hidden):
+            w_in = wb[i] if i == 0 else _gather_cols(wb[i], perms[i - 1])
+            w_out = wb[i + 1] if i + 1 == last else _gather_rows(wb[i + 1], perms[i + 1])
+            cost = torch.bmm(wa[i], w_in.transpose(1, 2))
+            cost.baddbmm_(wa[i + 1].transpose(1, 2), w_out)
+            cost.add_(ba[i].unsqueeze(2) * bb[i].unsqueeze(1))
+            cost_np = cost.cpu().numpy()
+            current = perms[i].cpu().numpy()
+            new = current.copy()
+            rows = np.arange(cost_np.shape[1])
+            for b in np.flatnonzero(active):
+                c = cost_np[b]
+                _, col = linear_sum_assignment(c, maximize=True)
+                old_val = c[rows, current[b]].sum()
+                new_val = c[rows, col].sum()
+                if new_val > old_val + tol * max(abs(old_val), 1.0):
+                    new[b] = col
+                    progress[b] = True
+            if progress.any():
+                perms[i] = torch.from_numpy(new).to(device)
+        active = progress
+        if not active.any():
+            break
+    return perms
+
+
+def align(
+    anchor: WeightSpace, partner: WeightSpace, max_iter: int = 100, return_perms: bool = False
+) -> Union[WeightSpace, Tuple[WeightSpace, List[Tensor]]]:
+    """``partner`` with its hidden neurons permuted to match ``anchor`` (weight matching).
+
+    The result computes exactly the same functions as ``partner``. With
+    ``return_perms`` also returns the permutations (see :func:`weight_matching`).
+    """
+    from .functional import permute
+
+    perms = weight_matching(anchor, partner, max_iter=max_iter)
+    aligned = permute(partner, perms)
+    return (aligned, perms) if return_perms else aligned

@@ -1,0 +1,123 @@
+"""Named augmentation pipelines, so a config can say ``augment: paper+mixup``.
+
+``preset(name)`` returns a :class:`~ssl_ws.augment.transforms.Compose`. Calling it
+applies the per-view transforms only; its ``.mixup`` attribute is the
+:class:`~ssl_ws.augment.mixup.MixUp` the training loop should apply afterwards,
+or ``None``. A training step therefore reads::
+
+    aug = preset("paper+mixup", num_classes=10)
+    ws = aug(ws, generator=g)
+    if aug.mixup is not None:
+        ws, soft_labels = aug.mixup.mix(ws, labels, generator=g)          # supervised
+        # or: aug.mixup.mix(view1, generator=g, partner_ws=view2)          # positive pair
+
+A name is a base pipeline optionally followed by one MixUp suffix:
+``<base>+mixup`` (aligned, partner from the batch), ``+permmix`` (random
+permutation), ``+plainmix`` (no alignment), ``+selfmix`` (aligned with an
+augmented copy of the INR itself, label-free). Parameters are the paper's
+defaults (Shamsian et al., ICML 2024); see :mod:`ssl_ws.augment.transforms`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Tuple
+
+from ..errors import SslWsError
+from . import transforms as T
+from .mixup import MixUp
+
+__all__ = ["preset", "list_presets", "BASES", "MIXUP_SUFFIXES"]
+
+
+def _none():
+    return [T.Identity()]
+
+
+def _weak():
+    return [T.RandomTranslate(0.1), T.GaussianNoise(0.1)]
+
+
+def _symmetry():
+    return [T.RandomPermutation(), T.RandomSignFlip(), T.RandomBiasShift()]
+
+
+def _warp():
+    return [T.RandomTranslate(), T.RandomRotate(), T.RandomScale()]
+
+
+def _noise():
+    return [T.GaussianNoise(), T.Dropout(), T.QuantileDropout()]
+
+
+def _paper():
+    return [T.RandomTranslate(), T.RandomRotate(), T.GaussianNoise(), T.RandomSignFlip(), T.RandomPermutation()]
+
+
+def _strong():
+    return [
+        T.RandomTranslate(),
+        T.RandomRotate(),
+        T.RandomScale(),
+        T.RandomIntensity(),
+        T.GaussianNoise(),
+        T.RandomApply(T.Dropout(), p=0.5),
+        T.RandomApply(T.QuantileDropout(), p=0.5),
+        T.RandomSignFlip(),
+        T.RandomBiasShift(),
+        T.RandomPermutation(),
+    ]
+
+
+#: base name -> (builder, description)
+BASES: Dict[str, Tuple[Callable, str]] = {
+    "none": (_none, "no augmentation"),
+    "weak": (_weak, "translate up to 0.1, Gaussian noise 0.1 x std"),
+    "symmetry": (_symmetry, "exact symmetries only: neuron permutation, sign flip, bias shift (image unchanged)"),
+    "warp": (_warp, "INR-space warps: translate 0.25, rotate 30 deg, scale 0.8-1.2"),
+    "noise": (_noise, "data-agnostic: Gaussian noise 0.32 x std, dropout 0.1, quantile dropout up to 10%"),
+    "paper": (_paper, "the paper's pipeline: translate, rotate, Gaussian noise, sign flip, permutation"),
+    "strong": (_strong, "every family: warps, intensity, noise, (quantile) dropout, all symmetries"),
+}
+
+#: suffix -> (MixUp keyword arguments, description)
+MIXUP_SUFFIXES: Dict[str, Tuple[dict, str]] = {
+    "mixup": (dict(variant="aligned", partner="batch"), "aligned MixUp with another INR of the batch (labels mixed)"),
+    "permmix": (dict(variant="permute", partner="batch"), "MixUp with a randomly permuted INR of the batch"),
+    "plainmix": (dict(variant="plain", partner="batch"), "plain MixUp with another INR of the batch"),
+    "selfmix": (dict(variant="aligned", partner="self"), "aligned MixUp with an augmented copy of the INR itself (label-free)"),
+}
+
+
+def preset(name: str, num_classes: Optional[int] = None, alpha: Optional[float] = None) -> T.Compose:
+    """The pipeline called ``name`` (see :func:`list_presets`).
+
+    Args:
+        num_classes: passed to the MixUp, for integer labels.
+        alpha: MixUp's Beta(alpha, alpha); ``None`` draws lam from U(0, 1).
+
+    Returns:
+        A :class:`~ssl_ws.augment.transforms.Compose` whose ``.mixup`` is a
+        :class:`~ssl_ws.augment.mixup.MixUp` or ``None``.
+    """
+    if not isinstance(name, str) or not name:
+        raise SslWsError(f"augmentation preset must be a name, got {name!r}")
+    base, *suffixes = name.strip().lower().split("+")
+    if base not in BASES:
+        raise SslWsError(f"unknown augmentation preset {name!r}; choose from {', '.join(list_presets())}")
+    if len(suffixes) > 1 or (suffixes and suffixes[0] not in MIXUP_SUFFIXES):
+        raise SslWsError(
+            f"unknown augmentation preset {name!r}: after '+' use one of {', '.join(MIXUP_SUFFIXES)}"
+        )
+    mix = None
+    if suffixes:
+        mix = MixUp(num_classes=num_classes, alpha=alpha, **MIXUP_SUFFIXES[suffixes[0]][0])
+    return T.Compose(BASES[base][0](), mixup=mix, name=name)
+
+
+def list_presets() -> Dict[str, str]:
+    """Preset name -> one-line description (every base, and the MixUp combinations of ``paper``;
+    any base accepts any MixUp suffix)."""
+    out = {name: desc for name, (_, desc) in BASES.items()}
+    for suffix, (_, desc) in MIXUP_SUFFIXES.items():
+        out[f"paper+{suffix}"] = f"paper, then {desc}"
+    return out
