@@ -1,0 +1,271 @@
+"""Run configurations: YAML files + dotted command-line overrides, checked against a schema.
+
+A config is an OmegaConf tree read from a YAML file, updated by ``key=value``
+overrides (``trainer.max_epochs=2 encoder.hidden=8``), and merged onto a
+structured schema (the dataclasses below) that supplies defaults and types. Every
+key a user writes must exist in the schema; a typo raises
+``SslWsError("unknown config key 'ssl.temprature'; did you mean 'ssl.temperature'?")``
+(nearest key by :func:`difflib.get_close_matches`). The ``encoder`` section is
+open: ``name`` picks a registry encoder, the other keys are its constructor
+arguments (checked against its signature when the encoder is built).
+
+The fully resolved config is saved as ``config.yaml`` beside every run, so a run
+can always be reproduced (and resumed) from its directory alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+from .errors import SslWsError
+
+
+def _f(default, help: str, factory=None):
+    if factory is not None:
+        return field(default_factory=factory, metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class DataConfig:
+    store: str = _f("data/digits-inr", "path of the INR store (written by `ssl-ws fit` or `ssl-ws import`)")
+    batch_size: int = _f(64, "INRs (SimCLR: positive pairs) per step and per device; the global batch is x devices x nodes")
+    max_views: Optional[int] = _f(None, "views (independent fits) per object used in training; null = all")
+    eval_max_views: int = _f(1, "views per object embedded for evaluation (online kNN/probe, val/test accuracy)")
+    num_workers: int = _f(0, "DataLoader worker processes gathering parameter batches from the memmap")
+
+
+@dataclass
+class AugmentConfig:
+    preset: str = _f("paper", "augmentation preset applied to raw weights (see `ssl-ws augmentations`)")
+    preset2: Optional[str] = _f(None, "SimCLR: preset of the second view; null = same as `preset`")
+
+
+@dataclass
+class SSLConfig:
+    temperature: float = _f(0.1, "NT-Xent temperature")
+    positives: str = _f("same_fit", "positive pairs: 'same_fit' (two augmentations of one fit) or 'two_views' (two fits of one object)")
+    view_mixup: bool = _f(False, "two_views only: each view is an aligned MixUp of the object's two fits (lam ~ Beta(alpha, alpha))")
+    view_mixup_alpha: float = _f(1.0, "Beta parameter of the view MixUp coefficient")
+    proj_hidden: int = _f(128, "hidden width of the SimCLR projection head")
+    proj_out: int = _f(64, "output width of the SimCLR projection head (the loss space)")
+
+
+@dataclass
+class SupervisedConfig:
+    mixup: str = _f("none", "MixUp variant with soft labels: 'none', 'plain', 'permute' or 'aligned' (overrides the preset's)")
+    mixup_alpha: Optional[float] = _f(None, "MixUp Beta parameter; null = the MixUp default")
+    label_smoothing: float = _f(0.0, "label smoothing of the (soft) cross-entropy")
+    pretrained: Optional[str] = _f(None, "encoder.pt or checkpoint to initialize the encoder (and normalizer) from")
+    encoder_lr_factor: float = _f(1.0, "learning rate of the encoder = optim.lr x this (0 freezes it)")
+
+
+@dataclass
+class OptimConfig:
+    name: str = _f("adamw", "optimizer: 'adamw', 'adam' or 'sgd'")
+    lr: float = _f(1e-3, "peak learning rate")
+    weight_decay: float = _f(1e-4, "decoupled weight decay (AdamW) / L2 (others)")
+    scheduler: str = _f("cosine", "learning-rate schedule per step: 'cosine' (to 0) or 'constant'")
+    warmup_epochs: float = _f(0.0, "linear warm-up length in epochs")
+
+
+@dataclass
+class EvalConfig:
+    every_n_epochs: int = _f(1, "run the online evaluation every n epochs (and after the last)")
+    knn_k: int = _f(20, "neighbours of the online weighted kNN")
+    knn_temperature: float = _f(0.07, "temperature of the weighted kNN vote")
+    max_bank: Optional[int] = _f(20000, "at most this many training embeddings in the kNN bank; null = all")
+    probe_max_train: int = _f(5000, "at most this many training embeddings to fit the online linear probe on")
+    batch_size: int = _f(512, "INRs per forward pass when embedding for evaluation")
+
+
+@dataclass
+class TrainerConfig:
+    max_epochs: int = _f(10, "number of epochs")
+    accelerator: str = _f("auto", "'auto' (GPU when there is one), 'cpu', 'gpu', ...")
+    devices: Any = _f("auto", "devices per node: 'auto', an int, or a list of ids")
+    num_nodes: int = _f(1, "machines (DDP)")
+    strategy: str = _f("auto", "'auto', 'ddp', 'ddp_spawn', ...; DDP gathers negatives across processes")
+    precision: str = _f("32-true", "Lightning precision: '32-true', 'bf16-mixed', '16-mixed'")
+    log_every_n_steps: int = _f(10, "TensorBoard logging interval of step metrics")
+    checkpoint_every_n_steps: Optional[int] = _f(None, "also save last.ckpt every n steps (bounds the work a crash loses)")
+    gradient_clip_val: Optional[float] = _f(None, "clip gradient norm at this value; null = no clipping")
+    progress_bar: bool = _f(True, "show the progress bar")
+
+
+@dataclass
+class PretrainConfig:
+    name: str = _f("pretrain", "run name: runs go to <output_dir>/<name>/<timestamp>/")
+    seed: int = _f(0, "seed of the model init, data order and augmentations")
+    output_dir: str = _f("runs", "root directory of runs")
+    data: DataConfig = _f(None, "data", factory=DataConfig)
+    encoder: Dict[str, Any] = _f(None, "encoder: 'name' (see `ssl-ws encoders`) + its keyword arguments", factory=lambda: {"name": "dwsnet"})
+    augment: AugmentConfig = _f(None, "augmentations", factory=AugmentConfig)
+    ssl: SSLConfig = _f(None, "SimCLR", factory=SSLConfig)
+    optim: OptimConfig = _f(None, "optimizer", factory=OptimConfig)
+    eval: EvalConfig = _f(None, "online evaluation", factory=EvalConfig)
+    trainer: TrainerConfig = _f(None, "Lightning Trainer", factory=TrainerConfig)
+
+
+@dataclass
+class TrainConfig:
+    name: str = _f("supervised", "run name: runs go to <output_dir>/<name>/<timestamp>/")
+    seed: int = _f(0, "seed of the model init, data order and augmentations")
+    output_dir: str = _f("runs", "root directory of runs")
+    data: DataConfig = _f(None, "data", factory=DataConfig)
+    encoder: Dict[str, Any] = _f(None, "encoder: 'name' (see `ssl-ws encoders`) + its keyword arguments", factory=lambda: {"name": "dwsnet"})
+    augment: AugmentConfig = _f(None, "augmentations", factory=AugmentConfig)
+    supervised: SupervisedConfig = _f(None, "supervised training", factory=SupervisedConfig)
+    optim: OptimConfig = _f(None, "optimizer", factory=OptimConfig)
+    eval: EvalConfig = _f(None, "evaluation", factory=EvalConfig)
+    trainer: TrainerConfig = _f(None, "Lightning Trainer", factory=TrainerConfig)
+
+
+SCHEMAS = {"pretrain": PretrainConfig, "train": TrainConfig}
+OPEN_SECTIONS = ("encoder",)  # free-form keys (checked when used)
+
+
+def schema_keys(schema) -> List[str]:
+    """Dotted names of every key of a schema (open sections appear as themselves)."""
+    out = []
+    for f in dataclasses.fields(schema):
+        sub = _resolve(schema, f)
+        if sub is not None:
+            out.extend(f"{f.name}.{k}" for k in schema_keys(sub))
+        else:
+            out.append(f.name)
+    return out
+
+
+def _resolve(schema, f):
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return type(default) if dataclasses.is_dataclass(default) else None
+
+
+def describe_schema(kind: str) -> str:
+    """Text for ``--help``: every key with its default and a one-line meaning."""
+    schema = SCHEMAS[kind]
+    lines = []
+
+    def walk(cls, prefix):
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if dataclasses.is_dataclass(default):
+                walk(type(default), f"{prefix}{f.name}.")
+                continue
+            shown = "null" if default is None else repr(default) if isinstance(default, str) else default
+            lines.append(f"  {prefix}{f.name} = {shown}\n      {f.metadata.get('help', '')}")
+
+    walk(schema, "")
+    return "config keys (YAML file or key=value overrides):\n" + "\n".join(lines)
+
+
+def _flat_keys(d, prefix="") -> List[str]:
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and key not in OPEN_SECTIONS:
+            out.extend(_flat_keys(v, key + "."))
+        else:
+            out.append(key)
+    return out
+
+
+def _check_keys(user: Dict, kind: str) -> None:
+    valid = schema_keys(SCHEMAS[kind])
+    sections = {k.split(".")[0] for k in valid if "." in k}
+    for key in _flat_keys(user):
+        if key in valid or key.split(".")[0] in OPEN_SECTIONS:
+            continue
+        if key in sections:
+            raise SslWsError(f"config key '{key}' is a section; set its keys (e.g. '{key}.<key>=...')")
+        close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else f"; see `ssl-ws {kind} --help` for the keys"
+        raise SslWsError(f"unknown config key '{key}'{hint}")
+
+
+def load_config(kind: str, path: Optional[str] = None, overrides: Sequence[str] = ()):
+    """The resolved config (an OmegaConf ``DictConfig``) of a ``pretrain``/``train`` run.
+
+    ``path``: a YAML file (optional); ``overrides``: ``key=value`` strings applied on top.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if kind not in SCHEMAS:
+        raise ValueError(kind)
+    layers = []
+    if path is not None:
+        import os
+
+        if not os.path.isfile(path):
+            raise SslWsError(f"no such config file: {path}")
+        try:
+            y = OmegaConf.load(path)
+        except Exception as exc:  # yaml errors of several types
+            raise SslWsError(f"cannot parse config {path}: {str(exc).splitlines()[0]}") from None
+        if not isinstance(y, dict) and not OmegaConf.is_dict(y):
+            raise SslWsError(f"config {path} must be a mapping of keys")
+        layers.append(OmegaConf.to_container(y, resolve=False))
+    for ov in overrides:
+        if "=" not in ov:
+            raise SslWsError(f"override {ov!r} must look like key=value (e.g. trainer.max_epochs=2)")
+    try:
+        if overrides:
+            layers.append(OmegaConf.to_container(OmegaConf.from_dotlist(list(overrides))))
+    except OmegaConfBaseException as exc:
+        raise SslWsError(f"bad override: {str(exc).splitlines()[0]}") from None
+    for layer in layers:
+        _check_keys(layer, kind)
+    base = OmegaConf.structured(SCHEMAS[kind])
+    try:
+        cfg = OmegaConf.merge(base, *layers)
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as exc:
+        msg = str(exc).splitlines()[0]
+        key = getattr(exc, "full_key", None)
+        raise SslWsError(f"bad config value{f' for {key!r}' if key else ''}: {msg}") from None
+    if "name" not in cfg.encoder:
+        raise SslWsError("config key 'encoder.name' is required (see `ssl-ws encoders`)")
+    _check_values(cfg, kind)
+    return cfg
+
+
+def _check_values(cfg, kind: str) -> None:
+    def choice(key, value, options):
+        if value not in options:
+            close = difflib.get_close_matches(str(value), options, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SslWsError(f"{key} must be one of {list(options)}, got {value!r}{hint}")
+
+    choice("optim.name", cfg.optim.name, ("adamw", "adam", "sgd"))
+    choice("optim.scheduler", cfg.optim.scheduler, ("cosine", "constant"))
+    if kind == "pretrain":
+        choice("ssl.positives", cfg.ssl.positives, ("same_fit", "two_views"))
+        if cfg.ssl.temperature <= 0:
+            raise SslWsError(f"ssl.temperature must be positive, got {cfg.ssl.temperature}")
+        if cfg.ssl.view_mixup and cfg.ssl.positives != "two_views":
+            raise SslWsError("ssl.view_mixup mixes two fits of one object: it needs ssl.positives=two_views")
+    else:
+        choice("supervised.mixup", cfg.supervised.mixup, ("none", "plain", "permute", "aligned"))
+    if cfg.data.batch_size < 2:
+        raise SslWsError(f"data.batch_size must be at least 2, got {cfg.data.batch_size}")
+    if cfg.trainer.max_epochs < 1:
+        raise SslWsError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
+    if cfg.data.max_views is not None and cfg.data.max_views < 1:
+        raise SslWsError(f"data.max_views must be at least 1 or null, got {cfg.data.max_views}")
+
+
+def to_yaml(cfg) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def to_dict(cfg) -> Dict:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(cfg, resolve=True)
