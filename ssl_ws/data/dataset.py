@@ -1,0 +1,231 @@
+"""Batches of INR parameters for training: index batches in, flat tensors out.
+
+No per-INR ``__getitem__`` + collate: a :class:`BatchIndexSampler` draws whole
+batches of store rows, and :class:`ParamsBatchDataset` gathers each batch from the
+``params.npy`` memmap with *one* fancy index, returning flat float32 tensors (the
+WeightSpace is built, augmented, normalized and encoded inside the
+LightningModule, after the batch has moved to the GPU when there is one).
+
+Two sampling units:
+
+* ``"rows"``: every (object, view) row of the split is one sample (supervised
+  training with several views per object; SimCLR ``positives=same_fit``);
+* ``"pairs"``: every object is one sample and brings *two different* views of
+  itself (SimCLR ``positives=two_views``: positives are independent fits of one
+  image).
+
+Order is a pure function of ``(seed, epoch)``: a permutation of the units, cut
+into global batches of ``batch_size x world_size``; rank ``r`` takes its slice of
+every global batch (so every rank runs the same number of steps, like
+``DistributedSampler`` with ``drop_last``). The sampler is resumable mid-epoch:
+:class:`StatefulLoader` saves how many batches of the current epoch were consumed
+and the next iterator skips them, so a run restored from a mid-epoch checkpoint
+sees exactly the batches it had not seen.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..errors import SslWsError
+
+UNITS = ("rows", "pairs")
+
+
+def _rng(seed: int, epoch: int, salt: int = 0) -> np.random.Generator:
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch), int(salt)])
+
+
+def object_view_table(object_ids: np.ndarray, rows: np.ndarray):
+    """Group ``rows`` by object: ``(objects [M], starts [M], counts [M], rows_sorted [N])``."""
+    oid = np.asarray(object_ids)[rows]
+    order = np.argsort(oid, kind="stable")
+    rows_sorted = rows[order]
+    objects, starts, counts = np.unique(oid[order], return_index=True, return_counts=True)
+    return objects, starts, counts, rows_sorted
+
+
+class BatchIndexSampler(Sampler):
+    """Yields ``{"epoch", "index", "rows"[, "rows2"]}`` per batch of this rank.
+
+    Args:
+        rows: candidate store rows (sorted int64), e.g. ``store.rows("train", max_views)``.
+        object_ids: ``store.object_ids`` (needed for ``unit="pairs"``).
+        batch_size: samples per batch on this rank.
+        unit: ``"rows"`` or ``"pairs"`` (see module docstring).
+        seed, rank, world_size: determinism and sharding.
+    """
+
+    def __init__(
+        self,
+        rows: np.ndarray,
+        batch_size: int,
+        *,
+        unit: str = "rows",
+        object_ids: Optional[np.ndarray] = None,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        shuffle: bool = True,
+        what: str = "training split",
+    ):
+        if unit not in UNITS:
+            raise ValueError(unit)
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.batch_size = int(batch_size)
+        self.unit = unit
+        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self.shuffle = shuffle
+        self.epoch = 0
+        self._skip = 0
+        if unit == "pairs":
+            if object_ids is None:
+                raise ValueError("unit='pairs' needs object_ids")
+            self.objects, self.starts, self.counts, self.rows_sorted = object_view_table(object_ids, self.rows)
+            if len(self.objects) and self.counts.min() < 2:
+                n1 = int((self.counts < 2).sum())
+                raise SslWsError(
+                    f"positives from two views need at least 2 views of every object, but {n1} of "
+                    f"{len(self.objects)} objects in the {what} have one; use ssl.positives=same_fit or fit more views"
+                )
+            n_units, unit_name = len(self.objects), "objects"
+        else:
+            n_units, unit_name = len(self.rows), "INRs"
+        self.n_units = n_units
+        global_batch = self.batch_size * self.world_size
+        if n_units < global_batch:
+            extra = f" x {self.world_size} processes" if self.world_size > 1 else ""
+            raise SslWsError(
+                f"the {what} has {n_units} {unit_name}, fewer than one batch ({self.batch_size}{extra}); "
+                f"lower data.batch_size or use a larger store"
+            )
+        self.n_batches = n_units // global_batch
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def skip_next(self, n: int) -> None:
+        """The next iterator starts at batch ``n`` of its epoch (mid-epoch resume)."""
+        self._skip = int(n)
+
+    def batch(self, epoch: int, index: int) -> Dict:
+        """Batch ``index`` of ``epoch`` for this rank (a pure function)."""
+        g = self.batch_size * self.world_size
+        perm = _rng(self.seed, epoch).permutation(self.n_units) if self.shuffle else np.arange(self.n_units)
+        units = perm[index * g + self.rank * self.batch_size : index * g + (self.rank + 1) * self.batch_size]
+        out = {"epoch": epoch, "index": index}
+        if self.unit == "rows":
+            out["rows"] = self.rows[units]
+        else:
+            # two different views of each object: first uniform, second uniform among the others
+            r = _rng(self.seed, epoch, 1 + index * self.world_size + self.rank)
+            counts = self.counts[units]
+            a = np.floor(r.random(len(units)) * counts).astype(np.int64)
+            b = (a + 1 + np.floor(r.random(len(units)) * (counts - 1)).astype(np.int64)) % counts
+            out["rows"] = self.rows_sorted[self.starts[units] + a]
+            out["rows2"] = self.rows_sorted[self.starts[units] + b]
+        return out
+
+    def __iter__(self) -> Iterator[Dict]:
+        epoch, start = self.epoch, self._skip
+        self._skip = 0
+        for i in range(start, self.n_batches):
+            yield self.batch(epoch, i)
+
+
+class ParamsBatchDataset(Dataset):
+    """``dataset[batch_spec] -> {"params" [B, P], "labels" [B], "rows" [B], ...}``, one
+    fancy index into the store's memmap per batch (``"params2"`` for pairs)."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def __len__(self) -> int:
+        return len(self.store.labels)
+
+    def _gather(self, rows: np.ndarray) -> torch.Tensor:
+        order = np.argsort(rows, kind="stable")  # sorted reads are sequential on disk
+        out = np.empty((len(rows), self.store.params.shape[1]), dtype=np.float32)
+        out[order] = self.store.params[rows[order]]
+        return torch.from_numpy(out)
+
+    def __getitem__(self, spec: Dict) -> Dict:
+        rows = np.asarray(spec["rows"], dtype=np.int64)
+        out = {
+            "params": self._gather(rows),
+            "labels": torch.from_numpy(np.asarray(self.store.labels[rows], dtype=np.int64)),
+            "rows": torch.from_numpy(rows),
+            "key": torch.tensor([spec["epoch"], spec["index"]], dtype=torch.int64),
+        }
+        if "rows2" in spec:
+            rows2 = np.asarray(spec["rows2"], dtype=np.int64)
+            out["params2"] = self._gather(rows2)
+            out["rows2"] = torch.from_numpy(rows2)
+        return out
+
+
+class StatefulLoader(DataLoader):
+    """A DataLoader over a :class:`BatchIndexSampler` that Lightning can checkpoint.
+
+    ``state_dict()`` records the epoch and the number of batches of it the model has
+    consumed (set by the LightningModule through :meth:`mark_consumed`, since the
+    loader itself prefetches); ``load_state_dict`` makes the next epoch iterator skip
+    them. Lightning calls both (``_Stateful`` protocol) when saving/restoring a fit.
+    """
+
+    def __init__(self, dataset: ParamsBatchDataset, sampler: BatchIndexSampler, num_workers: int = 0, pin_memory: bool = False):
+        super().__init__(
+            dataset,
+            batch_size=None,
+            sampler=sampler,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=num_workers > 0,
+        )
+        self.consumed = (0, 0)  # (epoch, batches)
+
+    def mark_consumed(self, epoch: int, n_batches: int) -> None:
+        self.consumed = (int(epoch), int(n_batches))
+
+    def state_dict(self) -> Dict:
+        return {"epoch": self.consumed[0], "consumed": self.consumed[1], "n_batches": len(self.sampler)}
+
+    def load_state_dict(self, state: Dict) -> None:
+        done = int(state.get("consumed", 0))
+        if int(state.get("n_batches", -1)) != len(self.sampler):
+            return  # different data/batching: start the epoch afresh
+        self.sampler.set_epoch(int(state.get("epoch", 0)))
+        self.sampler.skip_next(done if done < len(self.sampler) else 0)
+        self.consumed = (int(state.get("epoch", 0)), done)
+
+
+def make_train_loader(
+    store,
+    rows: np.ndarray,
+    batch_size: int,
+    *,
+    unit: str = "rows",
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> StatefulLoader:
+    """The training loader of one rank (see :class:`BatchIndexSampler`)."""
+    sampler = BatchIndexSampler(
+        rows, batch_size, unit=unit, object_ids=store.object_ids, seed=seed, rank=rank, world_size=world_size
+    )
+    return StatefulLoader(ParamsBatchDataset(store), sampler, num_workers=num_workers, pin_memory=pin_memory)
+
+
+def iter_row_chunks(rows: np.ndarray, chunk: int):
+    """Consecutive chunks of ``rows`` (for evaluation passes)."""
+    for i in range(0, len(rows), chunk):
+        yield rows[i : i + chunk]

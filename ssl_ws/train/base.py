@@ -1,0 +1,168 @@
+"""What the SimCLR and the supervised LightningModules share.
+
+Data path of every step: the loader gives flat raw parameters ``[B, P]`` (see
+:mod:`ssl_ws.data.dataset`); on the training device they become a
+:class:`~ssl_ws.weights.WeightSpace`, are **augmented raw** (INR-space warps act on
+raw weights), then **normalized** with the statistics fitted once on the raw
+training split, then encoded: ``z = encoder(normalize(augment(ws)))``.
+
+Randomness is a pure function of ``(seed, epoch, batch index, rank)``: each step
+seeds its own CPU ``torch.Generator`` for the augmentations, and the data order
+is fixed by the sampler. With Lightning restoring weights, optimizer, scheduler
+and loop state, a resumed run therefore continues exactly as an uninterrupted one.
+
+The learning rate follows a per-step linear warm-up then cosine decay to zero
+(Loshchilov & Hutter 2017), or stays constant.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from ..data.dataset import iter_row_chunks, make_train_loader
+from ..errors import SslWsError
+from ..models.export import CHECKPOINT_KEY, EmbeddingModel
+from ..normalize import WeightNormalizer
+from ..weights import WeightSpace
+
+
+def step_generator(seed: int, epoch: int, index: int, rank: int, salt: int = 0) -> torch.Generator:
+    """A CPU generator seeded from the step's coordinates (see module docstring)."""
+    mix = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(index), int(rank), int(salt)])
+    return torch.Generator().manual_seed(int(mix.generate_state(1, dtype=np.uint64)[0] >> 1))
+
+
+class WeightSpaceModule(pl.LightningModule):
+    """Base LightningModule: store access, normalizer, encoder, optimizer, checkpoints.
+
+    Args:
+        cfg: the resolved run config as a plain dict.
+        store: the INR store (not saved in checkpoints; the config names it).
+        encoder: a weight-space encoder (``forward(ws) -> [B, out_dim]``).
+        normalizer: fitted on the raw training split.
+        train_unit: ``"rows"`` or ``"pairs"`` (see :class:`~ssl_ws.data.dataset.BatchIndexSampler`).
+        train_rows: the store rows the training sampler draws from.
+    """
+
+    def __init__(self, cfg: Dict, store, encoder, normalizer: WeightNormalizer, train_unit: str, train_rows: np.ndarray):
+        super().__init__()
+        self.cfg = cfg
+        self.store = store
+        self.spec = store.spec
+        self.encoder = encoder
+        self.normalizer = normalizer
+        self.train_unit = train_unit
+        self.train_rows = np.asarray(train_rows, dtype=np.int64)
+        self.seed = int(cfg.get("seed", 0))
+        self._train_loader = None
+        self.history = []  # per-epoch evaluation records (rank-local)
+
+    # ------------------------------------------------------------------ data
+    def train_dataloader(self):
+        world = self.trainer.world_size if self._trainer is not None else 1
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        dcfg = self.cfg["data"]
+        self._train_loader = make_train_loader(
+            self.store,
+            self.train_rows,
+            int(dcfg["batch_size"]),
+            unit=self.train_unit,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+            num_workers=int(dcfg.get("num_workers", 0)),
+            pin_memory=torch.cuda.is_available(),
+        )
+        return self._train_loader
+
+    def batch_weights(self, batch: Dict, key: str = "params") -> WeightSpace:
+        return WeightSpace.from_flat(batch[key], self.spec)
+
+    def generator_for(self, batch: Dict, salt: int = 0) -> torch.Generator:
+        epoch, index = (int(v) for v in batch["key"].tolist())
+        return step_generator(self.seed, epoch, index, self.global_rank, salt)
+
+    def mark_consumed(self, batch: Dict) -> None:
+        if self._train_loader is not None:
+            epoch, index = (int(v) for v in batch["key"].tolist())
+            self._train_loader.mark_consumed(epoch, index + 1)
+
+    def encode(self, ws: WeightSpace) -> torch.Tensor:
+        """``encoder(normalize(ws))`` of raw (possibly augmented) weights."""
+        return self.encoder(self.normalizer(ws))
+
+    # ------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def embed_rows(self, rows: np.ndarray) -> torch.Tensor:
+        """Embeddings ``[len(rows), D]`` of store rows (eval mode, no augmentation)."""
+        was = self.encoder.training
+        self.encoder.eval()
+        out = []
+        chunk = int(self.cfg["eval"].get("batch_size", 512))
+        try:
+            for part in iter_row_chunks(np.asarray(rows, dtype=np.int64), chunk):
+                ws = self.store.weights(part, device=self.device)
+                out.append(self.encode(ws).float())
+        finally:
+            self.encoder.train(was)
+        if not out:
+            return torch.zeros(0, int(self.encoder.out_dim), device=self.device)
+        return torch.cat(out)
+
+    def labels_of(self, rows: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.store.labels[np.asarray(rows, dtype=np.int64)], dtype=np.int64))
+
+    # ------------------------------------------------------------ optimizer
+    def parameter_groups(self):
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
+    def configure_optimizers(self):
+        ocfg = self.cfg["optim"]
+        lr, wd = float(ocfg["lr"]), float(ocfg["weight_decay"])
+        groups = self.parameter_groups()
+        for g in groups:
+            g.setdefault("lr", lr * g.pop("lr_factor", 1.0))
+        name = ocfg["name"]
+        if name == "adamw":
+            opt = torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
+        elif name == "adam":
+            opt = torch.optim.Adam(groups, lr=lr, weight_decay=wd)
+        else:
+            opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd)
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        per_epoch = max(total // max(int(self.trainer.max_epochs or 1), 1), 1)
+        warm = int(float(ocfg.get("warmup_epochs", 0.0)) * per_epoch)
+        cosine = ocfg["scheduler"] == "cosine"
+
+        def factor(step: int) -> float:
+            if warm and step < warm:
+                return (step + 1) / warm
+            if not cosine:
+                return 1.0
+            t = (step - warm) / max(total - warm, 1)
+            return 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # ----------------------------------------------------------- checkpoints
+    def embedding_model(self) -> EmbeddingModel:
+        info = {"store": str(self.cfg.get("data", {}).get("store", "")), "run_dir": str(self.cfg.get("_run_dir", ""))}
+        return EmbeddingModel(self.encoder, self.normalizer, self.spec, dict(self.encoder.config), info=info)
+
+    def on_save_checkpoint(self, checkpoint: Dict) -> None:
+        cfg = {k: v for k, v in self.cfg.items() if not k.startswith("_")}
+        checkpoint[CHECKPOINT_KEY] = self.embedding_model().payload(cfg)
+        checkpoint["ssl_ws_history"] = [dict(r) for r in self.history]
+
+    def on_load_checkpoint(self, checkpoint: Dict) -> None:
+        payload = checkpoint.get(CHECKPOINT_KEY)
+        if payload is None:
+            raise SslWsError("checkpoint has no ssl_ws encoder payload: not written by ssl-ws pretrain/train")
+        self.normalizer = WeightNormalizer.from_state_dict(payload["normalizer"])
+        self.history = [dict(r) for r in checkpoint.get("ssl_ws_history", [])]

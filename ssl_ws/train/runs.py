@@ -1,0 +1,309 @@
+"""Running a training job: run directory, Trainer, checkpoints, resume, results.
+
+A run lives in ``<output_dir>/<name>/<timestamp>/``::
+
+    config.yaml          the fully resolved config (what `--resume` reads back)
+    checkpoints/last.ckpt   latest state (every epoch, and every n steps if asked)
+    checkpoints/best.ckpt   best online kNN accuracy (pretrain) / val accuracy (train)
+    events.out.tfevents.*   TensorBoard: train/loss, lr, online/knn_acc, online/probe_acc ...
+    results.json         final numbers + per-epoch history + the config
+
+Lightning's Trainer does the loop, device placement (``accelerator: auto``), DDP
+(``devices``/``num_nodes``/``strategy``), checkpointing and TensorBoard logging.
+Resuming (``resume=<run dir or .ckpt>``) restores weights, optimizer, scheduler,
+loop counters, the data sampler position and the normalizer, so an interrupted
+run continues exactly where its last checkpoint was written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import SslWsError
+
+RUN_DIR_ENV = "SSL_WS_RUN_DIR"  # shared with DDP worker processes re-launched by Lightning
+
+
+# --------------------------------------------------------------------------- helpers
+def _rank() -> int:
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
+
+
+def new_run_dir(output_dir: str, name: str) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = os.path.join(output_dir, name, stamp)
+    path, k = base, 1
+    while os.path.exists(path):
+        path = f"{base}-{k}"
+        k += 1
+    os.makedirs(path)
+    return path
+
+
+def resolve_resume(resume: str):
+    """``(run_dir, ckpt_path)`` of a run directory or a checkpoint file."""
+    if os.path.isdir(resume):
+        ckpt = os.path.join(resume, "checkpoints", "last.ckpt")
+        if not os.path.exists(ckpt):
+            raise SslWsError(f"cannot resume: {resume} has no checkpoints/last.ckpt (no checkpoint was written yet)")
+        return resume, ckpt
+    if not os.path.exists(resume):
+        raise SslWsError(f"cannot resume: no such run directory or checkpoint: {resume}")
+    run_dir = os.path.dirname(os.path.dirname(os.path.abspath(resume)))
+    return run_dir, resume
+
+
+def check_checkpoint(path: str, spec, encoder_config: Dict) -> None:
+    """Fail early, in one line, when a checkpoint is unreadable or does not fit the data/encoder."""
+    from ..models.export import load_payload
+    from ..weights import INRSpec
+
+    payload = load_payload(path)
+    ck_spec = INRSpec.from_dict(payload["spec"])
+    if ck_spec != spec:
+        raise SslWsError(f"checkpoint {path} was trained on INRs [{ck_spec.describe()}] but the store holds [{spec.describe()}]")
+    ck_enc = dict(payload.get("encoder_config", {}))
+    want = {k: v for k, v in encoder_config.items()}
+    if ck_enc.get("name") != want.get("name") or any(ck_enc.get(k) != v for k, v in want.items() if k in ck_enc):
+        raise SslWsError(f"checkpoint {path} holds encoder {ck_enc} but the config asks for {want}")
+
+
+def build_encoder_from_config(encoder_cfg: Dict, spec):
+    """``build_encoder(name, spec, **kwargs)`` with one-line errors for bad names/kwargs."""
+    import difflib
+    import inspect
+
+    from ..models import build_encoder, list_encoders
+
+    cfg = dict(encoder_cfg)
+    name = cfg.pop("name")
+    names = list(list_encoders()) if not isinstance(list_encoders(), dict) else list(list_encoders().keys())
+    names = [n if isinstance(n, str) else getattr(n, "name", str(n)) for n in names]
+    if names and name not in names:
+        close = difflib.get_close_matches(str(name), names, n=1)
+        raise SslWsError(f"unknown encoder {name!r}" + (f"; did you mean {close[0]!r}?" if close else f"; one of {names}"))
+    try:
+        return build_encoder(name, spec, **cfg)
+    except TypeError as exc:
+        msg = str(exc)
+        bad = [k for k in cfg if f"'{k}'" in msg]
+        if bad:
+            raise SslWsError(f"unknown config key 'encoder.{bad[0]}' for encoder {name!r} ({msg.splitlines()[0]})") from None
+        raise SslWsError(f"cannot build encoder {name!r} with {cfg}: {msg.splitlines()[0]}") from None
+
+
+def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096):
+    """Weight statistics over the raw (unaugmented) training rows, streamed."""
+    from ..normalize import WeightNormalizer
+
+    rows = np.asarray(rows, dtype=np.int64)
+    return WeightNormalizer.fit((store.weights(rows[i : i + chunk]) for i in range(0, len(rows), chunk)), store.spec)
+
+
+def _trainer(cfg: Dict, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    t = cfg["trainer"]
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    every = t.get("checkpoint_every_n_steps")
+    last = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, every_n_train_steps=every or None,
+                           save_on_train_epoch_end=True)
+    last_epoch = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, save_on_train_epoch_end=True) if every else None
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
+                           save_on_train_epoch_end=True, auto_insert_metric_name=False)
+    callbacks = [c for c in (last, last_epoch, best) if c is not None]
+    callbacks.append(LearningRateMonitor(logging_interval="step"))
+    callbacks.extend(extra_callbacks)
+    logger = TensorBoardLogger(save_dir=run_dir, name="", version="", default_hp_metric=False)
+    devices = t["devices"]
+    if isinstance(devices, str) and devices.isdigit():
+        devices = int(devices)
+    strategy = t["strategy"]
+    return pl.Trainer(
+        default_root_dir=run_dir,
+        max_epochs=int(t["max_epochs"]),
+        accelerator=t["accelerator"],
+        devices=devices,
+        num_nodes=int(t["num_nodes"]),
+        strategy=strategy,
+        precision=t["precision"],
+        log_every_n_steps=int(t["log_every_n_steps"]),
+        gradient_clip_val=t.get("gradient_clip_val"),
+        enable_progress_bar=bool(t.get("progress_bar", True)),
+        enable_model_summary=False,
+        callbacks=callbacks,
+        logger=logger,
+        use_distributed_sampler=False,  # our batch sampler shards by rank itself
+        num_sanity_val_steps=0,
+    )
+
+
+def _prepare(kind: str, cfg, resume: Optional[str]):
+    """Load the store, decide the run directory, and check a resume checkpoint."""
+    from ..config import to_dict, to_yaml
+    from ..data import load_store
+
+    ckpt = None
+    if resume:
+        run_dir, ckpt = resolve_resume(resume)
+    elif os.environ.get(RUN_DIR_ENV) and _rank() != 0:
+        run_dir = os.environ[RUN_DIR_ENV]
+    else:
+        run_dir = os.environ.get(RUN_DIR_ENV) if _rank() != 0 else None
+        run_dir = run_dir or new_run_dir(cfg.output_dir, cfg.name)
+    os.makedirs(run_dir, exist_ok=True)
+    if _rank() == 0:
+        with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+            f.write(to_yaml(cfg))
+    store = load_store(cfg.data.store)
+    plain = to_dict(cfg)
+    plain["_run_dir"] = run_dir
+    if ckpt is not None:
+        check_checkpoint(ckpt, store.spec, plain["encoder"])
+    return store, plain, run_dir, ckpt
+
+
+def _write_results(run_dir: str, results: Dict) -> None:
+    tmp = os.path.join(run_dir, "results.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=2, default=float)
+    os.replace(tmp, os.path.join(run_dir, "results.json"))
+
+
+def _fit(trainer, module, ckpt, run_dir):
+    os.environ[RUN_DIR_ENV] = run_dir  # DDP workers started by Lightning re-run this command: same run dir
+    try:
+        trainer.fit(module, ckpt_path=ckpt, weights_only=True if ckpt else None)
+    finally:
+        if _rank() == 0:
+            os.environ.pop(RUN_DIR_ENV, None)
+
+
+def _ckpt_path(trainer, name: str) -> Optional[str]:
+    p = os.path.join(trainer.default_root_dir, "checkpoints", name)
+    return p if os.path.exists(p) else None
+
+
+# --------------------------------------------------------------------------- pretrain
+def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) -> Dict:
+    """SimCLR pretraining (``ssl-ws pretrain``). ``cfg``: from :func:`ssl_ws.config.load_config`.
+
+    Returns the results dict also written to ``<run dir>/results.json``.
+    """
+    import pytorch_lightning as pl
+
+    from .simclr import SimCLRModule
+
+    store, plain, run_dir, ckpt = _prepare("pretrain", cfg, resume)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    train_rows = store.rows("train", max_views=cfg.data.max_views)
+    eval_rows = _eval_rows(store, cfg, bank_split="train")
+    normalizer = fit_normalizer(store, train_rows)
+    encoder = build_encoder_from_config(plain["encoder"], store.spec)
+    module = SimCLRModule(plain, store, encoder, normalizer, train_rows, eval_rows)
+    _check_batch(module, cfg)
+    trainer = _trainer(plain, run_dir, "online/knn_acc", callbacks)
+    _fit(trainer, module, ckpt, run_dir)
+    results = {
+        "kind": "pretrain",
+        "run_dir": run_dir,
+        "store": cfg.data.store,
+        "epochs": int(trainer.current_epoch),
+        "global_step": int(trainer.global_step),
+        "history": module.history,
+        "last_checkpoint": _ckpt_path(trainer, "last.ckpt"),
+        "best_checkpoint": _ckpt_path(trainer, "best.ckpt"),
+        "config": {k: v for k, v in plain.items() if not k.startswith("_")},
+    }
+    if module.history:
+        best = max(module.history, key=lambda r: r["knn_acc"])
+        results["best"] = best
+        results["final"] = module.history[-1]
+    if trainer.is_global_zero:
+        _write_results(run_dir, results)
+    return results
+
+
+# --------------------------------------------------------------------------- supervised
+def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretrained=None) -> Dict:
+    """Supervised training (``ssl-ws train``); with ``pretrained`` (an
+    :class:`~ssl_ws.models.export.EmbeddingModel` or a path) it fine-tunes that encoder."""
+    import pytorch_lightning as pl
+
+    from ..models.export import EmbeddingModel, load_encoder
+    from .supervised import SupervisedModule
+
+    store, plain, run_dir, ckpt = _prepare("train", cfg, resume)
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    train_rows = store.rows("train", max_views=cfg.data.max_views)
+    pretrained = pretrained if pretrained is not None else cfg.supervised.pretrained
+    if pretrained is not None:
+        model = pretrained if isinstance(pretrained, EmbeddingModel) else load_encoder(pretrained)
+        if model.spec != store.spec:
+            raise SslWsError(
+                f"pretrained encoder was trained on INRs [{model.spec.describe()}] but the store holds [{store.spec.describe()}]"
+            )
+        encoder, normalizer = model.encoder, model.normalizer
+        plain["encoder"] = dict(model.encoder_config)
+    else:
+        normalizer = fit_normalizer(store, train_rows)
+        encoder = build_encoder_from_config(plain["encoder"], store.spec)
+    if ckpt is not None:
+        check_checkpoint(ckpt, store.spec, plain["encoder"])
+    ev = int(cfg.data.eval_max_views)
+    eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev)}
+    module = SupervisedModule(plain, store, encoder, normalizer, train_rows, eval_rows)
+    _check_batch(module, cfg)
+    trainer = _trainer(plain, run_dir, "val/acc", callbacks)
+    _fit(trainer, module, ckpt, run_dir)
+    results = {
+        "kind": "train",
+        "run_dir": run_dir,
+        "store": cfg.data.store,
+        "epochs": int(trainer.current_epoch),
+        "global_step": int(trainer.global_step),
+        "best_epoch": module.best["epoch"] if module.best else None,
+        "val_acc": module.best["val_acc"] if module.best else None,
+        "test_acc": module.best["test_acc"] if module.best else None,
+        "history": module.history,
+        "last_checkpoint": _ckpt_path(trainer, "last.ckpt"),
+        "best_checkpoint": _ckpt_path(trainer, "best.ckpt"),
+        "config": {k: v for k, v in plain.items() if not k.startswith("_")},
+    }
+    if trainer.is_global_zero:
+        _write_results(run_dir, results)
+    return results
+
+
+def _eval_rows(store, cfg, bank_split: str = "train") -> Dict[str, np.ndarray]:
+    ev = int(cfg.data.eval_max_views)
+    bank = store.rows(bank_split, max_views=ev)
+    cap = cfg.eval.max_bank
+    if cap is not None and len(bank) > int(cap):
+        bank = np.sort(np.random.default_rng(int(cfg.seed)).choice(bank, int(cap), replace=False))
+    return {"bank": bank, "val": store.rows("val", max_views=ev)}
+
+
+def _check_batch(module, cfg) -> None:
+    """Build the rank-0 sampler once up front so 'too few INRs for a batch' fails in one line."""
+    from ..data.dataset import BatchIndexSampler
+
+    world = _world_size(cfg)
+    BatchIndexSampler(module.train_rows, int(cfg.data.batch_size), unit=module.train_unit,
+                      object_ids=module.store.object_ids, world_size=world)
+
+
+def _world_size(cfg) -> int:
+    d = cfg.trainer.devices
+    n = int(d) if (isinstance(d, int) or (isinstance(d, str) and d.isdigit())) else (len(d) if isinstance(d, (list, tuple)) or hasattr(d, "__len__") and not isinstance(d, str) else 1)
+    return max(n, 1) * int(cfg.trainer.num_nodes)

@@ -1,0 +1,123 @@
+"""Supervised classification of INRs from their weights (and fine-tuning).
+
+``logits = W h + b`` with ``h = encoder(normalize(augment(ws)))``, trained with
+the soft cross-entropy ``-sum_c y_c log softmax(logits)_c``. With MixUp
+(Zhang et al., ICLR 2018; in weight space with plain, randomly permuted or
+weight-matching-aligned partners, Shamsian et al., ICML 2024) the INR is
+``lam x_i + (1 - lam) pi(x_j)`` and the target ``lam y_i + (1 - lam) y_j``.
+Training may use several views (independent fits) of every object as separate
+samples (``data.max_views``).
+
+Model selection: after every epoch, accuracy on the validation and test splits
+(``data.eval_max_views`` views per object); the reported test accuracy is the one
+at the epoch of best validation accuracy.
+
+Fine-tuning: pass a pretrained :class:`~ssl_ws.models.export.EmbeddingModel`
+(``pretrained=``) -- its encoder weights and its normalizer are used, not refitted
+-- and ``encoder_lr_factor`` to give the encoder a smaller learning rate than the
+new linear head (0 freezes it: a linear probe trained by SGD).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..augment import MixUp, preset
+from .base import WeightSpaceModule
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean of ``-sum_c t_c log softmax(logits)_c`` (``target`` int [B] or soft [B, C])."""
+    if target.dim() == 1:
+        return nn.functional.cross_entropy(logits, target, label_smoothing=label_smoothing)
+    if label_smoothing:
+        target = target * (1 - label_smoothing) + label_smoothing / target.shape[1]
+    return -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+
+
+class SupervisedModule(WeightSpaceModule):
+    """Encoder + linear head with (soft) cross-entropy (see module docstring).
+
+    Args:
+        cfg, store, encoder, normalizer, train_rows: as :class:`WeightSpaceModule`.
+        eval_rows: ``{"val": rows, "test": rows}`` evaluated after every epoch.
+        encoder_lr_factor: encoder learning rate = ``optim.lr x`` this (0 freezes).
+    """
+
+    def __init__(self, cfg: Dict, store, encoder, normalizer, train_rows: np.ndarray,
+                 eval_rows: Dict[str, np.ndarray], encoder_lr_factor: Optional[float] = None):
+        super().__init__(cfg, store, encoder, normalizer, "rows", train_rows)
+        scfg = cfg["supervised"]
+        self.num_classes = int(store.num_classes)
+        self.head = nn.Linear(int(encoder.out_dim), self.num_classes)
+        self.augment = preset(cfg["augment"]["preset"], num_classes=self.num_classes)
+        if scfg["mixup"] != "none":
+            alpha = scfg.get("mixup_alpha")
+            self.mixup = MixUp(scfg["mixup"], alpha=None if alpha is None else float(alpha), num_classes=self.num_classes)
+        else:
+            self.mixup = getattr(self.augment, "mixup", None)
+        self.label_smoothing = float(scfg.get("label_smoothing", 0.0))
+        self.encoder_lr_factor = float(scfg.get("encoder_lr_factor", 1.0) if encoder_lr_factor is None else encoder_lr_factor)
+        if self.encoder_lr_factor == 0:
+            for p in self.encoder.parameters():
+                p.requires_grad_(False)
+        self.eval_rows = eval_rows
+        self.best = None  # {"epoch", "val_acc", "test_acc"}
+
+    def forward(self, ws):
+        return self.head(self.encode(ws))
+
+    def parameter_groups(self):
+        groups = [{"params": list(self.head.parameters())}]
+        enc = [p for p in self.encoder.parameters() if p.requires_grad]
+        if enc:
+            groups.append({"params": enc, "lr_factor": self.encoder_lr_factor})
+        return groups
+
+    def training_step(self, batch: Dict, batch_idx: int):
+        g = self.generator_for(batch)
+        ws = self.augment(self.batch_weights(batch), g)
+        target = batch["labels"]
+        if self.mixup is not None:
+            ws, target = self.mixup.mix(ws, target, generator=g)
+        logits = self(ws)
+        loss = soft_cross_entropy(logits, target, self.label_smoothing)
+        hard = target if target.dim() == 1 else target.argmax(1)
+        acc = (logits.argmax(1) == hard).float().mean()
+        n = len(ws)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=n, sync_dist=True)
+        self.log("train/acc", acc, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        self.mark_consumed(batch)
+        return loss
+
+    @torch.no_grad()
+    def accuracy(self, rows: np.ndarray) -> float:
+        if len(rows) == 0:
+            return float("nan")
+        was = self.head.training
+        self.head.eval()
+        logits = self.head(self.embed_rows(rows))
+        self.head.train(was)
+        return float((logits.argmax(1).cpu() == self.labels_of(rows)).float().mean())
+
+    def on_train_epoch_end(self) -> None:
+        val = self.accuracy(self.eval_rows["val"])
+        test = self.accuracy(self.eval_rows["test"])
+        self.log("val/acc", val, on_epoch=True, prog_bar=True)
+        self.log("test/acc", test, on_epoch=True)
+        rec = {"epoch": int(self.current_epoch), "step": int(self.global_step), "val_acc": val, "test_acc": test}
+        self.history.append(rec)
+        if self.best is None or val > self.best["val_acc"]:
+            self.best = dict(rec)
+
+    def on_save_checkpoint(self, checkpoint: Dict) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["ssl_ws_best"] = dict(self.best) if self.best else {}
+
+    def on_load_checkpoint(self, checkpoint: Dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.best = dict(checkpoint.get("ssl_ws_best") or {}) or None
