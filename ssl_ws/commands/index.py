@@ -1,0 +1,65 @@
+"""``ssl-ws index CKPT STORE --out index/``: a faiss retrieval index of a store.
+
+Saves the raw embeddings (so any index kind can be rebuilt), row/label/object/view
+ids, the faiss index and ``index.json`` (encoder identity + path, store path, split,
+index parameters, every option). ``--index hnsw`` or ``ivf`` for millions of INRs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ._eval_common import add_model_store, config_of, load_model_and_store
+
+
+def configure(parser):
+    add_model_store(parser)
+    parser.add_argument("--out", required=True, help="index directory")
+    parser.add_argument("--split", default="all", help="rows to index: all, train, val or test (default: all)")
+    parser.add_argument("--index", dest="kind", choices=("flat", "hnsw", "ivf"), default="flat",
+                        help="flat = exact IndexFlatIP; hnsw / ivf = approximate, for millions of INRs (default: flat)")
+    parser.add_argument("--hnsw-m", type=int, default=32, help="HNSW links per node (default: 32)")
+    parser.add_argument("--ef-search", type=int, default=64, help="HNSW candidates per query (default: 64)")
+    parser.add_argument("--nlist", type=int, default=None, help="IVF cells (default: ~4 sqrt(n))")
+    parser.add_argument("--nprobe", type=int, default=8, help="IVF cells searched per query (default: 8)")
+    parser.add_argument("--projector", metavar="DIR", help="also write a TensorBoard projector export (with thumbnails) to DIR")
+    parser.add_argument("--projector-max", type=int, default=10000, help="at most this many points in the projector (default: 10000)")
+
+
+def run(args):
+    import os
+
+    import numpy as np
+
+    from ..eval.embed import embed_split
+    from ..eval.index import RetrievalIndex
+    from ..eval.results import encoder_info, environment, store_info
+
+    model, store, device = load_model_and_store(args)
+    t0 = time.perf_counter()
+    emb = embed_split(model, store, args.split, batch_size=args.batch_size, device=device, progress=not args.quiet,
+                      max_views=args.max_views)
+    t1 = time.perf_counter()
+    info = {
+        "encoder": encoder_info(model, args.ckpt),
+        "store": store_info(store, args.store),
+        "split": args.split,
+        "class_names": list(store.class_names),
+        "image_size": list(store.image_size),
+        "channels": int(store.channels),
+        "config": config_of(args),
+        "environment": environment(),
+    }
+    params = {"hnsw_m": args.hnsw_m, "ef_search": args.ef_search, "nlist": args.nlist, "nprobe": args.nprobe}
+    index = RetrievalIndex.build(emb.emb, emb.rows, emb.labels, np.asarray(store.object_ids)[emb.rows],
+                                 np.asarray(store.view_ids)[emb.rows], info=info, kind=args.kind, **params)
+    index.info["seconds"] = {"embed": round(t1 - t0, 3), "build": round(time.perf_counter() - t1, 3)}
+    if args.projector:
+        from ..eval.projector import export_store_projector
+
+        index.info["projector"] = export_store_projector(args.projector, store, emb.emb, emb.rows, args.projector_max,
+                                                         device=device, tag=f"index-{args.split}")
+    out = index.save(args.out)
+    print(f"indexed {len(index)} INRs ({args.split}) with {args.kind} [{index.emb.shape[1]}-d, encoder "
+          f"{info['encoder']['identity']}] -> {os.path.relpath(out)}" + (f"; projector: {args.projector}" if args.projector else ""))
+    return 0

@@ -1,0 +1,66 @@
+"""``ssl-ws knn CKPT STORE``: weighted kNN accuracy of frozen embeddings (faiss).
+
+The train split (restricted by ``--labels-per-class``) is the labelled memory, the
+test split the queries; votes weighted by ``exp(sim / T)``. Default settings
+``20:0.07`` (primary) and ``200:0.1`` beside it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..errors import SslWsError
+from ._eval_common import (
+    add_few_labels,
+    add_model_store,
+    config_of,
+    embed,
+    labelled_rows,
+    load_model_and_store,
+    results_path,
+)
+
+
+def _setting(text: str):
+    try:
+        k, t = text.split(":")
+        return int(k), float(t)
+    except ValueError:
+        raise SslWsError(f"a kNN setting is K:T (e.g. 20:0.07), got {text!r}") from None
+
+
+def configure(parser):
+    add_model_store(parser)
+    add_few_labels(parser)
+    parser.add_argument("--settings", nargs="+", default=["20:0.07", "200:0.1"], metavar="K:T",
+                        help="neighbours and temperature of each reported setting, the first is primary (default: 20:0.07 200:0.1)")
+    parser.add_argument("--backend", choices=("auto", "faiss", "torch"), default="auto",
+                        help="neighbour search: faiss IndexFlatIP, or the pure-torch fallback (default: auto = faiss if installed)")
+    parser.add_argument("--out", help="results JSON (default: knn[_lpcN].json beside CKPT)")
+
+
+def run(args):
+    from ..eval.embed import split_rows
+    from ..eval.knn import knn_evaluate
+    from ..eval.results import encoder_info, store_info, write_results
+
+    settings = [_setting(s) for s in args.settings]
+    model, store, device = load_model_and_store(args)
+    t0 = time.perf_counter()
+    train_rows, per_class = labelled_rows(store, "train", args)
+    tr = embed(model, store, train_rows, args, device, "embed train")
+    te = embed(model, store, split_rows(store, "test", args.max_views), args, device, "embed test")
+    t1 = time.perf_counter()
+    res = knn_evaluate(tr.emb, tr.labels, te.emb, te.labels, settings, num_classes=store.num_classes,
+                       backend=args.backend, device=device)
+    res["top1"] = res["settings"][0]["top1"]
+    res["labels_per_class"] = per_class or "all"
+    res["class_names"] = list(store.class_names)
+    res["seconds_embed"] = round(t1 - t0, 3)
+    res["seconds_knn"] = round(time.perf_counter() - t1, 3)
+    path = write_results(results_path(args, "knn", per_class), "knn", res, config_of(args),
+                         encoder=encoder_info(model, args.ckpt), store=store_info(store, args.store))
+    parts = ", ".join(f"k={s['k']} T={s['temperature']:g}: {s['top1']:.4f}" for s in res["settings"])
+    print(f"kNN ({res['backend']}, {res['labels_per_class']} labels/class, {res['n_train']} train INRs) "
+          f"test top-1 {parts}; results -> {path}")
+    return 0

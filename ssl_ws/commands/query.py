@@ -1,0 +1,98 @@
+"""``ssl-ws query INDEX --id ROW -k 8`` or ``--image path.png``: nearest INRs.
+
+Prints the neighbours (rank, row, label, class, object, view, cosine similarity);
+``--png out.png`` draws the query's render beside its neighbours' renders;
+``--json out.json`` writes the neighbours with the exact config.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import SslWsError
+
+
+def configure(parser):
+    parser.add_argument("index_dir", metavar="INDEX", help="index directory written by `ssl-ws index`")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--id", type=int, dest="row", metavar="ROW", help="store row id of the query INR")
+    what.add_argument("--image", help="an image file: fitted to INRs with the store's recipe, embedded, searched")
+    parser.add_argument("-k", type=int, default=8, help="neighbours to return (default: 8)")
+    parser.add_argument("--png", help="write the query's render beside its neighbours' renders to this PNG")
+    parser.add_argument("--json", dest="out", help="write the neighbours and the config to this JSON")
+    parser.add_argument("--ckpt", help="encoder to embed with (must be the one the index was built with; default: its recorded path)")
+    parser.add_argument("--store", help="the index's store, if it moved (default: its recorded path)")
+    parser.add_argument("--views", type=int, default=1, help="INR fits of --image, embeddings averaged (default: 1)")
+    parser.add_argument("--resize", action="store_true", help="resize an --image of another size to the store's")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+
+
+def run(args):
+    import numpy as np
+
+    from ..eval.embed import resolve_device
+    from ..eval.index import RetrievalIndex
+    from ..eval.query import check_row, embed_image, embed_row, index_encoder, index_store, load_image
+    from ..eval.results import write_results
+    from ._eval_common import config_of
+
+    if args.k < 1:
+        raise SslWsError(f"-k must be positive, got {args.k}")
+    device = resolve_device(args.device)
+    index = RetrievalIndex.load(args.index_dir)
+    names = index.info.get("class_names") or []
+    need_store = bool(args.png) or args.image is not None
+    model = store = None
+    query_ws = None
+    if args.row is not None:
+        check_row(index, args.row)
+        indexed = index.position_of_row(args.row) is not None
+        if args.ckpt or not indexed:
+            model = index_encoder(index, args.ckpt).to(device)
+        if need_store or not indexed:
+            store = index_store(index, args.store)
+        q = embed_row(index, args.row, model, store, device)
+        if store is not None:
+            lab = int(store.labels[args.row])
+        else:
+            lab = int(index.labels[index.position_of_row(args.row)])
+        label_txt = names[lab] if 0 <= lab < len(names) else str(lab)
+        desc = f"row {args.row} ({label_txt}" + (", indexed" if indexed else ", not indexed") + ")"
+        query_caption = ["query", label_txt, f"row {args.row}"]
+        query_info = {"row": args.row, "label": lab, "class_name": label_txt, "indexed": indexed}
+    else:
+        model = index_encoder(index, args.ckpt).to(device)
+        store = index_store(index, args.store)
+        size = tuple(index.info.get("image_size") or store.image_size)
+        image = load_image(args.image, int(index.info.get("channels", store.channels)), size, resize=args.resize)
+        q, query_ws = embed_image(index, image, model, store, views=args.views, device=device)
+        desc = f"image {args.image} (fitted to {args.views} INR(s) with the store's recipe)"
+        query_caption = ["query image", os.path.basename(args.image), "(its INR fit)"]
+        query_info = {"image": os.path.abspath(args.image), "views": args.views}
+
+    nb = index.neighbours(q, args.k)
+    kind = index.info.get("index", {}).get("kind", "flat")
+    print(f"query: {desc}; index {args.index_dir} ({kind}, {len(index)} INRs, encoder "
+          f"{index.info.get('encoder', {}).get('identity')})")
+    print(f"{'rank':>4} {'row':>8} {'label':>5}  {'class':<14} {'object':>7} {'view':>4} {'similarity':>10}")
+    for r, n in enumerate(nb, 1):
+        print(f"{r:>4} {n['row']:>8} {n['label']:>5}  {n['class_name'][:14]:<14} {n['object']:>7} {n['view']:>4} {n['similarity']:>10.4f}")
+
+    if args.png:
+        from ..eval.gallery import neighbour_captions, query_picture, render_rows
+        from ..inr.render import render_image
+
+        h, w = store.image_size
+        if query_ws is not None:
+            q_img = render_image(query_ws[0].to(device), int(h), int(w)).clamp(0, 1).cpu()[0]
+        else:
+            q_img = render_rows(store, [args.row], device=device)[0]
+        nb_imgs = render_rows(store, [n["row"] for n in nb], device=device)
+        match = [n["label"] == query_info["label"] for n in nb] if "label" in query_info else None
+        query_picture(q_img, nb_imgs, query_caption, neighbour_captions(nb), path=args.png, match=match)
+        print(f"picture -> {args.png}")
+    if args.out:
+        write_results(args.out, "query", {"query": query_info, "neighbours": nb}, config_of(args),
+                      index={"path": os.path.abspath(args.index_dir), "kind": kind, "n": len(index),
+                             "encoder": index.info.get("encoder")})
+    return 0

@@ -1,0 +1,34 @@
+"""Evaluation and retrieval of frozen weight-space embeddings.
+
+* :mod:`.embed` -- embeddings of a store split (batched, any device);
+* :mod:`.linear_probe` -- logistic regression on standardized embeddings, C chosen on val;
+* :mod:`.knn` -- weighted kNN (faiss, pure-torch fallback);
+* :mod:`.few_labels` -- N labelled objects per class;
+* :mod:`.index` -- the faiss retrieval index on disk;
+* :mod:`.gallery` -- query pictures; :mod:`.projector` -- TensorBoard projector export;
+* :mod:`.results` -- results JSON files.
+"""
+
+from .embed import Embeddings, embed_rows, embed_split, embed_weights, resolve_device
+from .few_labels import parse_labels_per_class, sample_per_class
+from .index import RetrievalIndex, build_faiss_index
+from .knn import knn_evaluate, knn_predict, knn_predict_many, l2_normalize, weighted_vote
+from .linear_probe import linear_probe
+
+__all__ = [
+    "Embeddings",
+    "RetrievalIndex",
+    "build_faiss_index",
+    "embed_rows",
+    "embed_split",
+    "embed_weights",
+    "knn_evaluate",
+    "knn_predict",
+    "knn_predict_many",
+    "l2_normalize",
+    "linear_probe",
+    "parse_labels_per_class",
+    "resolve_device",
+    "sample_per_class",
+    "weighted_vote",
+]

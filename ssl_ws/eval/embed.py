@@ -1,0 +1,181 @@
+"""Embedding extraction: a frozen encoder applied to a store split, in batches.
+
+For an :class:`~ssl_ws.models.export.EmbeddingModel` ``f`` (normalizer + encoder,
+``f(raw ws) -> [B, D]``) and the rows ``r_1..r_n`` of a split, the embeddings are
+``z_i = f(W_{r_i})``, computed under ``torch.inference_mode`` in batches of raw
+weights read from the store's memmap, on any device, and returned as float32 numpy
+arrays together with the row ids and labels (the frozen-feature protocol of
+SimCLR, Chen et al., ICML 2020, Sec. 4; used for the linear probe, the kNN
+classifier and the retrieval index).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import SslWsError
+
+SPLITS_ALL = "all"
+
+
+@dataclass
+class Embeddings:
+    """Embeddings of some store rows.
+
+    Attributes:
+        emb: float32 ``[n, D]``.
+        rows: int64 ``[n]`` store row ids.
+        labels: int64 ``[n]`` class labels of those rows.
+    """
+
+    emb: np.ndarray
+    rows: np.ndarray
+    labels: np.ndarray
+    info: Dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.emb.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.emb.shape[1])
+
+    def subset(self, positions: np.ndarray) -> "Embeddings":
+        """The embeddings at ``positions`` (indices into this object, not row ids)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        return Embeddings(self.emb[positions], self.rows[positions], self.labels[positions], dict(self.info))
+
+    def save(self, out_dir: str, info: Optional[Dict] = None) -> None:
+        """``embeddings.npy``, ``rows.npy``, ``labels.npy`` and ``info.json`` in ``out_dir``."""
+        os.makedirs(out_dir, exist_ok=True)
+        np.save(os.path.join(out_dir, "embeddings.npy"), self.emb.astype(np.float32, copy=False))
+        np.save(os.path.join(out_dir, "rows.npy"), self.rows.astype(np.int64, copy=False))
+        np.save(os.path.join(out_dir, "labels.npy"), self.labels.astype(np.int64, copy=False))
+        meta = dict(self.info)
+        meta.update(info or {})
+        meta.update({"n": len(self), "dim": self.dim})
+        with open(os.path.join(out_dir, "info.json"), "w") as f:
+            json.dump(meta, f, indent=2, default=str)
+
+    @classmethod
+    def load(cls, out_dir: str) -> "Embeddings":
+        try:
+            emb = np.load(os.path.join(out_dir, "embeddings.npy"))
+            rows = np.load(os.path.join(out_dir, "rows.npy"))
+            labels = np.load(os.path.join(out_dir, "labels.npy"))
+        except FileNotFoundError as exc:
+            raise SslWsError(f"{out_dir} holds no embeddings written by `ssl-ws embed` ({exc.filename} is missing)") from None
+        info = {}
+        path = os.path.join(out_dir, "info.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                info = json.load(f)
+        return cls(emb, rows, labels, info)
+
+
+def resolve_device(name: Optional[str] = "auto") -> torch.device:
+    """``"auto"`` (or None) -> cuda when available, else cpu; anything else as given."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise SslWsError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise SslWsError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu")
+    return dev
+
+
+def check_compatible(model, store) -> None:
+    """The encoder must have been trained on INRs of the store's architecture."""
+    if model.spec != store.spec:
+        raise SslWsError(
+            f"encoder/store mismatch: the encoder takes INRs [{model.spec.describe()}] "
+            f"but the store holds [{store.spec.describe()}]"
+        )
+
+
+def split_rows(store, split: str, max_views: Optional[int] = None) -> np.ndarray:
+    """Sorted row ids of ``split`` (``"all"``: every row); an empty split is an error."""
+    n_total = int(store.params.shape[0])
+    if split == SPLITS_ALL:
+        rows = np.arange(n_total, dtype=np.int64)
+        if max_views is not None:
+            rows = rows[np.asarray(store.view_ids)[rows] < max_views]
+    else:
+        known = list(store.splits)
+        if split not in known:
+            raise SslWsError(f"unknown split {split!r}; the store has {known} (or 'all')")
+        rows = np.asarray(store.rows(split, max_views=max_views), dtype=np.int64)
+    if rows.size == 0:
+        raise SslWsError(f"split {split!r} of the store is empty: nothing to embed")
+    return rows
+
+
+@torch.inference_mode()
+def embed_weights(model, ws, batch_size: int = 256, device=None) -> np.ndarray:
+    """Embeddings ``[B, D]`` (float32 numpy) of a WeightSpace, in batches on ``device``."""
+    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    model = model.to(device).eval()
+    outs = [model(ws[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(ws), batch_size)]
+    return torch.cat(outs).numpy() if outs else np.zeros((0, model.out_dim), np.float32)
+
+
+@torch.inference_mode()
+def embed_rows(
+    model,
+    store,
+    rows: Sequence[int],
+    batch_size: int = 256,
+    device=None,
+    progress: bool = True,
+    desc: str = "embed",
+) -> Embeddings:
+    """Embeddings of the given store rows (read from the memmap batch by batch)."""
+    from tqdm.auto import tqdm
+
+    check_compatible(model, store)
+    if batch_size < 1:
+        raise SslWsError(f"batch size must be positive, got {batch_size}")
+    rows = np.asarray(rows, dtype=np.int64)
+    n_total = int(store.params.shape[0])
+    if rows.size and (rows.min() < 0 or rows.max() >= n_total):
+        bad = int(rows[(rows < 0) | (rows >= n_total)][0])
+        raise SslWsError(f"row id {bad} is out of range: the store has rows 0..{n_total - 1}")
+    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    model = model.to(device).eval()
+    out = np.empty((rows.size, model.out_dim), dtype=np.float32)
+    with tqdm(total=rows.size, desc=desc, unit="INR", disable=not progress, leave=False) as bar:
+        for s in range(0, rows.size, batch_size):
+            batch = rows[s : s + batch_size]
+            ws = store.weights(batch, device=device)
+            out[s : s + batch.size] = model(ws).float().cpu().numpy()
+            bar.update(batch.size)
+    labels = np.asarray(store.labels)[rows].astype(np.int64)
+    return Embeddings(out, rows, labels, {"encoder_identity": getattr(model, "identity", None)})
+
+
+def embed_split(
+    model,
+    store,
+    split: str,
+    batch_size: int = 256,
+    device=None,
+    progress: bool = True,
+    max_views: Optional[int] = None,
+) -> Embeddings:
+    """Embeddings of every row of ``split`` (``"all"`` for the whole store).
+
+    Returns:
+        :class:`Embeddings` with ``emb`` float32 ``[n, D]``, ``rows`` and ``labels``.
+    """
+    rows = split_rows(store, split, max_views=max_views)
+    emb = embed_rows(model, store, rows, batch_size=batch_size, device=device, progress=progress, desc=f"embed {split}")
+    emb.info["split"] = split
+    return emb

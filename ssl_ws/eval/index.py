@@ -1,0 +1,230 @@
+"""Retrieval index: an encoder's embeddings of a store, searchable with faiss.
+
+Embeddings are L2-normalized, so the inner product is the cosine similarity
+``s(q, x) = <q, x> / (|q| |x|)`` and the neighbours of a query are
+``argtop-k_x s(q, x)``. Three faiss index kinds (Johnson et al., "Billion-scale
+similarity search with GPUs", IEEE TBD 2019):
+
+* ``flat``: ``IndexFlatIP``, exact search, ``O(n D)`` per query (the default);
+* ``hnsw``: ``IndexHNSWFlat`` with the inner-product metric, a hierarchical
+  navigable small-world graph (Malkov & Yashunin, TPAMI 2018): ``M`` links per
+  node, ``efSearch`` candidates explored per query; ~log(n) per query, approximate;
+* ``ivf``: ``IndexIVFFlat``, k-means into ``nlist`` cells (Jegou et al., TPAMI 2011),
+  ``nprobe`` cells searched per query; approximate.
+
+On disk (a directory, every file readable without ssl_ws)::
+
+    index.json       format/version, encoder identity + path, store path, split, index kind
+                     and parameters, dim, class names, image size
+    embeddings.npy   float32 [n, D] raw (un-normalized) embeddings: rebuild any index from them
+    rows.npy labels.npy object_ids.npy view_ids.npy    int64 [n]
+    index.faiss      the faiss index (faiss.write_index)
+
+Position ``i`` of the index is store row ``rows[i]``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..errors import SslWsError
+from .knn import l2_normalize
+
+FORMAT = "ssl_ws.index"
+VERSION = 1
+INDEX_KINDS = ("flat", "hnsw", "ivf")
+_ARRAYS = ("rows", "labels", "object_ids", "view_ids")
+
+
+def _faiss():
+    try:
+        import faiss
+    except ImportError:
+        raise SslWsError("the retrieval index needs faiss (pip install faiss-cpu)") from None
+    return faiss
+
+
+def build_faiss_index(
+    emb: np.ndarray,
+    kind: str = "flat",
+    hnsw_m: int = 32,
+    ef_construction: int = 80,
+    ef_search: int = 64,
+    nlist: Optional[int] = None,
+    nprobe: int = 8,
+    seed: int = 0,
+) -> Tuple[object, Dict]:
+    """A faiss index of the L2-normalized ``emb`` and the parameters it was built with."""
+    faiss = _faiss()
+    if kind not in INDEX_KINDS:
+        raise SslWsError(f"unknown index kind {kind!r}; expected one of {INDEX_KINDS}")
+    x = l2_normalize(emb)
+    n, d = x.shape
+    if n == 0:
+        raise SslWsError("cannot index zero embeddings")
+    params: Dict = {"kind": kind}
+    if kind == "flat":
+        index = faiss.IndexFlatIP(d)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(d, int(hnsw_m), faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = int(ef_construction)
+        index.hnsw.efSearch = int(ef_search)
+        params.update(M=int(hnsw_m), efConstruction=int(ef_construction), efSearch=int(ef_search))
+    else:
+        # rule of thumb: ~4 sqrt(n) cells, at least ~39 training points per cell (faiss warns below)
+        nlist = int(nlist) if nlist else max(1, min(int(4 * math.sqrt(n)), n // 39))
+        if nlist > n:
+            raise SslWsError(f"an IVF index with {nlist} cells needs at least {nlist} embeddings, got {n}")
+        quantizer = faiss.IndexFlatIP(d)
+        index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = int(seed)
+        index.train(x)
+        index.nprobe = int(min(nprobe, nlist))
+        params.update(nlist=nlist, nprobe=int(index.nprobe))
+    index.add(x)
+    return index, params
+
+
+@dataclass
+class RetrievalIndex:
+    """Embeddings of store rows + a faiss index over them + provenance (``info``)."""
+
+    emb: np.ndarray
+    rows: np.ndarray
+    labels: np.ndarray
+    object_ids: np.ndarray
+    view_ids: np.ndarray
+    info: Dict = field(default_factory=dict)
+    index: object = None
+
+    def __len__(self) -> int:
+        return int(self.emb.shape[0])
+
+    @classmethod
+    def build(cls, emb, rows, labels, object_ids, view_ids, info: Optional[Dict] = None, kind: str = "flat", **params):
+        """Build from raw embeddings (``params`` go to :func:`build_faiss_index`)."""
+        emb = np.ascontiguousarray(emb, dtype=np.float32)
+        arrays = [np.asarray(a, dtype=np.int64) for a in (rows, labels, object_ids, view_ids)]
+        if any(a.shape != (emb.shape[0],) for a in arrays):
+            raise SslWsError("rows, labels, object_ids and view_ids must have one entry per embedding")
+        index, built = build_faiss_index(emb, kind, **params)
+        info = dict(info or {})
+        info.update(index=built, n=int(emb.shape[0]), dim=int(emb.shape[1]))
+        return cls(emb, *arrays, info=info, index=index)
+
+    def rebuild(self, kind: str = "flat", **params) -> "RetrievalIndex":
+        """The same embeddings in another kind of faiss index."""
+        return RetrievalIndex.build(
+            self.emb, self.rows, self.labels, self.object_ids, self.view_ids, self.info, kind=kind, **params
+        )
+
+    # -------------------------------------------------------------- search
+    def search(self, queries: np.ndarray, k: int = 8) -> Tuple[np.ndarray, np.ndarray]:
+        """Cosine similarities and index positions ``[n_q, k']`` (``k' = min(k, n)``), best first."""
+        queries = np.asarray(queries, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None]
+        if queries.shape[1] != self.emb.shape[1]:
+            raise SslWsError(f"query embeddings have {queries.shape[1]} dims, the index {self.emb.shape[1]}")
+        if k < 1:
+            raise SslWsError(f"k must be positive, got {k}")
+        k = min(int(k), len(self))
+        sims, pos = self.index.search(l2_normalize(queries), k)
+        return sims, pos.astype(np.int64)
+
+    def position_of_row(self, row: int) -> Optional[int]:
+        """Index position of store row ``row``, or None when it is not indexed."""
+        hits = np.flatnonzero(self.rows == int(row))
+        return int(hits[0]) if hits.size else None
+
+    def neighbours(self, query: np.ndarray, k: int = 8) -> List[Dict]:
+        """The ``k`` nearest neighbours of one query embedding, as dicts."""
+        sims, pos = self.search(query, k)
+        names = self.info.get("class_names") or []
+        out = []
+        for s, p in zip(sims[0], pos[0]):
+            if p < 0:  # approximate indexes may return fewer than k
+                continue
+            label = int(self.labels[p])
+            out.append(
+                {
+                    "row": int(self.rows[p]),
+                    "label": label,
+                    "class_name": names[label] if 0 <= label < len(names) else str(label),
+                    "object": int(self.object_ids[p]),
+                    "view": int(self.view_ids[p]),
+                    "similarity": float(s),
+                }
+            )
+        return out
+
+    # -------------------------------------------------------------- disk
+    def save(self, out_dir: str, overwrite: bool = True) -> str:
+        """Write the directory atomically (a temporary sibling renamed into place)."""
+        faiss = _faiss()
+        out_dir = os.path.abspath(out_dir)
+        parent = os.path.dirname(out_dir)
+        os.makedirs(parent, exist_ok=True)
+        if os.path.exists(out_dir) and not os.path.exists(os.path.join(out_dir, "index.json")) and os.listdir(out_dir):
+            raise SslWsError(f"{out_dir} exists and is not a retrieval index; choose another --out")
+        if os.path.exists(out_dir) and not overwrite:
+            raise SslWsError(f"{out_dir} exists; pass --overwrite to replace it")
+        tmp = tempfile.mkdtemp(prefix=".tmp-index-", dir=parent)
+        try:
+            np.save(os.path.join(tmp, "embeddings.npy"), self.emb)
+            for name in _ARRAYS:
+                np.save(os.path.join(tmp, f"{name}.npy"), getattr(self, name))
+            faiss.write_index(self.index, os.path.join(tmp, "index.faiss"))
+            info = dict(self.info, format=FORMAT, version=VERSION)
+            with open(os.path.join(tmp, "index.json"), "w") as f:
+                json.dump(info, f, indent=2, default=str)
+            if os.path.exists(out_dir):
+                shutil.rmtree(out_dir)
+            os.replace(tmp, out_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out_dir
+
+    @classmethod
+    def load(cls, path: str) -> "RetrievalIndex":
+        faiss = _faiss()
+        meta_path = os.path.join(path, "index.json")
+        if not os.path.isfile(meta_path):
+            raise SslWsError(f"{path} is not a retrieval index (no index.json); build one with `ssl-ws index`")
+        with open(meta_path) as f:
+            info = json.load(f)
+        if info.get("format") != FORMAT:
+            raise SslWsError(f"{path}/index.json is not an ssl_ws retrieval index")
+        if int(info.get("version", 0)) > VERSION:
+            raise SslWsError(f"{path} was written by a newer ssl_ws (index version {info.get('version')}); upgrade ssl_ws")
+        try:
+            emb = np.load(os.path.join(path, "embeddings.npy"))
+            arrays = [np.load(os.path.join(path, f"{name}.npy")) for name in _ARRAYS]
+        except (FileNotFoundError, ValueError) as exc:
+            raise SslWsError(f"{path} is an incomplete retrieval index ({exc})") from None
+        faiss_path = os.path.join(path, "index.faiss")
+        if os.path.exists(faiss_path):
+            index = faiss.read_index(faiss_path)
+            if index.ntotal != emb.shape[0] or index.d != emb.shape[1]:
+                raise SslWsError(f"{faiss_path} does not match embeddings.npy; delete it and it is rebuilt from the embeddings")
+            obj = cls(emb, *arrays, info=info, index=index)
+        else:  # the raw embeddings are enough to rebuild it
+            params = dict(info.get("index", {}))
+            kind = params.pop("kind", "flat")
+            obj = cls.build(emb, *arrays, info=info, kind=kind, **_build_kwargs(params))
+        return obj
+
+
+def _build_kwargs(params: Dict) -> Dict:
+    """index.json's recorded parameters -> :func:`build_faiss_index` keyword arguments."""
+    names = {"M": "hnsw_m", "efConstruction": "ef_construction", "efSearch": "ef_search", "nlist": "nlist", "nprobe": "nprobe"}
+    return {names[k]: v for k, v in params.items() if k in names}

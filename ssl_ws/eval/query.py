@@ -1,0 +1,140 @@
+"""Querying a retrieval index: by store row id, or by a new image.
+
+A query embedding ``q`` is found as follows:
+
+* ``--id ROW`` of an indexed row: its stored embedding (no encoder needed);
+* ``--id ROW`` of a store row that is not indexed: the row's weights embedded by the
+  index's encoder;
+* ``--image PNG``: the image is fitted to ``views`` INRs with the store's own
+  recipe (:func:`~ssl_ws.inr.fit.fit_like_store`), each embedded by the index's
+  encoder; ``q`` is the mean of their L2-normalized embeddings.
+
+The encoder is the one recorded in ``index.json`` or a checkpoint given by the user;
+either way its identity digest must equal the one the index was built with, or the
+query embeddings would live in another space than the indexed ones.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..errors import SslWsError
+from .index import RetrievalIndex
+from .knn import l2_normalize
+
+
+def index_encoder(index: RetrievalIndex, ckpt: Optional[str] = None):
+    """The encoder of the index (``ckpt`` or the recorded path), identity-checked."""
+    from ..models.export import load_encoder
+
+    enc = index.info.get("encoder", {})
+    want = enc.get("identity")
+    path = ckpt or enc.get("path")
+    if not path:
+        raise SslWsError("the index does not record its encoder's path; pass the checkpoint with --ckpt")
+    if ckpt is None and not os.path.exists(path):
+        raise SslWsError(f"the index's encoder {path} no longer exists; pass the checkpoint it was built with (--ckpt)")
+    model = load_encoder(path, map_location="cpu")
+    if want and model.identity != want:
+        src = "the checkpoint given" if ckpt else f"the file now at the index's encoder path {path}"
+        raise SslWsError(
+            f"encoder mismatch: the index was built by encoder {want}, but {src} is encoder {model.identity}; "
+            "rebuild the index with `ssl-ws index` or use the encoder it was built with"
+        )
+    return model
+
+
+def index_store(index: RetrievalIndex, store_path: Optional[str] = None):
+    """The store the index was built from (or ``store_path``), checked to have its row count."""
+    from ..data import load_store
+
+    info = index.info.get("store", {})
+    path = store_path or info.get("path")
+    if not path or not os.path.exists(path):
+        raise SslWsError(f"the index's store {path} is not there; pass its current location with --store")
+    store = load_store(path)
+    if info.get("rows") is not None and int(store.params.shape[0]) != int(info["rows"]):
+        raise SslWsError(f"store {path} has {store.params.shape[0]} rows but the index was built from one of {info['rows']}")
+    return store
+
+
+def check_row(index: RetrievalIndex, row: int) -> None:
+    n = index.info.get("store", {}).get("rows")
+    if row < 0 or (n is not None and row >= int(n)):
+        raise SslWsError(f"row id {row} is out of range: the store has rows 0..{int(n) - 1}" if n else f"row id {row} is negative")
+
+
+def load_image(path: str, channels: int, size: Tuple[int, int], resize: bool = False) -> torch.Tensor:
+    """An image file as ``[1, C, H, W]`` in [0, 1], checked against the store's channels and size.
+
+    A grayscale store accepts an RGB(A) image whose channels are all equal (a gray
+    picture saved as colour); a colour image is an error. A size other than the
+    store's is an error unless ``resize`` (bilinear, antialiased).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(path)
+        img.load()
+    except FileNotFoundError:
+        raise SslWsError(f"no such image: {path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise SslWsError(f"cannot read image {path}: {exc}") from None
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        arr = (arr / (65535.0 if arr.max() > 255 else 255.0))[None]
+    else:
+        if img.mode not in ("L", "1", "LA", "RGB", "RGBA", "P", "CMYK", "YCbCr", "F"):
+            raise SslWsError(f"image {path} has unsupported mode {img.mode}")
+        if img.mode == "F":
+            arr = np.asarray(img, dtype=np.float64)[None]
+        elif img.mode in ("L", "1", "LA"):
+            arr = np.asarray(img.convert("L"), dtype=np.float64)[None] / 255.0
+        else:
+            arr = np.asarray(img.convert("RGB"), dtype=np.float64).transpose(2, 0, 1) / 255.0
+    have = arr.shape[0]
+    if have == 3 and channels == 1:
+        if not (np.allclose(arr[0], arr[1]) and np.allclose(arr[0], arr[2])):
+            raise SslWsError(f"image {path} is in colour (3 channels) but the store's INRs are grayscale (1 channel); convert it to grayscale")
+        arr = arr[:1]
+    elif have != channels:
+        raise SslWsError(f"image {path} has {have} channel(s) but the store's INRs output {channels}")
+    h, w = int(size[0]), int(size[1])
+    t = torch.from_numpy(arr.astype(np.float32))[None]
+    if tuple(t.shape[2:]) != (h, w):
+        if not resize:
+            raise SslWsError(
+                f"image {path} is {t.shape[2]}x{t.shape[3]} (HxW) but the store's INRs were fitted to {h}x{w}; "
+                "resize it or pass --resize"
+            )
+        t = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=True, antialias=True)
+    return t.clamp(0.0, 1.0)
+
+
+def embed_image(index: RetrievalIndex, image: torch.Tensor, model, store, views: int = 1, device=None):
+    """Fit ``image`` ``[1, C, H, W]`` with the store's recipe; return (query embedding [D], fitted WeightSpace)."""
+    from ..inr.fit import fit_like_store
+    from .embed import embed_weights
+
+    if views < 1:
+        raise SslWsError(f"--views must be positive, got {views}")
+    ws = fit_like_store(store.meta, image, views=views, device=device, resize=False)
+    emb = embed_weights(model, ws, device=device)
+    return l2_normalize(emb).mean(axis=0), ws
+
+
+def embed_row(index: RetrievalIndex, row: int, model=None, store=None, device=None) -> np.ndarray:
+    """The embedding of store row ``row``: stored when indexed, else computed."""
+    check_row(index, row)
+    pos = index.position_of_row(row)
+    if pos is not None:
+        return index.emb[pos]
+    from .embed import embed_weights
+
+    if model is None or store is None:
+        raise SslWsError(f"row {row} is not in the index; its encoder and store are needed to embed it")
+    return embed_weights(model, store.weights(np.array([row]), device=device), device=device)[0]
