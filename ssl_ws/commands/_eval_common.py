@@ -75,6 +75,20 @@ def config_of(args) -> Dict:
     return cfg
 
 
+def num_classes(store) -> int:
+    """Classes of the store: its class names, else the largest label + 1."""
+    import numpy as np
+
+    n = int(store.num_classes)
+    labels = np.asarray(store.labels)
+    return max(n, int(labels.max()) + 1 if labels.size else 0)
+
+
+def class_names(store) -> list:
+    names = list(store.class_names)
+    return names + [str(i) for i in range(len(names), num_classes(store))]
+
+
 def embed(model, store, rows, args, device, desc: str):
     from ..eval.embed import embed_rows
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ._eval_common import add_model_store, config_of, load_model_and_store
+from ._eval_common import add_model_store, class_names, config_of, load_model_and_store
 
 
 def configure(parser):
@@ -44,7 +44,7 @@ def run(args):
         "encoder": encoder_info(model, args.ckpt),
         "store": store_info(store, args.store),
         "split": args.split,
-        "class_names": list(store.class_names),
+        "class_names": class_names(store),
         "image_size": list(store.image_size),
         "channels": int(store.channels),
         "config": config_of(args),

@@ -12,6 +12,8 @@ import time
 from ..errors import SslWsError
 from ._eval_common import (
     add_few_labels,
+    class_names,
+    num_classes,
     add_model_store,
     config_of,
     embed,
@@ -51,11 +53,11 @@ def run(args):
     tr = embed(model, store, train_rows, args, device, "embed train")
     te = embed(model, store, split_rows(store, "test", args.max_views), args, device, "embed test")
     t1 = time.perf_counter()
-    res = knn_evaluate(tr.emb, tr.labels, te.emb, te.labels, settings, num_classes=store.num_classes,
+    res = knn_evaluate(tr.emb, tr.labels, te.emb, te.labels, settings, num_classes=num_classes(store),
                        backend=args.backend, device=device)
     res["top1"] = res["settings"][0]["top1"]
     res["labels_per_class"] = per_class or "all"
-    res["class_names"] = list(store.class_names)
+    res["class_names"] = class_names(store)
     res["seconds_embed"] = round(t1 - t0, 3)
     res["seconds_knn"] = round(time.perf_counter() - t1, 3)
     path = write_results(results_path(args, "knn", per_class), "knn", res, config_of(args),

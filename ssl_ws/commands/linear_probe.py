@@ -11,6 +11,8 @@ import time
 
 from ._eval_common import (
     add_few_labels,
+    class_names,
+    num_classes,
     add_model_store,
     config_of,
     embed,
@@ -44,10 +46,10 @@ def run(args):
         va = embed(model, store, split_rows(store, "val", args.max_views), args, device, "embed val")
     te = embed(model, store, split_rows(store, "test", args.max_views), args, device, "embed test")
     res = linear_probe(tr.emb, tr.labels, None if va is None else va.emb, None if va is None else va.labels,
-                       te.emb, te.labels, cs=cs, num_classes=store.num_classes, max_iter=args.max_iter, seed=args.seed)
+                       te.emb, te.labels, cs=cs, num_classes=num_classes(store), max_iter=args.max_iter, seed=args.seed)
     res["labels_per_class"] = per_class or "all"
     res["train_objects"] = int(len(set(map(int, store.object_ids[train_rows]))))
-    res["class_names"] = list(store.class_names)
+    res["class_names"] = class_names(store)
     res["seconds"] = round(time.perf_counter() - t0, 3)
     path = write_results(results_path(args, "linear_probe", per_class), "linear-probe", res, config_of(args),
                          encoder=encoder_info(model, args.ckpt), store=store_info(store, args.store))

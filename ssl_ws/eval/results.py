@@ -49,6 +49,7 @@ def store_info(store, path: Optional[str] = None) -> Dict:
         "rows": int(store.params.shape[0]),
         "spec": store.spec.to_dict(),
         "num_classes": int(store.num_classes),
+        "image_size": list(getattr(store, "image_size", ()) or ()),
     }
 
 
