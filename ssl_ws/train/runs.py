@@ -235,9 +235,11 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
 
 
 # --------------------------------------------------------------------------- supervised
-def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretrained=None) -> Dict:
+def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretrained=None,
+              train_rows: Optional[np.ndarray] = None) -> Dict:
     """Supervised training (``ssl-ws train``); with ``pretrained`` (an
-    :class:`~ssl_ws.models.export.EmbeddingModel` or a path) it fine-tunes that encoder."""
+    :class:`~ssl_ws.models.export.EmbeddingModel` or a path) it fine-tunes that encoder.
+    ``train_rows`` restricts training to those rows of the train split (few-label runs)."""
     import pytorch_lightning as pl
 
     from ..models.export import EmbeddingModel, load_encoder
@@ -245,7 +247,10 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
 
     store, plain, run_dir, ckpt = _prepare("train", cfg, resume)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    subset = train_rows
     train_rows = store.rows("train", max_views=cfg.data.max_views)
+    if subset is not None:
+        train_rows = np.intersect1d(train_rows, np.asarray(subset, dtype=np.int64))
     pretrained = pretrained if pretrained is not None else cfg.supervised.pretrained
     if pretrained is not None:
         model = pretrained if isinstance(pretrained, EmbeddingModel) else load_encoder(pretrained)
