@@ -1,0 +1,344 @@
+r"""Permutation-equivariant layers on deep weight spaces, all blocks in one fused layer.
+
+Notation. An MLP with ``L`` linear layers has neuron layers ``n_0 .. n_L`` of sizes
+``d_0 .. d_L`` and parameters ``W_j \in R^{d_{j+1} x d_j}`` (row ``p`` indexes
+``n_{j+1}``, column ``q`` indexes ``n_j``) and ``b_j \in R^{d_{j+1}}``; here every
+entry carries ``C`` feature channels. Permuting the hidden neurons of layer ``k``
+(``0 < k < L``) by ``\sigma_k`` maps ``W_{k-1} -> P W_{k-1}``, ``b_{k-1} -> P b_{k-1}``,
+``W_k -> W_k P^T`` and leaves the function unchanged. The input neurons ``n_0`` and
+the output neurons ``n_L`` are *not* permuted.
+
+**DWS layer** (Navon et al., "Equivariant Architectures for Learning in Deep Weight
+Spaces", ICML 2023). The paper characterises all linear maps ``(W, b) -> (W', b')``
+equivariant to this group as a sum of blocks ``W->W``, ``b->b``, ``W->b``, ``b->W``
+for every pair of layers ``(i, j)``; each block pools its input over the axes that
+the output does not share, applies a linear map to the channels, and broadcasts
+over the output's axes that the input does not have. We compute *all blocks at once*
+by grouping the terms by the axis they live on:
+
+1. **Fold the fixed axes into channels.** ``W_0`` becomes ``[d_1, 1, d_0 C]``,
+   ``W_{L-1}`` becomes ``[1, d_{L-1}, d_L C]`` and ``b_{L-1}`` becomes ``[1, d_L C]``:
+   a non-permuted neuron is just a named channel, and every remaining axis is a
+   permutable set (or a trivial axis of size 1).
+2. **Node features.** For every hidden layer ``k``, everything indexed by a neuron of
+   ``n_k`` is stacked into ``X_k \in R^{d_k x F_k}``: ``W_{k-1}`` pooled over its
+   columns, ``b_{k-1}``, and ``W_k`` pooled over its rows.
+3. **Global features.** ``G`` holds every tensor pooled over all its permutable
+   axes (``F_G = \sum`` channels of all tensors).
+4. **Outputs.** With ``Y_k = \phi_k(X_k)`` (one linear map per hidden layer, or a
+   set-attention block) and ``Z = \Gamma G + \beta``::
+
+       W'_j[p, q] = A_j W_j[p, q] + Y_{j+1}[p]|_{W_j} + Y_j[q]|_{W_j} + Z|_{W_j}
+       b'_j[p]    =                 Y_{j+1}[p]|_{b_j}                + Z|_{b_j}
+
+   where the ``A_j`` self term exists only when both axes of ``W_j`` are permutable
+   (on a folded tensor it is contained in the node term), and terms on a fixed
+   (folded) layer are absent since they are part of ``G``.
+
+Every block of the paper appears exactly once: the same-layer row/column terms and
+the adjacent-layer terms (``W_{j\pm1} -> W_j``, ``b_j, b_{j-1} -> W_j``,
+``W_j, W_{j+1} -> b_j``) go through ``Y``; the pooled terms of all pairs (including
+non-adjacent ones and those touching the input/output layers) go through ``Z``.
+With ``set_layer="deepsets"`` and ``\phi_k`` linear, the layer is linear in its
+input up to the pooling (exactly linear for mean/sum pooling) and spans the paper's
+basis; ``set_layer="sab"`` replaces ``\phi_k`` by a set-attention block (Lee et al.,
+"Set Transformer", ICML 2019) as in the DWSNets code. The cost is a handful of
+matmuls per layer instead of ``O(L^2)`` small modules.
+
+**NP layer** (Zhou et al., "Permutation Equivariant Neural Functionals", NeurIPS
+2023): the same construction with *every* neuron layer treated as a permutable set
+(``fixed_io=False``: nothing folded, the input/output layers get node features too).
+It has fewer parameters; the input/output identity is restored by learned positional
+embeddings in :mod:`ssl_ws.models.nfn`.
+
+Tensors here are channels-last: ``W_j: [B, p, q, C]``, ``b_j: [B, p, C]``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..weights import WeightSpace
+
+LAYER_POOLINGS = ("max", "mean", "sum")
+HEAD_POOLINGS = ("max", "mean", "attention")
+SET_LAYERS = ("deepsets", "sab")
+NORMS = ("none", "batch", "layer")
+
+Tensors = Tuple[List[Tensor], List[Tensor]]
+
+
+def reduce(x: Tensor, dim, how: str) -> Tensor:
+    """Permutation-invariant pooling over ``dim`` (an int or a tuple)."""
+    if how == "max":
+        # torch.max over one dim back-propagates through its indices (a scatter),
+        # much cheaper than amax's tie-splitting mask on large tensors.
+        for d in sorted((dim,) if isinstance(dim, int) else dim, reverse=True):
+            x = x.max(dim=d).values
+        return x
+    if how == "mean":
+        return x.mean(dim=dim)
+    return x.sum(dim=dim)
+
+
+# ----------------------------------------------------------------- folding ---
+def lift(ws: WeightSpace, fixed_io: bool) -> Tensors:
+    """The WeightSpace as 1-channel tensors, input/output axes folded when ``fixed_io``."""
+    weights = [w.unsqueeze(-1) for w in ws.weights]
+    biases = [b.unsqueeze(-1) for b in ws.biases]
+    if fixed_io:
+        weights, biases = fold_io(weights, biases)
+    return weights, biases
+
+
+def fold_io(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensors:
+    """Fold the input axis of ``W_0`` and the output axis of ``W_{L-1}``, ``b_{L-1}`` into channels.
+
+    ``W_0 [B, d1, d0, C] -> [B, d1, 1, d0*C]``; ``W_{L-1} [B, dL, d_{L-1}, C] ->
+    [B, 1, d_{L-1}, dL*C]``; ``b_{L-1} [B, dL, C] -> [B, 1, dL*C]`` (needs ``L >= 2``).
+    """
+    weights, biases = list(weights), list(biases)
+    bsz, d1, d0, c = weights[0].shape
+    weights[0] = weights[0].reshape(bsz, d1, 1, d0 * c)
+    w = weights[-1]
+    weights[-1] = w.permute(0, 2, 1, 3).reshape(bsz, 1, w.shape[2], w.shape[1] * w.shape[3])
+    b = biases[-1]
+    biases[-1] = b.reshape(bsz, 1, b.shape[1] * b.shape[2])
+    return weights, biases
+
+
+class WeightSpaceLayout:
+    """Which neuron layers are permutable sets and how many channels each tensor has."""
+
+    def __init__(self, layer_sizes: Sequence[int], channels: int, fixed_io: bool):
+        sizes = tuple(int(s) for s in layer_sizes)
+        self.n_layers = L = len(sizes) - 1
+        self.sizes = sizes
+        self.channels = channels
+        self.fixed_io = fixed_io
+        self.perm = [True] * (L + 1)
+        if fixed_io:
+            self.perm[0] = self.perm[L] = False
+        fold_in = sizes[0] if fixed_io else 1
+        fold_out = sizes[L] if fixed_io else 1
+        self.cw = [channels * (fold_in if j == 0 else 1) * (fold_out if j == L - 1 else 1) for j in range(L)]
+        self.cb = [channels * (fold_out if j == L - 1 else 1) for j in range(L)]
+        self.sets = [k for k in range(L + 1) if self.perm[k]]
+
+    def node_parts(self, k: int) -> List[Tuple[str, int, int]]:
+        """``(kind, layer, channels)`` of what is stacked in ``X_k``: row-pooled ``W_{k-1}``, ``b_{k-1}``, column-pooled ``W_k``."""
+        parts = []
+        if k >= 1:
+            parts += [("w_row", k - 1, self.cw[k - 1]), ("b", k - 1, self.cb[k - 1])]
+        if k <= self.n_layers - 1:
+            parts.append(("w_col", k, self.cw[k]))
+        return parts
+
+    @property
+    def global_width(self) -> int:
+        return sum(self.cw) + sum(self.cb)
+
+
+def _offsets(widths: Sequence[int]) -> List[Tuple[int, int]]:
+    out, pos = [], 0
+    for w in widths:
+        out.append((pos, pos + w))
+        pos += w
+    return out
+
+
+# ------------------------------------------------------------- set blocks ---
+class SetAttention(nn.Module):
+    r"""Set attention block ``SAB(X) = H + relu(H W_o)``, ``H = Q + MultiHead(Q, K, V)``
+    with ``Q, K, V = X W_{q,k,v}`` (Lee et al., "Set Transformer", ICML 2019).
+    Permutation equivariant over the set axis (dim 1)."""
+
+    def __init__(self, d_in: int, d_out: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.d_out = d_out
+        self.qkv = nn.Linear(d_in, 3 * d_out)
+        self.fc_o = nn.Linear(d_out, d_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        bsz, n, _ = x.shape
+        h, dh = self.num_heads, self.d_out // self.num_heads
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        split = lambda t: t.reshape(bsz, n, h, dh).transpose(1, 2)
+        a = F.scaled_dot_product_attention(split(q), split(k), split(v))
+        hid = q + a.transpose(1, 2).reshape(bsz, n, self.d_out)
+        return hid + F.relu(self.fc_o(hid))
+
+
+# ------------------------------------------------------ equivariant layer ---
+class EquivariantLayer(nn.Module):
+    """One fused equivariant layer ``(W, b)[C channels] -> (W', b')[C' channels]``.
+
+    Args:
+        layer_sizes: the INR's ``(d_0, ..., d_L)``.
+        in_channels, out_channels: ``C`` and ``C'`` (per entry, before folding).
+        fixed_io: ``True`` for the DWS (hidden-neuron) group: input/output axes are
+            folded into channels; ``False`` for the NP group: every axis is a set.
+        set_layer: ``"deepsets"`` (linear node maps) or ``"sab"`` (set attention).
+        pooling: ``"max"``, ``"mean"`` or ``"sum"`` for every pooled term.
+        num_heads: attention heads of the SAB blocks (must divide ``out_channels``).
+
+    Input and output are channels-last tensor lists in the layout of
+    :class:`WeightSpaceLayout` (folded when ``fixed_io``).
+    """
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        in_channels: int,
+        out_channels: int,
+        fixed_io: bool = True,
+        set_layer: str = "deepsets",
+        pooling: str = "max",
+        num_heads: int = 1,
+    ):
+        super().__init__()
+        self.lin = lin = WeightSpaceLayout(layer_sizes, in_channels, fixed_io)
+        self.lout = lout = WeightSpaceLayout(layer_sizes, out_channels, fixed_io)
+        self.pooling = pooling
+        L = lin.n_layers
+        # node maps: one per permutable neuron layer, X_k [F_k] -> Y_k [F'_k]
+        self.node_maps = nn.ModuleDict()
+        self._node_in: Dict[int, Dict[Tuple[str, int], Tuple[int, int]]] = {}
+        self._node_out: Dict[int, Dict[Tuple[str, int], Tuple[int, int]]] = {}
+        for k in lin.sets:
+            pin, pout = lin.node_parts(k), lout.node_parts(k)
+            self._node_in[k] = {(kind, j): s for (kind, j, _), s in zip(pin, _offsets([c for *_, c in pin]))}
+            self._node_out[k] = {(kind, j): s for (kind, j, _), s in zip(pout, _offsets([c for *_, c in pout]))}
+            f_in, f_out = sum(c for *_, c in pin), sum(c for *_, c in pout)
+            if set_layer == "sab":
+                self.node_maps[str(k)] = SetAttention(f_in, f_out, num_heads)
+            else:
+                self.node_maps[str(k)] = nn.Linear(f_in, f_out, bias=False)
+        # global map: every tensor pooled -> a per-channel constant for every tensor
+        self.global_map = nn.Linear(lin.global_width, lout.global_width)
+        self._global_out = _offsets(lout.cw + lout.cb)
+        # self terms A_j for weights whose two axes are both permutable
+        self.self_maps = nn.ParameterDict()
+        for j in range(L):
+            if lin.perm[j] and lin.perm[j + 1]:
+                bound = 1.0 / math.sqrt(lin.cw[j])
+                self.self_maps[str(j)] = nn.Parameter(torch.empty(lin.cw[j], lout.cw[j]).uniform_(-bound, bound))
+
+    def forward(self, x: Tensors) -> Tensors:
+        weights, biases = x
+        lin, how = self.lin, self.pooling
+        L = lin.n_layers
+        # node features X_k and their pooled versions (the global features)
+        nodes: Dict[int, Tensor] = {}
+        for k in lin.sets:
+            parts = []
+            for kind, j, _ in lin.node_parts(k):
+                if kind == "w_row":
+                    parts.append(reduce(weights[j], 2, how) if lin.perm[j] else weights[j].squeeze(2))
+                elif kind == "b":
+                    parts.append(biases[j])
+                else:
+                    parts.append(reduce(weights[j], 1, how) if lin.perm[j + 1] else weights[j].squeeze(1))
+            nodes[k] = torch.cat(parts, dim=-1)
+        pooled = {k: reduce(v, 1, how) for k, v in nodes.items()}
+        g_w, g_b = [], []
+        for j in range(L):
+            if lin.perm[j + 1]:
+                a, b = self._node_in[j + 1][("w_row", j)]
+                g_w.append(pooled[j + 1][:, a:b])
+                a, b = self._node_in[j + 1][("b", j)]
+                g_b.append(pooled[j + 1][:, a:b])
+            else:
+                a, b = self._node_in[j][("w_col", j)]  # W_{L-1} with a folded output axis
+                g_w.append(pooled[j][:, a:b])
+                g_b.append(biases[j].flatten(1))
+        z = self.global_map(torch.cat(g_w + g_b, dim=-1))
+        zs = [z[:, a:b] for a, b in self._global_out]
+        ys = {k: self.node_maps[str(k)](v) for k, v in nodes.items()}
+
+        new_w, new_b = [], []
+        for j in range(L):
+            zw = zs[j]
+            if lin.perm[j]:
+                a, b = self._node_out[j][("w_col", j)]
+                col = ys[j][..., a:b].unsqueeze(1) + zw[:, None, None, :]  # [B, 1, d_j, C']
+            else:
+                col = zw[:, None, None, :]
+            if lin.perm[j + 1]:
+                a, b = self._node_out[j + 1][("w_row", j)]
+                out = ys[j + 1][..., a:b].unsqueeze(2) + col  # [B, d_{j+1}, q, C']
+            else:
+                out = col
+            if str(j) in self.self_maps:
+                out = out + weights[j] @ self.self_maps[str(j)]
+            new_w.append(out)
+            zb = zs[L + j]
+            if lin.perm[j + 1]:
+                a, b = self._node_out[j + 1][("b", j)]
+                new_b.append(ys[j + 1][..., a:b] + zb[:, None, :])
+            else:
+                new_b.append(zb[:, None, :])
+        return new_w, new_b
+
+
+# ------------------------------------------------------ elementwise parts ---
+class TensorNorm(nn.Module):
+    """Per-tensor normalization over the channels: BatchNorm (statistics over the batch
+    and all entries of a tensor, as in DWSNets) or LayerNorm (per entry). Both commute
+    with neuron permutations."""
+
+    def __init__(self, kind: str, layout: WeightSpaceLayout):
+        super().__init__()
+        make = (lambda c: nn.BatchNorm1d(c)) if kind == "batch" else (lambda c: nn.LayerNorm(c))
+        self.kind = kind
+        self.w = nn.ModuleList(make(c) for c in layout.cw)
+        self.b = nn.ModuleList(make(c) for c in layout.cb)
+
+    def _norm(self, m: nn.Module, t: Tensor) -> Tensor:
+        if self.kind == "batch":
+            return m(t.reshape(-1, t.shape[-1])).reshape(t.shape)
+        return m(t)
+
+    def forward(self, x: Tensors) -> Tensors:
+        weights, biases = x
+        return [self._norm(m, t) for m, t in zip(self.w, weights)], [self._norm(m, t) for m, t in zip(self.b, biases)]
+
+
+def map_tensors(fn, x: Tensors) -> Tensors:
+    return [fn(t) for t in x[0]], [fn(t) for t in x[1]]
+
+
+class InvariantPool(nn.Module):
+    """Pool every tensor over all its permutable axes and concatenate: ``[B, F_G]``.
+
+    ``"attention"`` pools each tensor with softmax weights ``softmax_n(x_n . a)`` over
+    its entries, one learned query ``a`` per tensor (initialised to zero, i.e. mean).
+    Folded (fixed) axes are channels, so they are kept, as in DWSNets' invariant layer.
+    """
+
+    def __init__(self, layout: WeightSpaceLayout, how: str):
+        super().__init__()
+        self.how = how
+        self.layout = layout
+        if how == "attention":
+            self.queries = nn.ParameterList(nn.Parameter(torch.zeros(c)) for c in layout.cw + layout.cb)
+
+    @property
+    def out_dim(self) -> int:
+        return self.layout.global_width
+
+    def forward(self, x: Tensors) -> Tensor:
+        flat = [w.flatten(1, 2) for w in x[0]] + list(x[1])  # [B, N, c]
+        if self.how == "attention":
+            out = []
+            for t, q in zip(flat, self.queries):
+                att = torch.softmax(t @ q, dim=1)
+                out.append((att.unsqueeze(-1) * t).sum(1))
+            return torch.cat(out, dim=-1)
+        return torch.cat([reduce(t, 1, self.how) for t in flat], dim=-1)
