@@ -1,0 +1,5 @@
+"""Data: image sources, the on-disk INR store and importers of published INR data sets."""
+
+from .store import INRStore, load_store, make_splits, write_store
+
+__all__ = ["INRStore", "load_store", "make_splits", "write_store"]
