@@ -184,3 +184,18 @@ def test_bad_inputs(toy, tmp_path, capsys):
     fails("knn", toy["ckpt"], other, "--quiet", match="mismatch")
     fails("knn", toy["ckpt"], toy["store"], "--labels-per-class", 0, "--quiet", match="labels-per-class")
     fails("knn", toy["ckpt"], toy["store"], "--settings", "20", "--quiet", match="K:T")
+
+
+def test_finetune(toy, tmp_path):
+    out = tmp_path / "ft.json"
+    assert cli("finetune", toy["ckpt"], toy["store"],
+               "trainer.max_epochs=2", "data.batch_size=6", "trainer.accelerator=cpu", "trainer.progress_bar=false",
+               f"output_dir={tmp_path / 'runs'}", "augment.preset=none", "optim.lr=0.01",
+               "--labels-per-class", 3, "--out", out) == 0
+    res = json.load(open(out))
+    r = res["results"]
+    assert r["n_train"] == 3 * 3 * VIEWS and r["epochs"] == 2 and len(r["history"]) == 2
+    assert 0.0 <= r["test_acc"] <= 1.0 and r["val_acc"] == max(h["val_acc"] for h in r["history"])
+    assert res["encoder"]["identity"] == toy["ident"]  # the pretrained encoder it started from
+    assert r["encoder_lr_factor"] == 0.1 and res["config"]["train_config"]["supervised"]["encoder_lr_factor"] == 0.1
+    assert os.path.exists(r["best_checkpoint"])
