@@ -326,8 +326,13 @@ class InvariantPool(nn.Module):
         super().__init__()
         self.how = how
         self.layout = layout
+        L = layout.n_layers
+        # tensors with at least one permutable axis (a fully folded b_{L-1} has nothing to pool)
+        self._pooled = [layout.perm[j] or layout.perm[j + 1] for j in range(L)] + [layout.perm[j + 1] for j in range(L)]
         if how == "attention":
-            self.queries = nn.ParameterList(nn.Parameter(torch.zeros(c)) for c in layout.cw + layout.cb)
+            self.queries = nn.ParameterDict(
+                {str(i): nn.Parameter(torch.zeros(c)) for i, c in enumerate(layout.cw + layout.cb) if self._pooled[i]}
+            )
 
     @property
     def out_dim(self) -> int:
@@ -337,8 +342,11 @@ class InvariantPool(nn.Module):
         flat = [w.flatten(1, 2) for w in x[0]] + list(x[1])  # [B, N, c]
         if self.how == "attention":
             out = []
-            for t, q in zip(flat, self.queries):
-                att = torch.softmax(t @ q, dim=1)
+            for i, t in enumerate(flat):
+                if not self._pooled[i]:
+                    out.append(t.squeeze(1))
+                    continue
+                att = torch.softmax(t @ self.queries[str(i)], dim=1)
                 out.append((att.unsqueeze(-1) * t).sum(1))
             return torch.cat(out, dim=-1)
         return torch.cat([reduce(t, 1, self.how) for t in flat], dim=-1)
