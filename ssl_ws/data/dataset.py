@@ -81,7 +81,7 @@ class BatchIndexSampler(Sampler):
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.shuffle = shuffle
         self.epoch = 0
-        self._skip = 0
+        self._skip = (0, 0)  # (epoch, batches): the iterators of that epoch start after them
         if unit == "pairs":
             if object_ids is None:
                 raise ValueError("unit='pairs' needs object_ids")
@@ -111,9 +111,9 @@ class BatchIndexSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def skip_next(self, n: int) -> None:
-        """The next iterator starts at batch ``n`` of its epoch (mid-epoch resume)."""
-        self._skip = int(n)
+    def skip(self, epoch: int, n: int) -> None:
+        """Iterators of ``epoch`` start at its batch ``n`` (mid-epoch resume)."""
+        self._skip = (int(epoch), int(n))
 
     def batch(self, epoch: int, index: int) -> Dict:
         """Batch ``index`` of ``epoch`` for this rank (a pure function)."""
@@ -134,8 +134,8 @@ class BatchIndexSampler(Sampler):
         return out
 
     def __iter__(self) -> Iterator[Dict]:
-        epoch, start = self.epoch, self._skip
-        self._skip = 0
+        epoch = self.epoch
+        start = self._skip[1] if self._skip[0] == epoch else 0
         for i in range(start, self.n_batches):
             yield self.batch(epoch, i)
 
@@ -198,12 +198,14 @@ class StatefulLoader(DataLoader):
         return {"epoch": self.consumed[0], "consumed": self.consumed[1], "n_batches": len(self.sampler)}
 
     def load_state_dict(self, state: Dict) -> None:
-        done = int(state.get("consumed", 0))
+        done, epoch = int(state.get("consumed", 0)), int(state.get("epoch", 0))
         if int(state.get("n_batches", -1)) != len(self.sampler):
             return  # different data/batching: start the epoch afresh
-        self.sampler.set_epoch(int(state.get("epoch", 0)))
-        self.sampler.skip_next(done if done < len(self.sampler) else 0)
-        self.consumed = (int(state.get("epoch", 0)), done)
+        if done >= len(self.sampler):  # saved at the end of an epoch: the next one starts afresh
+            epoch, done = epoch + 1, 0
+        self.sampler.set_epoch(epoch)
+        self.sampler.skip(epoch, done)
+        self.consumed = (epoch, done)
 
 
 def make_train_loader(

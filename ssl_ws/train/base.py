@@ -80,6 +80,13 @@ class WeightSpaceModule(pl.LightningModule):
         )
         return self._train_loader
 
+    def steps_per_epoch(self) -> int:
+        from ..data.dataset import BatchIndexSampler
+
+        world = self.trainer.world_size if self._trainer is not None else 1
+        return len(BatchIndexSampler(self.train_rows, int(self.cfg["data"]["batch_size"]), unit=self.train_unit,
+                                     object_ids=self.store.object_ids, world_size=world))
+
     def batch_weights(self, batch: Dict, key: str = "params") -> WeightSpace:
         return WeightSpace.from_flat(batch[key], self.spec)
 
@@ -134,8 +141,10 @@ class WeightSpaceModule(pl.LightningModule):
             opt = torch.optim.Adam(groups, lr=lr, weight_decay=wd)
         else:
             opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        per_epoch = max(total // max(int(self.trainer.max_epochs or 1), 1), 1)
+        # steps from our sampler, not trainer.estimated_stepping_batches: that would set up the
+        # train loader before a resumed run restores its loader state (mid-epoch position)
+        per_epoch = max(self.steps_per_epoch(), 1)
+        total = per_epoch * max(int(self.trainer.max_epochs or 1), 1)
         warm = int(float(ocfg.get("warmup_epochs", 0.0)) * per_epoch)
         cosine = ocfg["scheduler"] == "cosine"
 

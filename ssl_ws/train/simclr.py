@@ -27,6 +27,7 @@ per-view transforms, label-free.
 
 from __future__ import annotations
 
+import os
 from typing import Dict
 
 import numpy as np
@@ -35,6 +36,9 @@ import torch
 from ..augment import MixUp, TwoViews, preset
 from .base import WeightSpaceModule
 from .online_eval import online_metrics
+
+#: test hook: when set to a directory, each rank saves its first step's projections and loss there
+DUMP_ENV = "SSL_WS_DUMP_FIRST_STEP"
 
 
 class SimCLRModule(WeightSpaceModule):
@@ -76,9 +80,13 @@ class SimCLRModule(WeightSpaceModule):
         z1 = self.projection(self.encode(v1))
         z2 = self.projection(self.encode(v2))
         loss = self.criterion(z1, z2)
+        if DUMP_ENV in os.environ and self.global_step == 0:  # test hook: what each rank's loss saw
+            torch.save({"z1": z1.detach().cpu(), "z2": z2.detach().cpu(), "loss": loss.detach().cpu(),
+                        "rank": self.global_rank, "world_size": self.trainer.world_size},
+                       os.path.join(os.environ[DUMP_ENV], f"rank{self.global_rank}.pt"))
         n = len(v1)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=n, sync_dist=True)
-        self.log("train/global_batch", float(n * self.trainer.world_size), on_step=False, on_epoch=True, batch_size=n)
+        self.log("train/global_batch", float(n * self.trainer.world_size), on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         self.mark_consumed(batch)
         return loss
 
@@ -94,8 +102,8 @@ class SimCLRModule(WeightSpaceModule):
         m = online_metrics(zb, self.labels_of(bank), zv, self.labels_of(val), k=int(ecfg["knn_k"]),
                            temperature=float(ecfg["knn_temperature"]), num_classes=int(self.store.num_classes),
                            probe_max_train=int(ecfg["probe_max_train"]), seed=self.seed)
-        self.log("online/knn_acc", m["knn_acc"], on_epoch=True, prog_bar=True, rank_zero_only=False)
-        self.log("online/probe_acc", m["probe_acc"], on_epoch=True, prog_bar=True)
+        self.log("online/knn_acc", m["knn_acc"], on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("online/probe_acc", m["probe_acc"], on_epoch=True, prog_bar=True, sync_dist=True)
         loss = self.trainer.callback_metrics.get("train/loss_epoch")
         rec = {"epoch": int(self.current_epoch), "step": int(self.global_step), **m}
         if loss is not None:

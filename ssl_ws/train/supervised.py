@@ -107,8 +107,8 @@ class SupervisedModule(WeightSpaceModule):
     def on_train_epoch_end(self) -> None:
         val = self.accuracy(self.eval_rows["val"])
         test = self.accuracy(self.eval_rows["test"])
-        self.log("val/acc", val, on_epoch=True, prog_bar=True)
-        self.log("test/acc", test, on_epoch=True)
+        self.log("val/acc", val, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("test/acc", test, on_epoch=True, sync_dist=True)
         rec = {"epoch": int(self.current_epoch), "step": int(self.global_step), "val_acc": val, "test_acc": test}
         self.history.append(rec)
         if self.best is None or val > self.best["val_acc"]:
