@@ -14,7 +14,9 @@ is linear in ``P_i``, ``<P_i, C_i>`` with
 
 a linear assignment problem, solved exactly with
 ``scipy.optimize.linear_sum_assignment``. Sweeps over the layers repeat until no
-layer improves. Every accepted step strictly increases the objective, so the
+layer improves (a layer is re-solved only when a neighbouring permutation has
+changed since its last solve; when every row's best column is distinct, that is
+the assignment and scipy is skipped). Every accepted step strictly increases the objective, so the
 distance to the anchor never grows (starting from the identity).
 
 Batched: the cost matrices of all ``B`` pairs are built with one batched matmul
@@ -38,14 +40,6 @@ from ..weights import WeightSpace, _check_same_spec
 __all__ = ["weight_matching", "align"]
 
 
-def _gather_rows(w: Tensor, perm: Tensor) -> Tensor:
-    return w.gather(1, perm.unsqueeze(-1).expand(-1, -1, w.shape[2]))
-
-
-def _gather_cols(w: Tensor, perm: Tensor) -> Tensor:
-    return w.gather(2, perm.unsqueeze(1).expand(-1, w.shape[1], -1))
-
-
 def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 100, tol: float = 1e-12) -> List[Tensor]:
     """Permutations that align ``partner`` to ``anchor``, pair by pair.
 
@@ -59,6 +53,8 @@ def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 1
         :func:`ssl_ws.augment.functional.permute` (new neuron ``j`` = old neuron ``perm[j]``),
         so ``permute(partner, perms)`` is the aligned partner.
     """
+    from .functional import _gather_cols, _gather_rows
+
     if not isinstance(anchor, WeightSpace) or not isinstance(partner, WeightSpace):
         raise SslWsError("weight matching needs two WeightSpaces")
     _check_same_spec(anchor.spec, partner.spec, "weight matching")
@@ -77,32 +73,52 @@ def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 1
     wb = [w.detach().double() for w in partner.weights]
     bb = [b.detach().double() for b in partner.biases]
     last = spec.n_layers - 1
-    active = np.ones(batch, dtype=bool)
+    # dirty[i][b]: layer i of pair b must be re-solved (a neighbouring permutation
+    # changed since its last solve); a layer whose neighbours are unchanged would
+    # get the same cost matrix, for which its current permutation is optimal.
+    dirty = [np.ones(batch, dtype=bool) for _ in range(n_hidden)]
+    rows = torch.arange(max(spec.hidden_sizes), device=device)
     for _ in range(max_iter):
-        progress = np.zeros(batch, dtype=bool)
-        for i in range(n_hidden):
-            w_in = wb[i] if i == 0 else _gather_cols(wb[i], perms[i - 1])
-            w_out = wb[i + 1] if i + 1 == last else _gather_rows(wb[i + 1], perms[i + 1])
-            cost = torch.bmm(wa[i], w_in.transpose(1, 2))
-            cost.baddbmm_(wa[i + 1].transpose(1, 2), w_out)
-            cost.add_(ba[i].unsqueeze(2) * bb[i].unsqueeze(1))
-            cost_np = cost.cpu().numpy()
-            current = perms[i].cpu().numpy()
-            new = current.copy()
-            rows = np.arange(cost_np.shape[1])
-            for b in np.flatnonzero(active):
-                c = cost_np[b]
-                _, col = linear_sum_assignment(c, maximize=True)
-                old_val = c[rows, current[b]].sum()
-                new_val = c[rows, col].sum()
-                if new_val > old_val + tol * max(abs(old_val), 1.0):
-                    new[b] = col
-                    progress[b] = True
-            if progress.any():
-                perms[i] = torch.from_numpy(new).to(device)
-        active = progress
-        if not active.any():
+        if not any(d.any() for d in dirty):
             break
+        for i in range(n_hidden):
+            todo = np.flatnonzero(dirty[i])
+            if todo.size == 0:
+                continue
+            sel = torch.from_numpy(todo).to(device)
+            p_prev = perms[i - 1][sel] if i > 0 else None
+            p_next = perms[i + 1][sel] if i + 1 < n_hidden else None
+            w_in = wb[i][sel] if i == 0 else _gather_cols(wb[i][sel], p_prev)
+            w_out = wb[i + 1][sel] if i + 1 == last else _gather_rows(wb[i + 1][sel], p_next)
+            cost = torch.bmm(wa[i][sel], w_in.transpose(1, 2))
+            cost.baddbmm_(wa[i + 1][sel].transpose(1, 2), w_out)
+            cost.add_(ba[i][sel].unsqueeze(2) * bb[i][sel].unsqueeze(1))
+            h = cost.shape[1]
+            # where every row's best column is distinct, that is the optimal assignment
+            best = cost.argmax(dim=2)
+            easy = (best.sort(dim=1).values == rows[:h]).all(dim=1).cpu().numpy()
+            cost_np = cost.cpu().numpy()
+            best_np = best.cpu().numpy()
+            current = perms[i][sel].cpu().numpy()
+            new = current.copy()
+            changed = np.zeros(todo.size, dtype=bool)
+            ar = np.arange(h)
+            for k in range(todo.size):
+                c = cost_np[k]
+                col = best_np[k] if easy[k] else linear_sum_assignment(c, maximize=True)[1]
+                old_val = c[ar, current[k]].sum()
+                new_val = c[ar, col].sum()
+                if new_val > old_val + tol * max(abs(old_val), 1.0):
+                    new[k] = col
+                    changed[k] = True
+            dirty[i][todo] = False
+            if changed.any():
+                moved = todo[changed]
+                perms[i][torch.from_numpy(moved).to(device)] = torch.from_numpy(new[changed]).to(device)
+                if i > 0:
+                    dirty[i - 1][moved] = True
+                if i + 1 < n_hidden:
+                    dirty[i + 1][moved] = True
     return perms
 
 

@@ -117,21 +117,25 @@ def _param(value, ws: WeightSpace, name: str, trailing: Sequence[int] = (), allo
     raise SslWsError(f"{name} must have shape [{batch}] or [{batch}, {', '.join(map(str, trailing))}], got {tuple(t.shape)}")
 
 
-def _randn_like(t: Tensor, generator: Optional[torch.Generator]) -> Tensor:
-    """Standard normal noise shaped like ``t``, drawn from ``generator`` (moved to ``t``'s device)."""
-    if generator is None:
-        return torch.randn(t.shape, device=t.device, dtype=t.dtype)
-    if generator.device.type == t.device.type:
-        return torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype)
-    return torch.randn(t.shape, generator=generator, device=generator.device, dtype=t.dtype).to(t.device)
+def _randn(shape, generator: Optional[torch.Generator], device, dtype) -> Tensor:
+    """Standard normal noise of ``shape`` from ``generator``, on ``device``."""
+    if generator is None or generator.device.type == torch.device(device).type:
+        return torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
 
 
-def _rand_like(t: Tensor, generator: Optional[torch.Generator]) -> Tensor:
-    if generator is None:
-        return torch.rand(t.shape, device=t.device, dtype=t.dtype)
-    if generator.device.type == t.device.type:
-        return torch.rand(t.shape, generator=generator, device=t.device, dtype=t.dtype)
-    return torch.rand(t.shape, generator=generator, device=generator.device, dtype=t.dtype).to(t.device)
+def _rand(shape, generator: Optional[torch.Generator], device, dtype) -> Tensor:
+    """Uniform [0, 1) noise of ``shape`` from ``generator``, on ``device``."""
+    if generator is None or generator.device.type == torch.device(device).type:
+        return torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    return torch.rand(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
+
+
+def _std_per_inr(t: Tensor) -> Tensor:
+    """Population std of each INR's entries of ``t [B, ...]`` (``Tensor.std`` is far slower on CPU)."""
+    flat = t.reshape(len(t), -1)
+    centred = flat - flat.mean(dim=1, keepdim=True)
+    return torch.linalg.vector_norm(centred, dim=1) / math.sqrt(max(flat.shape[1], 1))
 
 
 def _per_inr(x: Tensor, t: Tensor) -> Tensor:
@@ -271,12 +275,21 @@ def gaussian_noise(ws: WeightSpace, sigma, generator: Optional[torch.Generator] 
     """
     _check_ws(ws)
     sig = _param(sigma, ws, "sigma")
+    batch = len(ws)
+    # one draw for the whole batch, sliced per tensor in the flat parameter order
+    eps = _randn((batch, ws.spec.n_params), generator, ws.device, ws.dtype)
+    out, pos = [], 0
+    for t in _interleave(ws):
+        n = t[0].numel() if batch else 0
+        scale = _per_inr(sig * _std_per_inr(t), t)
+        out.append(torch.addcmul(t, scale, eps[:, pos : pos + n].view(t.shape)))
+        pos += n
+    return ws.replace(weights=out[0::2], biases=out[1::2])
 
-    def noisy(t: Tensor) -> Tensor:
-        std = t.reshape(len(t), -1).std(dim=1, correction=0)
-        return t + _per_inr(sig * std, t) * _randn_like(t, generator)
 
-    return ws.replace(weights=[noisy(w) for w in ws.weights], biases=[noisy(b) for b in ws.biases])
+def _interleave(ws: WeightSpace) -> List[Tensor]:
+    """``[W_0, b_0, W_1, b_1, ...]``: the flat parameter order."""
+    return [t for pair in zip(ws.weights, ws.biases) for t in pair]
 
 
 def dropout(ws: WeightSpace, p, generator: Optional[torch.Generator] = None, rescale: bool = True) -> WeightSpace:
@@ -291,11 +304,10 @@ def dropout(ws: WeightSpace, p, generator: Optional[torch.Generator] = None, res
         raise SslWsError("dropout probability must be in [0, 1)")
     factor = 1.0 / (1.0 - prob) if rescale else torch.ones_like(prob)
 
-    def drop(t: Tensor) -> Tensor:
-        keep = _rand_like(t, generator) >= _per_inr(prob, t)
-        return torch.where(keep, t * _per_inr(factor, t), torch.zeros_like(t))
-
-    return ws.replace(weights=[drop(w) for w in ws.weights], biases=[drop(b) for b in ws.biases])
+    flat = ws.to_flat()
+    keep = _rand(flat.shape, generator, ws.device, ws.dtype) >= prob.unsqueeze(1)
+    out = torch.where(keep, flat * factor.unsqueeze(1), torch.zeros_like(flat))
+    return WeightSpace.from_flat(out, ws.spec)
 
 
 def quantile_dropout(ws: WeightSpace, q) -> WeightSpace:
@@ -337,8 +349,10 @@ def _check_hidden_list(ws: WeightSpace, items, name: str, dtype_ok) -> List[Tens
 
 
 def _gather_rows(w: Tensor, perm: Tensor) -> Tensor:
-    """``w[b, perm[b, j], :]`` for ``w [B, n, m]``, ``perm [B, n]``."""
-    return w.gather(1, perm.unsqueeze(-1).expand(-1, -1, w.shape[2]))
+    """``w[b, perm[b, j], :]`` for ``w [B, n, m]``, ``perm [B, n]`` (one index_select: rows are contiguous)."""
+    batch, n, m = w.shape
+    offset = torch.arange(batch, device=w.device).unsqueeze(1) * n
+    return w.reshape(batch * n, m).index_select(0, (perm + offset).reshape(-1)).view(batch, n, m)
 
 
 def _gather_cols(w: Tensor, perm: Tensor) -> Tensor:
