@@ -51,7 +51,6 @@ from torch import Tensor
 
 from ..errors import SslWsError
 from ..weights import INRSpec, WeightSpace
-from .render import image_coordinates
 
 __all__ = [
     "RECIPES",
@@ -247,8 +246,8 @@ def siren_loss_and_grad(flat: Tensor, spec: INRSpec, target: Tensor, height: int
     layers = _views(flat, spec)
     batch, n_pts, n_out = target.shape
     dev = flat.device
-    xs = torch.linspace(-1.0, 1.0, width, device=dev)
-    ys = torch.linspace(-1.0, 1.0, height, device=dev)
+    xs = torch.linspace(-1.0, 1.0, width, device=dev, dtype=flat.dtype)
+    ys = torch.linspace(-1.0, 1.0, height, device=dev, dtype=flat.dtype)
     hs, cs = [], []
     w1, b1 = layers[0]
     hid = w1.shape[1]

@@ -1,0 +1,55 @@
+"""`ssl-ws info STORE`: what a store holds -- splits, views, classes, architecture, PSNR."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("store", help="INR store directory")
+
+
+def summarize(store) -> str:
+    import numpy as np
+
+    from .fit import psnr_summary
+
+    lines = [f"store        {store.path}",
+             f"architecture {store.spec.describe()}",
+             f"images       {store.image_size[0]}x{store.image_size[1]}, {store.channels} channel(s)" if store.image_size
+             else "images       size unknown"]
+    src = store.meta.get("source") or {}
+    fit = store.meta.get("fit")
+    lines.append(f"source       {src.get('name', '?')}" + (f" ({src['path']})" if src.get("path") else ""))
+    if fit:
+        lines.append(f"fitting      recipe {fit.get('recipe')}, lr {fit.get('lr')}, <= {fit.get('steps')} steps, "
+                     f"target {fit.get('target_psnr')} dB, seed {fit.get('seed')}")
+    elif store.meta.get("imported"):
+        imp = store.meta["imported"]
+        lines.append(f"imported     layout {imp.get('layout')}, swapped_xy {imp.get('swapped_xy')}")
+    n_obj = len(np.unique(store.object_ids))
+    lines.append(f"rows         {len(store)} INRs of {n_obj} objects")
+    _, per_obj = np.unique(store.object_ids, return_counts=True)
+    if per_obj.size:
+        lines.append(f"views/object min {per_obj.min()}, median {int(np.median(per_obj))}, max {per_obj.max()} "
+                     f"(view ids 0..{int(store.view_ids.max())})")
+    for name, ids in store.splits.items():
+        lines.append(f"split {name:<6} {len(ids)} objects, {len(store.rows(name))} rows")
+    names = store.class_names
+    labels, counts = np.unique(store.labels, return_counts=True)
+    cls = ", ".join(f"{names[l] if l < len(names) else l}: {c}" for l, c in zip(labels.tolist(), counts.tolist()))
+    lines.append(f"classes      {store.num_classes}: {cls}")
+    psnr = np.asarray(store.psnr)
+    finite = psnr[np.isfinite(psnr)]
+    target = (fit or {}).get("target_psnr", 40.0)
+    lines.append(psnr_summary(finite, target) if finite.size else "PSNR         unknown (imported INRs)")
+    if store.meta.get("failed_fits"):
+        lines.append(f"failed fits  {len(store.meta['failed_fits'])} left out (diverged)")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from ..data.store import load_store
+
+    print(summarize(load_store(args.store)))
+    return 0
