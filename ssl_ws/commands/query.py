@@ -28,8 +28,6 @@ def configure(parser):
 
 
 def run(args):
-    import numpy as np
-
     from ..eval.embed import resolve_device
     from ..eval.index import RetrievalIndex
     from ..eval.query import check_row, embed_image, embed_row, index_encoder, index_store, load_image
