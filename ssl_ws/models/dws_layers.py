@@ -275,8 +275,10 @@ class EquivariantLayer(nn.Module):
                 out = ys[j + 1][..., a:b].unsqueeze(2) + col  # [B, d_{j+1}, q, C']
             else:
                 out = col
-            if str(j) in self.self_maps:
-                out = out + weights[j] @ self.self_maps[str(j)]
+            if str(j) in self.self_maps:  # out + W_j A_j in one pass over the largest tensor
+                w = weights[j]
+                out = torch.addmm(out.reshape(-1, out.shape[-1]), w.reshape(-1, w.shape[-1]), self.self_maps[str(j)])
+                out = out.reshape(*w.shape[:3], -1)
             new_w.append(out)
             zb = zs[L + j]
             if lin.perm[j + 1]:
