@@ -29,6 +29,9 @@ def tiny_store(path, n_obj=40, views=2, spec=SPEC, classes=4, seed=0):
 
 
 def overrides(store, out, *extra):
+    if any(e.startswith("encoder.name=") and e != "encoder.name=dwsnet" for e in extra):  # DWSNet-only options out
+        base = [o for o in overrides(store, out) if not o.startswith(("encoder.num_heads", "encoder.head_hidden", "encoder.name"))]
+        return base + list(extra)
     return [
         f"data.store={store}",
         f"output_dir={out}",

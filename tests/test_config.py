@@ -1,0 +1,72 @@
+"""Configs: schema, overrides, suggestions for typos, --help, shipped files."""
+
+import glob
+import os
+
+import pytest
+
+from ssl_ws import SslWsError
+from ssl_ws.cli import main
+from ssl_ws.config import describe_schema, load_config, schema_keys, PretrainConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_overrides_and_types(tmp_path):
+    y = tmp_path / "c.yaml"
+    y.write_text("name: x\nencoder: {name: dwsnet, hidden: 16}\ntrainer: {max_epochs: 5}\n")
+    c = load_config("pretrain", str(y), ["trainer.max_epochs=2", "encoder.hidden=8", "ssl.temperature=0.2"])
+    assert c.trainer.max_epochs == 2 and c.encoder.hidden == 8 and c.ssl.temperature == 0.2
+    assert c.data.batch_size == 64 and c.trainer.accelerator == "auto"  # schema defaults
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("ssl.temprature=0.2", "unknown config key 'ssl.temprature'; did you mean 'ssl.temperature'?"),
+        ("trainer.max_epoch=2", "did you mean 'trainer.max_epochs'?"),
+        ("trainer.max_epochs=two", "trainer.max_epochs"),
+        ("ssl.positives=two_view", "did you mean 'two_views'?"),
+        ("noequals", "key=value"),
+    ],
+)
+def test_bad_overrides(override, message):
+    with pytest.raises(SslWsError) as err:
+        load_config("pretrain", None, [override])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_key_in_yaml_and_wrong_kind(tmp_path):
+    y = tmp_path / "c.yaml"
+    y.write_text("optim:\n  lrr: 0.1\n")
+    with pytest.raises(SslWsError, match="did you mean 'optim.lr'"):
+        load_config("pretrain", str(y))
+    with pytest.raises(SslWsError, match="unknown config key 'ssl.temperature'"):
+        load_config("train", None, ["ssl.temperature=0.1"])  # SimCLR keys are not supervised keys
+    with pytest.raises(SslWsError, match="no such config file"):
+        load_config("train", str(tmp_path / "nope.yaml"))
+
+
+def test_help_lists_every_key(capsys):
+    text = describe_schema("pretrain")
+    for key in schema_keys(PretrainConfig):
+        assert key in text
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--help"])
+    out = capsys.readouterr().out
+    assert "ssl.temperature = 0.1" in out and "NT-Xent temperature" in out
+
+
+def test_cli_reports_unknown_key(capsys):
+    assert main(["pretrain", "ssl.temprature=0.3"]) == 2
+    assert "did you mean 'ssl.temperature'?" in capsys.readouterr().err
+
+
+def test_shipped_configs_load():
+    files = glob.glob(os.path.join(ROOT, "configs", "pretrain", "*.yaml"))
+    files += glob.glob(os.path.join(ROOT, "configs", "supervised", "*.yaml"))
+    assert len(files) >= 4
+    for f in files:
+        kind = "pretrain" if "/pretrain/" in f else "train"
+        c = load_config(kind, f)
+        assert c.trainer.accelerator == "auto"

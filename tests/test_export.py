@@ -1,0 +1,85 @@
+"""Encoder export: round trip, CLI, and each bad input (missing/corrupt/foreign file, spec mismatch)."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from _train_helpers import SPEC, cfg, tiny_store
+from conftest import random_ws
+from ssl_ws import INRSpec, SslWsError
+from ssl_ws.cli import main
+from ssl_ws.config import load_config
+from ssl_ws.data import load_store
+from ssl_ws.models.export import load_encoder
+from ssl_ws.train.runs import run_pretrain
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("export")
+    store = tiny_store(base / "store")
+    res = run_pretrain(cfg("pretrain", store, base / "runs", "encoder.name=mlp", "encoder.hidden=8", "augment.preset=weak"))
+    return store, res
+
+
+def test_export_round_trip_identical_embeddings(run, tmp_path, capsys):
+    store, res = run
+    ckpt = res["last_checkpoint"]
+    out = tmp_path / "encoder.pt"
+    assert main(["export", ckpt, "--out", str(out)]) == 0
+    assert "identity" in capsys.readouterr().out
+    # plain tensors/dicts only
+    payload = torch.load(out, weights_only=True)
+    assert payload["format"] == "ssl_ws.encoder" and payload["config"]["encoder"]["name"] == "mlp"
+    a, b = load_encoder(ckpt), load_encoder(out)
+    assert a.identity == b.identity and not a.training and not b.training
+    st = load_store(store)
+    ws = st.weights(st.rows("test"))
+    with torch.no_grad():
+        assert torch.equal(a(ws), b(ws))
+    assert b(ws).shape == (len(ws), b.out_dim)
+    # the normalizer travels with the encoder: embedding = encoder(normalize(raw))
+    with torch.no_grad():
+        assert torch.allclose(b(ws), b.encoder(b.normalizer(ws)))
+    # a run directory exports its best checkpoint
+    assert main(["export", res["run_dir"], "--out", str(tmp_path / "e2.pt")]) == 0
+
+
+def test_bad_files(run, tmp_path):
+    _, res = run
+    with pytest.raises(SslWsError, match="no such checkpoint"):
+        load_encoder(tmp_path / "missing.ckpt")
+    data = open(res["last_checkpoint"], "rb").read()
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SslWsError, match="corrupt"):
+        load_encoder(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, foreign)
+    with pytest.raises(SslWsError, match="neither"):
+        load_encoder(foreign)
+    assert main(["export", str(truncated), "--out", str(tmp_path / "x.pt")]) == 2
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_spec_mismatch(run, tmp_path):
+    store, res = run
+    model = load_encoder(res["last_checkpoint"])
+    other = INRSpec((2, 4, 4, 1))
+    with pytest.raises(SslWsError, match="trained on INRs"):
+        model(random_ws(other, 2))
+    # resuming a run on a store of another architecture
+    wrong = tiny_store(tmp_path / "wrong", spec=other)
+    c = load_config("pretrain", os.path.join(res["run_dir"], "config.yaml"), [f"data.store={wrong}"])
+    with pytest.raises(SslWsError, match="trained on INRs"):
+        run_pretrain(c, resume=res["last_checkpoint"])
+    # corrupt checkpoint given to --resume
+    bad = tmp_path / "bad" / "checkpoints"
+    bad.mkdir(parents=True)
+    (bad / "last.ckpt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SslWsError, match="corrupt"):
+        run_pretrain(load_config("pretrain", os.path.join(res["run_dir"], "config.yaml")), resume=str(tmp_path / "bad"))
+    with pytest.raises(SslWsError, match="no checkpoints/last.ckpt"):
+        run_pretrain(load_config("pretrain", os.path.join(res["run_dir"], "config.yaml")), resume=str(tmp_path))
