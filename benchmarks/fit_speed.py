@@ -15,7 +15,10 @@ finished INRs out of the batch; it reports wall time for the same images.
 GFLOP/s counts the matrix products only: 6 N sum(d_in d_out) per INR-step
 (forward 2, backward 4; the elementwise sin/cos/Adam work is extra).
 
-Run:  python benchmarks/fit_speed.py [--batch 256] [--steps 30] [--loop-inrs 8] [--device cpu]
+Run:  python benchmarks/fit_speed.py [--batch 256] [--steps 30] [--loop-inrs 8] [--device cpu] [--threads N]
+
+On a CPU shared with other jobs, OpenMP threads that wait for each other make small
+matrix products erratic; ``--threads 1`` (or OMP_NUM_THREADS=1) gives steadier figures.
 """
 
 from __future__ import annotations
@@ -135,7 +138,10 @@ def main(argv=None):
     p.add_argument("--target-steps", type=int, default=1000)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for this run (default: torch's)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     spec = INRSpec((2, 32, 32, 1))
     images = load_images(max(args.batch, args.loop_inrs, args.target_batch))
