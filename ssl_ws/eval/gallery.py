@@ -3,7 +3,7 @@
 Every INR is rendered on the store's pixel grid (:func:`~ssl_ws.inr.render.render_image`,
 values clipped to [0, 1]) and upscaled with nearest-neighbour interpolation by an
 integer factor so that tiny images (8x8 digits) stay readable; under each tile go
-up to three caption lines (class, row/object/view, cosine similarity). Neighbours
+up to three caption lines (class, row and view, cosine similarity). Neighbours
 of the query's class are captioned in green, others in red.
 """
 
@@ -137,6 +137,6 @@ def query_picture(
 def neighbour_captions(neighbours: List[dict]) -> List[List[str]]:
     """Caption lines for :meth:`RetrievalIndex.neighbours` entries."""
     return [
-        [f"{n['class_name']}", f"row {n['row']} o{n['object']} v{n['view']}", f"sim {n['similarity']:.3f}"]
+        [f"{n['class_name']}", f"row {n['row']} v{n['view']}", f"sim {n['similarity']:.4f}"]
         for n in neighbours
     ]
