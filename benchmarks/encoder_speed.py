@@ -14,6 +14,7 @@ two so that load from other processes hits both alike.
 
     python benchmarks/encoder_speed.py                     # everything
     python benchmarks/encoder_speed.py --only dwsnet --steps 10
+    python benchmarks/encoder_speed.py --only dwsnet --threads 1   # steadier on a busy machine
 """
 
 from __future__ import annotations
@@ -113,7 +114,11 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2, help="alternating fused/blockwise rounds")
     parser.add_argument("--only", choices=sorted(ENCODERS), default=None)
     parser.add_argument("--skip-blockwise", action="store_true")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's choice; 1 gives steadier CPU times on a shared machine)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     spec = INRSpec(tuple(int(s) for s in args.layers.split(",")))
     ws = random_inrs(spec, args.batch)
