@@ -71,6 +71,9 @@ def test_errors_are_one_line_ssl_ws_errors(spec, make_ws):
     with pytest.raises(SslWsError, match="at least 2"):
         build_encoder("dwsnet", INRSpec((2, 1)))
     enc = build_encoder("statnet", spec)
+    with pytest.raises(SslWsError, match="at least 2 INRs"):
+        enc.train()(make_ws(spec, batch=1))
+    assert enc.eval()(make_ws(spec, batch=1)).shape == (1, enc.out_dim)
     with pytest.raises(SslWsError, match="built for layer sizes"):
         enc(make_ws(INRSpec((2, 16, 1))))
 

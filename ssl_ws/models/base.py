@@ -80,6 +80,9 @@ class WeightSpaceEncoder(nn.Module):
 
     def forward(self, ws: WeightSpace) -> Tensor:
         self.check_input(ws)
+        if self.training and len(ws) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules()):
+            raise SslWsError(f"encoder {self.name!r} uses batch norm: training mode needs at least 2 INRs per batch "
+                             f"(got {len(ws)}); call .eval() to embed single INRs")
         dtype = next(self.parameters()).dtype
         if ws.dtype != dtype:
             ws = ws.to(dtype=dtype)
