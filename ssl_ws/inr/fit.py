@@ -306,6 +306,7 @@ def fit_inrs(
     max_retries: int = 2,
     progress: Optional[Callable[[Dict], None]] = None,
     progress_every: int = 25,
+    micro_batch: Optional[int] = -1,
 ) -> FitResult:
     """Fit one SIREN per image, all at once.
 
@@ -321,6 +322,8 @@ def fit_inrs(
         max_retries: re-initialisations of an INR whose loss becomes non-finite.
         progress: called every ``progress_every`` steps with a dict
             ``{"step", "active", "finished", "total", "psnr_median"}``.
+        micro_batch: INRs per forward/backward pass (the activations of a few dozen INRs
+            stay in the CPU cache); ``-1``: 32 on CPU, the whole batch on GPU; ``None``: whole batch.
     """
     rec = get_recipe(recipe) if isinstance(recipe, str) else recipe
     steps = rec.steps if steps is None else int(steps)
@@ -360,10 +363,20 @@ def fit_inrs(
     out_steps = torch.zeros(batch, dtype=torch.int64, device=device)
     out_failed = torch.zeros(batch, dtype=torch.bool, device=device)
     out_retries = torch.zeros(batch, dtype=torch.int64, device=device)
+    if micro_batch == -1:
+        micro_batch = 32 if device.type == "cpu" else None
+
+    def loss_and_grad(flat, tgt):
+        if micro_batch is None or len(flat) <= micro_batch:
+            return siren_loss_and_grad(flat, spec, tgt, height, width)
+        parts = [siren_loss_and_grad(flat[s : s + micro_batch], spec, tgt[s : s + micro_batch], height, width)
+                 for s in range(0, len(flat), micro_batch)]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
     active_t = targets
     it = 0
     while idx.numel():
-        mse, grad = siren_loss_and_grad(flat, spec, active_t, height, width)
+        mse, grad = loss_and_grad(flat, active_t)
         psnr = psnr_from_mse(mse)
         bad = ~torch.isfinite(mse) | ~torch.isfinite(grad).all(dim=1)
         give_up = bad & (attempts >= max_retries)
