@@ -12,6 +12,10 @@ regularization strength ``C`` is chosen from a small log-spaced grid by accuracy
 the validation split (ties go to the stronger regularization), and the classifier
 of that ``C`` -- trained on the training split only -- is scored once on the test
 split: top-1 accuracy and per-class accuracy.
+
+The fits run with one BLAS/OpenMP thread (``threadpoolctl``): these problems are
+small and dense, and several threads spinning on a shared or busy CPU made one
+fit up to ~80x slower (measured: 18 s vs 0.22 s for 2,900 x 64 features).
 """
 
 from __future__ import annotations
@@ -30,9 +34,10 @@ DEFAULT_CS: Sequence[float] = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 def _fit(x: np.ndarray, y: np.ndarray, c: float, max_iter: int, seed: int):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     clf = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(x, y)
     return clf
