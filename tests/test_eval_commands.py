@@ -174,6 +174,18 @@ def test_bad_inputs(toy, tmp_path, capsys):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3)).astype(np.uint8), "RGB").save(rgb)
     fails("query", idx, "--image", rgb, match="grayscale")
     fails("query", tmp_path, "--id", 0, match="not a retrieval index")
+    # the encoder file the index records was replaced by another encoder: refused, not silently mixed
+    import shutil
+
+    moved = tmp_path / "enc_copy.pt"
+    shutil.copy(toy["ckpt"], moved)
+    idx2 = tmp_path / "index2"
+    assert cli("index", moved, toy["store"], "--out", idx2, "--split", "test", "--quiet") == 0
+    train_row = int(load_store(toy["store"]).rows("train")[0])
+    assert cli("query", idx2, "--id", train_row) == 0  # embedded on the fly with the recorded encoder
+    shutil.copy(toy["other"], moved)
+    capsys.readouterr()
+    fails("query", idx2, "--id", train_row, match="encoder mismatch")
     # an empty split
     empty = toy_store(tmp_path / "empty_val", empty_val=True)
     fails("embed", toy["ckpt"], empty, "--split", "val", "--out", tmp_path / "e", "--quiet", match="empty")
