@@ -34,6 +34,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=int, default=2, help="number of hidden layers (default 2)")
     p.add_argument("--layer-sizes", default=None, help="hidden widths, e.g. '32,32' (overrides --hidden/--layers)")
     p.add_argument("--w0", type=float, default=30.0, help="SIREN frequency factor (default 30)")
+    p.add_argument("--init", default="independent", choices=["independent", "shared"],
+                   help="independent: view k of image i starts from its own random init (seed, i, k), as the "
+                        "published data sets; shared: view k of every image starts from one init (seed, k), so "
+                        "weights of one view are comparable across images (use it for tiny images such as digits)")
     p.add_argument("--seed", type=int, default=0, help="seed of initialisations and splits (default 0)")
     p.add_argument("--split", default="0.8,0.1,0.1",
                    help="train,val,test sizes by object: fractions or counts (default 0.8,0.1,0.1)")
@@ -122,7 +126,8 @@ def run(args) -> int:
         "eps": rec.eps,
         "seed": int(args.seed),
         "max_retries": 2,
-        "init_key": "inr_keys(seed, object_id, view_id)",
+        "init_scheme": args.init,
+        "init_key": "inr_keys(seed, object_id, view_id)" if args.init == "independent" else "inr_keys(seed, 0, view_id)",
     }
     n_obj = len(src)
     all_ids = np.arange(n_obj, dtype=np.int64)
@@ -198,7 +203,8 @@ def run(args) -> int:
 
             fr = fit_inrs(
                 images[torch.from_numpy(objs)], spec, recipe=rec.name, steps=fit_cfg["steps"], lr=fit_cfg["lr"],
-                target_psnr=fit_cfg["target_psnr"], seeds=inr_keys(args.seed, objs, views), device=device,
+                target_psnr=fit_cfg["target_psnr"], seeds=inr_keys(args.seed, objs if args.init == "independent" else np.zeros_like(objs), views),
+                device=device,
                 max_retries=fit_cfg["max_retries"], progress=progress,
             )
             bar.update((hi - lo) - seen[0])

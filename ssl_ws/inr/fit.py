@@ -451,7 +451,9 @@ def fit_like_store(
         images: ``[B, C, H, W]`` in [0, 1]; resized (bilinear, antialiased) to the store's
             image size when ``resize`` is True and the sizes differ, else an error.
         views: independent fits per image; rows are image-major (image 0 views, image 1 ...).
-        seed: init seed (default: the store's seed + 1, so new fits never reuse a store key).
+        seed: init seed (default: the store's seed + 1, so new fits never reuse a store key;
+            for a store fitted with ``--init shared`` the store's own seed, so that view k of a
+            new image starts from the same init as view k of every stored image).
 
     Returns:
         A :class:`WeightSpace` of ``B * views`` INRs.
@@ -474,8 +476,12 @@ def fit_like_store(
             images.float(), size=size, mode="bilinear", align_corners=True, antialias=True
         ).clamp(0.0, 1.0)
     b = images.shape[0]
-    seed = int(fit.get("seed", 0)) + 1 if seed is None else int(seed)
+    shared = fit.get("init_scheme", "independent") == "shared"
+    if seed is None:
+        seed = int(fit.get("seed", 0)) + (0 if shared else 1)
     image_ids = torch.arange(b).repeat_interleave(views)
+    if shared:
+        image_ids = torch.zeros_like(image_ids)
     view_ids = torch.arange(views).repeat(b)
     res = fit_inrs(
         images.repeat_interleave(views, dim=0),

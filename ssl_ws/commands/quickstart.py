@@ -1,0 +1,262 @@
+"""`ssl-ws quickstart [--tiny]`: the whole pipeline on the embedded digits.
+
+Stages, each run through :func:`ssl_ws.cli.main` with the arguments a user would type,
+so the quickstart exercises exactly the code of the individual commands:
+
+1. ``fit``           -- SIRENs for sklearn's digits, several views each (cached);
+2. ``pretrain``      -- SimCLR on a DWSNet encoder;
+3. ``linear-probe`` / ``knn`` -- the pretrained encoder, and the same architecture with
+   random weights (the baseline every SSL number must beat);
+4. ``train``         -- the same architecture trained supervised from scratch;
+5. ``index`` / ``query`` -- a retrieval index and a picture of queries with their neighbours;
+6. a results table, printed and written to ``<output_dir>/quickstart.json``.
+
+Everything is configured by ``configs/quickstart.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=None,
+                        help="quickstart config (default: configs/quickstart.yaml of this checkout)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a few hundred INRs and one or two epochs: the end-to-end test of the pipeline")
+    parser.add_argument("--output-dir", default=None, help="where results go (default: the config's output_dir)")
+    parser.add_argument("--store", default=None, help="INR store to use or create (default: the config's fit.out)")
+
+
+def _config_path(arg):
+    from ..errors import SslWsError
+
+    path = Path(arg) if arg else REPO_ROOT / "configs" / "quickstart.yaml"
+    if not path.is_file():
+        raise SslWsError(f"quickstart config {str(path)!r} not found")
+    return path
+
+
+def _resolve(path: str) -> str:
+    """Config-relative paths (configs/...) resolve against the checkout when not found here."""
+    if os.path.exists(path):
+        return path
+    alt = REPO_ROOT / path
+    return str(alt) if alt.exists() else path
+
+
+def _stage(title: str) -> float:
+    print(f"\n=== {title} " + "=" * max(3, 66 - len(title)), flush=True)
+    return time.perf_counter()
+
+
+def _cli(argv):
+    from ..cli import main
+    from ..errors import SslWsError
+
+    print("$ ssl-ws " + " ".join(argv), flush=True)
+    code = main(argv)
+    if code:
+        raise SslWsError(f"stage `ssl-ws {argv[0]}` failed (exit {code}); see the message above")
+
+
+def _newest_run(output_dir: str, name: str) -> str:
+    runs = sorted(glob.glob(os.path.join(output_dir, name, "*", "results.json")))
+    if not runs:
+        from ..errors import SslWsError
+
+        raise SslWsError(f"no results.json under {os.path.join(output_dir, name)}")
+    return os.path.dirname(runs[-1])
+
+
+def _store_is_complete(path: str, cfg) -> bool:
+    from ..data import load_store
+    from ..errors import SslWsError
+
+    try:
+        store = load_store(path)
+    except SslWsError:
+        return False
+    fit = store.meta.get("fit", {})
+    return int(store.num_views) >= int(cfg.get("views", 1)) and fit.get("init_scheme", "independent") == cfg.get(
+        "init", "independent"
+    )
+
+
+def _random_encoder(pretrain_run: str, out_path: str) -> str:
+    """The pretrained encoder's architecture with its initial (random) weights: the baseline."""
+    import torch
+
+    from ..data import load_store
+    from ..models.export import EmbeddingModel, save_encoder
+    from ..train.runs import build_encoder_from_config, fit_normalizer
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.to_container(OmegaConf.load(os.path.join(pretrain_run, "config.yaml")), resolve=True)
+    store = load_store(cfg["data"]["store"])
+    torch.manual_seed(int(cfg.get("seed", 0)))
+    encoder = build_encoder_from_config(cfg["encoder"], store.spec)
+    normalizer = fit_normalizer(store, store.rows("train", max_views=cfg["data"].get("max_views")))
+    model = EmbeddingModel(encoder, normalizer, store.spec, dict(cfg["encoder"]), info={"kind": "random-init baseline"})
+    save_encoder(model.eval(), out_path, config=cfg)
+    return out_path
+
+
+def _query_rows(store, n: int):
+    """The first test INR (view 0) of each of the first n classes."""
+    import numpy as np
+
+    rows = store.rows("test", max_views=1)
+    picked, seen = [], set()
+    for r in rows:
+        lab = int(store.labels[r])
+        if lab not in seen:
+            seen.add(lab)
+            picked.append(int(r))
+        if len(picked) == n:
+            break
+    return picked
+
+
+def _stack_pngs(paths, out_path):
+    from PIL import Image
+
+    images = [Image.open(p).convert("RGB") for p in paths]
+    width = max(im.width for im in images)
+    sheet = Image.new("RGB", (width, sum(im.height for im in images)), "white")
+    y = 0
+    for im in images:
+        sheet.paste(im, (0, y))
+        y += im.height
+    sheet.save(out_path)
+    return out_path
+
+
+def run(args) -> int:
+    from omegaconf import OmegaConf
+
+    from ..data import load_store
+
+    t_start = time.perf_counter()
+    cfg = OmegaConf.to_container(OmegaConf.load(_config_path(args.config)), resolve=True)
+    if args.tiny:
+        tiny = cfg.get("tiny", {})
+        cfg["fit"].update(tiny.get("fit", {}))
+        cfg["pretrain"]["overrides"] = list(cfg["pretrain"].get("overrides", [])) + list(tiny.get("pretrain", []))
+        cfg["supervised"]["overrides"] = list(cfg["supervised"].get("overrides", [])) + list(tiny.get("supervised", []))
+        cfg["evaluate"].update(tiny.get("evaluate", {}))
+        cfg["retrieval"].update(tiny.get("retrieval", {}))
+    out = args.output_dir or cfg["output_dir"] + ("-tiny" if args.tiny else "")
+    os.makedirs(out, exist_ok=True)
+    fit_cfg = dict(cfg["fit"])
+    store_path = args.store or fit_cfg.pop("out")
+    fit_cfg.pop("out", None)
+    timings = {}
+
+    # 1. fit ------------------------------------------------------------------------------
+    t = _stage("1/5 fit INRs to the digits")
+    if _store_is_complete(store_path, fit_cfg):
+        print(f"reusing the INR store {store_path} (delete it to fit again)")
+    else:
+        argv = ["fit", "--out", store_path, "--overwrite"]
+        for key, value in fit_cfg.items():
+            argv += [f"--{key.replace('_', '-')}", str(value)]
+        _cli(argv)
+    store = load_store(store_path)
+    timings["fit"] = time.perf_counter() - t
+
+    # 2. pretrain ---------------------------------------------------------------------------
+    t = _stage("2/5 SimCLR pretraining")
+    common = [f"data.store={store_path}", f"output_dir={out}"]
+    _cli(["pretrain", "--config", _resolve(cfg["pretrain"]["config"]), *common, "name=simclr",
+          *cfg["pretrain"].get("overrides", [])])
+    pre_run = _newest_run(out, "simclr")
+    pre_res = json.load(open(os.path.join(pre_run, "results.json")))
+    ckpt = pre_res.get("best_checkpoint") or pre_res["last_checkpoint"]
+    _cli(["export", ckpt, "--out", os.path.join(out, "encoder.pt")])
+    timings["pretrain"] = time.perf_counter() - t
+
+    # 3. evaluate: pretrained vs random init -------------------------------------------------
+    t = _stage("3/5 evaluate: linear probe and kNN, pretrained vs random weights")
+    random_ckpt = _random_encoder(pre_run, os.path.join(out, "random_encoder.pt"))
+    evals = {}
+    for tag, enc in (("pretrained", os.path.join(out, "encoder.pt")), ("random", random_ckpt)):
+        for lpc in cfg["evaluate"]["labels_per_class"]:
+            lpc = str(lpc)
+            probe_json = os.path.join(out, "eval", f"{tag}_linear_probe_{lpc}.json")
+            knn_json = os.path.join(out, "eval", f"{tag}_knn_{lpc}.json")
+            _cli(["linear-probe", enc, store_path, "--labels-per-class", lpc, "--out", probe_json, "--quiet"])
+            _cli(["knn", enc, store_path, "--labels-per-class", lpc, "--out", knn_json, "--quiet"])
+            evals[(tag, lpc)] = {
+                "linear_probe": json.load(open(probe_json))["results"]["top1"],
+                "knn": json.load(open(knn_json))["results"]["top1"],
+            }
+    timings["evaluate"] = time.perf_counter() - t
+
+    # 4. supervised from scratch ---------------------------------------------------------------
+    t = _stage("4/5 supervised training from scratch (same architecture)")
+    _cli(["train", "--config", _resolve(cfg["supervised"]["config"]), *common, "name=supervised",
+          *cfg["supervised"].get("overrides", [])])
+    sup_run = _newest_run(out, "supervised")
+    sup_res = json.load(open(os.path.join(sup_run, "results.json")))
+    timings["supervised"] = time.perf_counter() - t
+
+    # 5. retrieval ------------------------------------------------------------------------------
+    t = _stage("5/5 retrieval index and queries")
+    index_dir = os.path.join(out, "index")
+    _cli(["index", os.path.join(out, "encoder.pt"), store_path, "--out", index_dir,
+          "--projector", os.path.join(out, "projector")])
+    pngs = []
+    for row in _query_rows(store, int(cfg["retrieval"]["queries"])):
+        png = os.path.join(out, "queries", f"query_{row}.png")
+        os.makedirs(os.path.dirname(png), exist_ok=True)
+        _cli(["query", index_dir, "--id", str(row), "-k", str(cfg["retrieval"]["k"]), "--png", png,
+              "--json", png[:-4] + ".json"])
+        pngs.append(png)
+    picture = _stack_pngs(pngs, os.path.join(out, "queries.png")) if pngs else None
+    timings["retrieval"] = time.perf_counter() - t
+
+    # table ------------------------------------------------------------------------------------
+    total = time.perf_counter() - t_start
+    rows = []
+    for lpc in cfg["evaluate"]["labels_per_class"]:
+        lpc = str(lpc)
+        for tag, label in (("pretrained", "SimCLR-pretrained DWSNet"), ("random", "same DWSNet, random weights")):
+            e = evals[(tag, lpc)]
+            rows.append({"model": label, "labels_per_class": lpc, "linear_probe": e["linear_probe"], "knn": e["knn"]})
+    summary = {
+        "store": store_path,
+        "n_inrs": len(store),
+        "psnr_median": float(__import__("numpy").median(store.psnr)),
+        "table": rows,
+        "supervised": {"test_acc": sup_res.get("test_acc"), "best_epoch": sup_res.get("best_epoch"),
+                       "run_dir": sup_run},
+        "pretrain_run": pre_run,
+        "query_picture": picture,
+        "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(total, 1)},
+        "config": cfg,
+        "tiny": bool(args.tiny),
+    }
+    with open(os.path.join(out, "quickstart.json"), "w") as fh:
+        json.dump(summary, fh, indent=2)
+
+    print("\n=== results " + "=" * 58)
+    print(f"{len(store)} INRs of {store.num_classes} classes, median PSNR {summary['psnr_median']:.1f} dB; "
+          f"test split, top-1 accuracy")
+    print(f"{'model':<30} {'labels/class':>12} {'linear probe':>13} {'kNN':>7}")
+    for r in rows:
+        print(f"{r['model']:<30} {r['labels_per_class']:>12} {r['linear_probe']:>13.3f} {r['knn']:>7.3f}")
+    acc = sup_res.get("test_acc")
+    print(f"{'same DWSNet, supervised':<30} {'all':>12} {'(end to end)':>13} {acc if acc is None else f'{acc:.3f}':>7}")
+    print(f"\nquery picture: {picture}")
+    print(f"results: {os.path.join(out, 'quickstart.json')}")
+    print(f"TensorBoard: tensorboard --logdir {out}")
+    print(f"total time {total:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ")")
+    return 0
