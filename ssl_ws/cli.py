@@ -73,6 +73,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SslWsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted: finished work was saved; run the same command again to resume", file=sys.stderr)
         return 130
