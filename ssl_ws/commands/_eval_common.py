@@ -29,6 +29,11 @@ def add_few_labels(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the labelled-subset draw (default: 0)")
 
 
+def add_projector(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--projector", metavar="DIR", help="also write a TensorBoard projector export (with thumbnails) to DIR")
+    parser.add_argument("--projector-max", type=int, default=10000, help="at most this many points in the projector (default: 10000)")
+
+
 def load_model_and_store(args):
     """(EmbeddingModel, store, torch.device), checked to fit each other."""
     from ..data import load_store

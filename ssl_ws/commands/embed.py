@@ -10,15 +10,14 @@ from __future__ import annotations
 import os
 import time
 
-from ._eval_common import add_model_store, config_of, load_model_and_store
+from ._eval_common import add_projector, add_model_store, config_of, load_model_and_store
 
 
 def configure(parser):
     add_model_store(parser)
     parser.add_argument("--split", default="test", help="train, val, test or all (default: test)")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--projector", metavar="DIR", help="also write a TensorBoard projector export (with thumbnails) to DIR")
-    parser.add_argument("--projector-max", type=int, default=10000, help="at most this many points in the projector (default: 10000)")
+    add_projector(parser)
 
 
 def run(args):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ._eval_common import add_model_store, class_names, config_of, load_model_and_store
+from ._eval_common import add_projector, add_model_store, class_names, config_of, load_model_and_store
 
 
 def configure(parser):
@@ -22,8 +22,7 @@ def configure(parser):
     parser.add_argument("--ef-search", type=int, default=64, help="HNSW candidates per query (default: 64)")
     parser.add_argument("--nlist", type=int, default=None, help="IVF cells (default: ~4 sqrt(n))")
     parser.add_argument("--nprobe", type=int, default=8, help="IVF cells searched per query (default: 8)")
-    parser.add_argument("--projector", metavar="DIR", help="also write a TensorBoard projector export (with thumbnails) to DIR")
-    parser.add_argument("--projector-max", type=int, default=10000, help="at most this many points in the projector (default: 10000)")
+    add_projector(parser)
 
 
 def run(args):
