@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Build FMNIST-INR for the paper benchmarks (issue 8) with `ssl-ws fit`.
+#
+#   benchmarks/paper/build_data.sh [--scale table0|small|full] [--recipe siren|dwsnets|both]
+#                                  [--train N --val N --test N --views V] [--device cpu|cuda]
+#
+# Stores land in data/fmnist-inr-<recipe>-<scale>/ (data/ is git-ignored); the fit log
+# (PSNR summary, fitting time) in benchmarks/paper/logs/fit-<recipe>-<scale>.log.
+#
+# Views: `ssl-ws fit --views V` fits V views of EVERY object (it has no per-split view
+# count), so the train/val/test store is fitted with V views throughout and val/test use
+# one of them at evaluation time: `data.eval_max_views=1` (the default of train/pretrain)
+# and `--max-views 1` for linear-probe / knn / finetune (run_tables.py passes them).
+# The extra val/test views cost (val+test)*(V-1) fits; use --views 1 for Table 0.
+#
+# Scales (objects per split; the first train+val+test images of Fashion-MNIST, split by
+# object and stratified by label by `ssl-ws fit --split`):
+#   table0 : 500 / 100 / 300, 1 view   (what TABLE0.md was measured on, 2-core CPU)
+#   small  : 2000 / 1000 / 2000, 10 views (issue 8's CPU subset)
+#   full   : 55000 / 5000 / 10000, 10 views (the DWSNets split sizes; needs a GPU)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+scale=small; recipe=both; device=""; train=""; val=""; test=""; views=""
+data_dir=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --scale) scale=$2; shift 2;;
+    --recipe) recipe=$2; shift 2;;
+    --train) train=$2; shift 2;;
+    --val) val=$2; shift 2;;
+    --test) test=$2; shift 2;;
+    --views) views=$2; shift 2;;
+    --device) device=$2; shift 2;;
+    --data-dir) data_dir=$2; shift 2;;
+    -h|--help) sed -n 2,22p "$0"; exit 0;;
+    *) echo "unknown option $1" >&2; exit 2;;
+  esac
+done
+case "$scale" in
+  table0) d=(500 100 300 1);;
+  small)  d=(2000 1000 2000 10);;
+  full)   d=(55000 5000 10000 10);;
+  *) echo "unknown scale $scale (table0|small|full)" >&2; exit 2;;
+esac
+train=${train:-${d[0]}}; val=${val:-${d[1]}}; test=${test:-${d[2]}}; views=${views:-${d[3]}}
+limit=$((train + val + test))
+recipes=("$recipe"); [[ "$recipe" == both ]] && recipes=(siren dwsnets)
+mkdir -p benchmarks/paper/logs
+for r in "${recipes[@]}"; do
+  out=data/fmnist-inr-$r-$scale
+  if [[ -f $out/meta.json ]]; then echo "exists: $out (skipped)"; continue; fi
+  cmd=(ssl-ws fit --source fashion-mnist --data-dir "$data_dir" --recipe "$r" --views "$views"
+       --limit "$limit" --split "$train,$val,$test" --out "$out")
+  [[ -n "$device" ]] && cmd+=(--device "$device")
+  echo "+ ${cmd[*]}"
+  start=$(date +%s)
+  # a killed fit resumes from its saved chunks when run again
+  "${cmd[@]}" 2>&1 | tr '\r' '\n' | grep -v 'INR/s' | tee "benchmarks/paper/logs/fit-$r-$scale.log"
+  echo "wall-clock $(( $(date +%s) - start )) s" | tee -a "benchmarks/paper/logs/fit-$r-$scale.log"
+done

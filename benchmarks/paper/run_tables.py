@@ -1,0 +1,359 @@
+#!/usr/bin/env python
+"""Run and tabulate the paper benchmarks of issue 8 on FMNIST-INR.
+
+Every row of Tables 0-3 is a list of real ``ssl-ws`` commands (``ROWS`` below). A row
+is run once per seed; a step whose results JSON already exists is skipped, so the
+script is resumable (kill it, run it again). After running (or with ``--print-only``)
+it prints each table in markdown, mean ± std over the seeds found, followed by the
+commands that reproduce every row.
+
+    python benchmarks/paper/run_tables.py --table 0 --scale table0 --seeds 0
+    python benchmarks/paper/run_tables.py --table 1 --scale small --seeds 0 1 2
+    python benchmarks/paper/run_tables.py --table 2 --rows ssl-none ssl-all --seeds 0
+    python benchmarks/paper/run_tables.py --table 1 2 3 --print-only
+    python benchmarks/paper/run_tables.py --table 1 --dry-run       # list the commands
+
+Data: ``benchmarks/paper/build_data.sh --scale S`` writes ``data/fmnist-inr-<recipe>-S``.
+Results: ``runs/paper/<scale>/t<table>/<row>/seed<k>/`` (training runs under
+``<name>/<timestamp>/results.json``; evaluator JSONs beside them).
+
+Scale ``table0``: 500/100/300 objects, 1 view (the measured Table 0); ``small``: the
+issue's 2,000/1,000/2,000 CPU subset with 10 views; ``full``: 55k/5k/10k with 10 views
+(GPU). Epoch counts per scale are in ``SCALES``.
+
+Train accuracy (Table 1) is read from the TensorBoard scalar ``train/acc_epoch`` at the
+best-validation epoch: it is the accuracy on the *augmented / mixed* training batches
+(``ssl-ws train`` records no clean train accuracy in results.json), so with augmentation
+it understates the clean train accuracy and the gap. With ``augment.preset=none`` and
+no MixUp it is the plain train accuracy (in training mode: dropout etc. active).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SUP_CFG = "configs/supervised/fmnist.yaml"
+PRE_CFG = "configs/pretrain/fmnist.yaml"
+
+# epochs per scale; workers: DataLoader processes (0 on the 2-core CPU)
+SCALES = {
+    "table0": dict(sup_epochs=100, pre_epochs=50, ft_epochs=30, workers=0),
+    "small": dict(sup_epochs=50, pre_epochs=50, ft_epochs=20, workers=0),
+    "full": dict(sup_epochs=100, pre_epochs=100, ft_epochs=30, workers=4),
+}
+
+# The recipe used for Tables 1-3 (choose it from Table 0) and the winners of Tables 1/2
+# used in Table 3; update these after running Tables 0-2.
+RECIPE = "siren"
+BEST_SUP = ["augment.preset=paper", "supervised.mixup=aligned"]
+BEST_SSL = ["augment.preset=strong", "ssl.positives=two_views"]
+
+# encoder sizes of Table 3 (each encoder's own defaults; the fmnist configs set hidden=16, n_layers=3 for DWSNet)
+ENCODERS = {
+    "mlp": ["encoder.name=mlp", "encoder.hidden=256", "encoder.n_layers=3"],
+    "nfn": ["encoder.name=nfn", "encoder.hidden=32", "encoder.n_layers=3"],
+    "neural_graph": ["encoder.name=neural_graph", "encoder.hidden=64", "encoder.n_layers=2"],
+    "dwsnet": ["encoder.name=dwsnet", "encoder.hidden=16", "encoder.n_layers=3"],
+}
+
+
+def store(recipe: str, scale: str) -> str:
+    return f"data/fmnist-inr-{recipe}-{scale}"
+
+
+# ----------------------------------------------------------------------------- rows
+# A step: dict(kind=train|pretrain|eval, cmd=[...], out=<results path or None>).
+# ``{pre}`` in an eval command is the best checkpoint of the row's pretrain step.
+
+
+def sup(name: str, overrides: List[str], ctx) -> Dict:
+    d = f"{ctx['dir']}"
+    cmd = ["ssl-ws", "train", "--config", SUP_CFG, f"data.store={ctx['store']}", f"output_dir={d}", f"name={name}",
+           f"seed={ctx['seed']}", f"trainer.max_epochs={ctx['sup_epochs']}", f"data.num_workers={ctx['workers']}",
+           "trainer.progress_bar=false", "supervised.mixup=none"] + overrides
+    return dict(kind="train", cmd=cmd, out=os.path.join(d, name))
+
+
+def ssl_steps(name: str, overrides: List[str], ctx, finetune: bool = True) -> List[Dict]:
+    d = ctx["dir"]
+    pre = ["ssl-ws", "pretrain", "--config", PRE_CFG, f"data.store={ctx['store']}", f"output_dir={d}", f"name={name}",
+           f"seed={ctx['seed']}", f"trainer.max_epochs={ctx['pre_epochs']}", f"data.num_workers={ctx['workers']}",
+           "trainer.progress_bar=false"] + overrides
+    steps = [dict(kind="pretrain", cmd=pre, out=os.path.join(d, name))]
+    for lpc in ("10", "all"):
+        common = ["{pre}", ctx["store"], "--max-views", "1", "--labels-per-class", lpc, "--seed", str(ctx["seed"])]
+        steps.append(dict(kind="eval", key=f"probe_{lpc}",
+                          cmd=["ssl-ws", "linear-probe"] + common + ["--quiet", "--out", os.path.join(d, f"probe_{lpc}.json")],
+                          out=os.path.join(d, f"probe_{lpc}.json")))
+        steps.append(dict(kind="eval", key=f"knn_{lpc}",
+                          cmd=["ssl-ws", "knn"] + common + ["--quiet", "--out", os.path.join(d, f"knn_{lpc}.json")],
+                          out=os.path.join(d, f"knn_{lpc}.json")))
+        if finetune:
+            ft = ["ssl-ws", "finetune", "{pre}", ctx["store"], f"trainer.max_epochs={ctx['ft_epochs']}",
+                  f"data.num_workers={ctx['workers']}", "trainer.progress_bar=false", "augment.preset=none",
+                  f"output_dir={d}", "--labels-per-class", lpc, "--seed", str(ctx["seed"]),
+                  "--out", os.path.join(d, f"finetune_{lpc}.json")]
+            steps.append(dict(kind="eval", key=f"finetune_{lpc}", cmd=ft, out=os.path.join(d, f"finetune_{lpc}.json")))
+    return steps
+
+
+def table0(ctx) -> Dict[str, List[Dict]]:
+    rows = {}
+    for recipe in ("siren", "dwsnets"):
+        c = dict(ctx, store=store(recipe, ctx["scale"]))
+        rows[f"recipe-{recipe}"] = [sup(f"recipe-{recipe}", ["data.max_views=1", "augment.preset=none"], c)]
+    return rows
+
+
+def table1(ctx) -> Dict[str, List[Dict]]:
+    one = ["data.max_views=1"]
+    spec = {
+        "1v-none": one + ["augment.preset=none"],
+        "1v-warp": one + ["augment.preset=warp"],
+        "1v-data-agnostic": one + ["augment.preset=noise"],
+        "1v-symmetry": one + ["augment.preset=symmetry"],
+        "1v-paper": one + ["augment.preset=paper"],
+        "1v-all": one + ["augment.preset=strong"],
+        "1v-plain-mixup": one + ["augment.preset=none", "supervised.mixup=plain"],
+        "1v-perm-mixup": one + ["augment.preset=none", "supervised.mixup=permute"],
+        "1v-aligned-mixup": one + ["augment.preset=none", "supervised.mixup=aligned"],
+        "2v-none": ["data.max_views=2", "augment.preset=none"],
+        "5v-none": ["data.max_views=5", "augment.preset=none"],
+        "10v-none": ["data.max_views=10", "augment.preset=none"],
+        "10v-all": ["data.max_views=10", "augment.preset=strong"],
+    }
+    return {k: [sup(k, v, ctx)] for k, v in spec.items()}
+
+
+def table2(ctx) -> Dict[str, List[Dict]]:
+    tv = ["ssl.positives=two_views"]
+    spec = {
+        "ssl-none": tv + ["augment.preset=none"],
+        "ssl-data-agnostic": tv + ["augment.preset=noise"],
+        "ssl-weak": tv + ["augment.preset=weak"],
+        "ssl-symmetry": tv + ["augment.preset=symmetry"],
+        "ssl-warp": tv + ["augment.preset=warp"],
+        "ssl-all": tv + ["augment.preset=strong"],
+        "ssl-all+view-mixup": tv + ["augment.preset=strong", "ssl.view_mixup=true"],
+        "ssl-all+selfmix": tv + ["augment.preset=strong+selfmix"],
+        "ssl-all-same-fit": ["ssl.positives=same_fit", "augment.preset=strong"],
+    }
+    return {k: ssl_steps(k, v, ctx) for k, v in spec.items()}
+
+
+def table3(ctx) -> Dict[str, List[Dict]]:
+    rows = {}
+    for enc, ov in ENCODERS.items():
+        rows[f"{enc}-supervised"] = [sup(f"{enc}-supervised", ["data.max_views=1"] + BEST_SUP + ov, ctx)]
+        rows[f"{enc}-ssl"] = ssl_steps(f"{enc}-ssl", BEST_SSL + ov, ctx, finetune=False)
+    return rows
+
+
+TABLES = {0: table0, 1: table1, 2: table2, 3: table3}
+
+
+# ----------------------------------------------------------------------------- running
+def train_results(run_root: str) -> Optional[str]:
+    found = sorted(glob.glob(os.path.join(run_root, "*", "results.json")))
+    return found[-1] if found else None
+
+
+def step_done(step) -> Optional[str]:
+    if step["kind"] in ("train", "pretrain"):
+        return train_results(step["out"])
+    return step["out"] if os.path.exists(step["out"]) else None
+
+
+def pretrain_ckpt(steps) -> Optional[str]:
+    for s in steps:
+        if s["kind"] == "pretrain":
+            r = train_results(s["out"])
+            if r:
+                res = json.load(open(r))
+                return res.get("best_checkpoint") or res.get("last_checkpoint")
+    return None
+
+
+def render(step, steps) -> List[str]:
+    ck = pretrain_ckpt(steps) or "<pretrain best.ckpt>"
+    return [ck if a == "{pre}" else a for a in step["cmd"]]
+
+
+def run_row(steps, dry: bool, log) -> None:
+    for step in steps:
+        if step_done(step):
+            continue
+        cmd = render(step, steps)
+        print("+ " + shlex.join(cmd), flush=True)
+        if dry:
+            continue
+        t0 = time.time()
+        with open(log, "a") as f:
+            f.write("+ " + shlex.join(cmd) + "\n")
+            f.flush()
+            rc = subprocess.call(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+            f.write(f"# exit {rc}, {time.time() - t0:.0f} s\n")
+        print(f"  exit {rc}, {time.time() - t0:.0f} s (log {log})", flush=True)
+        if rc != 0:
+            print("  step failed; the row's later steps are skipped", flush=True)
+            return
+
+
+# ----------------------------------------------------------------------------- reading
+def tb_train_acc(run_dir: str, epoch: Optional[int]) -> Optional[float]:
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError:
+        return None
+    files = glob.glob(os.path.join(run_dir, "**", "events.out.tfevents.*"), recursive=True)
+    vals = []
+    for f in files:
+        ea = EventAccumulator(f, size_guidance={"scalars": 0})
+        ea.Reload()
+        if "train/acc_epoch" in ea.Tags().get("scalars", []):
+            vals += [e.value for e in ea.Scalars("train/acc_epoch")]
+        elif "train/acc" in ea.Tags().get("scalars", []):
+            vals += [e.value for e in ea.Scalars("train/acc")]
+    if not vals:
+        return None
+    return vals[epoch] if epoch is not None and epoch < len(vals) else vals[-1]
+
+
+def fit_stats(store_dir: str, log: str) -> Dict:
+    """PSNR from the store; fitting seconds from build_data.sh's log ("fitting took X s")."""
+    import re
+
+    import numpy as np
+
+    psnr = np.load(os.path.join(store_dir, "psnr.npy"))
+    meta = json.load(open(os.path.join(store_dir, "meta.json")))
+    fit_s = None
+    if os.path.exists(log):
+        m = re.search(r"fitting took ([0-9.]+) s", open(log).read())
+        fit_s = float(m.group(1)) if m else None
+    return dict(median=float(np.median(psnr)), p10=float(np.percentile(psnr, 10)), n=len(psnr),
+                steps=meta.get("mean_steps"), fit_s=fit_s)
+
+
+def metrics(steps) -> Dict[str, float]:
+    m: Dict[str, float] = {}
+    for s in steps:
+        p = step_done(s)
+        if not p:
+            continue
+        r = json.load(open(p))
+        if s["kind"] == "train":
+            m["test_acc"] = r.get("test_acc")
+            m["val_acc"] = r.get("val_acc")
+            m["epochs"] = r.get("epochs")
+            tr = tb_train_acc(os.path.dirname(p), r.get("best_epoch"))
+            if tr is not None:
+                m["train_acc"] = tr
+                m["gap"] = tr - r["test_acc"]
+        elif s["kind"] == "pretrain":
+            best = r.get("best") or {}
+            m["online_knn"] = best.get("knn_acc")
+        else:
+            key = s["key"]
+            # linear-probe / knn: "top1" (test; knn: its first --settings entry); finetune: "test_acc"
+            acc = r.get("top1", r.get("test_acc"))
+            m[key] = acc
+    return {k: v for k, v in m.items() if v is not None}
+
+
+COLUMNS = {
+    0: ["median_psnr", "p10_psnr", "mean_steps", "fit_s", "test_acc", "val_acc", "epochs"],
+    1: ["train_acc", "test_acc", "gap"],
+    2: ["probe_10", "knn_10", "finetune_10", "probe_all", "knn_all", "finetune_all"],
+    3: ["test_acc", "probe_10", "knn_10", "probe_all", "knn_all"],
+}
+
+
+def fmt(vals: List[float]) -> str:
+    if not vals:
+        return "—"
+    if all(abs(v) > 2 for v in vals):  # PSNR, steps, seconds
+        return f"{statistics.mean(vals):.1f}" + (f" ± {statistics.stdev(vals):.1f}" if len(vals) > 1 else "")
+    return f"{statistics.mean(vals):.3f}" + (f" ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else "")
+
+
+def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) -> None:
+    per_seed = {s: TABLES[t](context(t, scale, s)) for s in seeds}
+    names = list(per_seed[seeds[0]])
+    if rows_filter:
+        names = [n for n in names if n in rows_filter]
+    cols = COLUMNS[t]
+    print(f"\n### Table {t} (scale {scale}; seeds {' '.join(map(str, seeds))}; mean ± std over seeds with results)\n")
+    print("| row | n | " + " | ".join(cols) + " |")
+    print("|---|---|" + "---|" * len(cols))
+    for n in names:
+        ms = [metrics(per_seed[s][n]) for s in seeds]
+        if t == 0:
+            recipe = n.split("-", 1)[1]
+            st = store(recipe, scale)
+            if os.path.exists(os.path.join(st, "psnr.npy")):
+                f = fit_stats(st, os.path.join("benchmarks", "paper", "logs", f"fit-{recipe}-{scale}.log"))
+                for m in ms:
+                    m.update(median_psnr=f["median"], p10_psnr=f["p10"], mean_steps=f["steps"], fit_s=f["fit_s"])
+        ms_done = [m for m in ms if m]
+        cells = [fmt([m[c] for m in ms_done if m.get(c) is not None]) for c in cols]
+        print(f"| {n} | {sum(1 for m in ms if 'test_acc' in m or 'probe_all' in m or 'probe_10' in m)} | " + " | ".join(cells) + " |")
+    print("\nCommands (seed {}):\n".format(seeds[0]))
+    for n in names:
+        for step in per_seed[seeds[0]][n]:
+            print(f"- {n}: `{shlex.join(render(step, per_seed[seeds[0]][n]))}`")
+
+
+def context(t: int, scale: str, seed: int) -> Dict:
+    s = SCALES[scale]
+    return dict(scale=scale, seed=seed, store=store(RECIPE, scale), dir=f"runs/paper/{scale}/t{t}/{{row}}/seed{seed}", **s)
+
+
+def _fix_dirs(rows: Dict[str, List[Dict]]) -> Dict[str, List[Dict]]:
+    for name, steps in rows.items():
+        for s in steps:
+            s["cmd"] = [a.replace("{row}", name) for a in s["cmd"]]
+            s["out"] = s["out"].replace("{row}", name)
+    return rows
+
+
+for _t, _f in list(TABLES.items()):
+    TABLES[_t] = (lambda f: (lambda ctx: _fix_dirs(f(ctx))))(_f)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("--table", type=int, nargs="+", default=[0], choices=sorted(TABLES))
+    ap.add_argument("--rows", nargs="+", help="only these row names (default: all rows of the table)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--scale", default="small", choices=sorted(SCALES))
+    ap.add_argument("--print-only", action="store_true", help="only print the tables from existing results")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands that would run, run nothing")
+    args = ap.parse_args(argv)
+    os.chdir(ROOT)
+    for t in args.table:
+        if not args.print_only:
+            for seed in args.seeds:
+                rows = TABLES[t](context(t, args.scale, seed))
+                for name, steps in rows.items():
+                    if args.rows and name not in args.rows:
+                        continue
+                    log = os.path.join("runs", "paper", args.scale, f"t{t}", name, f"seed{seed}", "log.txt")
+                    os.makedirs(os.path.dirname(log), exist_ok=True)
+                    run_row(steps, args.dry_run, log)
+        print_table(t, args.scale, args.seeds, args.rows, args.dry_run)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
