@@ -267,6 +267,7 @@ def metrics(steps) -> Dict[str, float]:
         else:
             key = s["key"]
             # linear-probe / knn: "top1" (test; knn: its first --settings entry); finetune: "test_acc"
+            r = r.get("results", r)  # evaluator JSONs: {"command", "results": {...}, "config", ...}
             acc = r.get("top1", r.get("test_acc"))
             m[key] = acc
     return {k: v for k, v in m.items() if v is not None}
