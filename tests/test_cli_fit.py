@@ -62,3 +62,20 @@ def test_bad_input_is_one_line(tmp_path, capsys, monkeypatch, argv, msg):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and msg in err and "\n" not in err
+
+
+def test_eval_views_fits_fewer_views_for_val_and_test(tmp_path):
+    from ssl_ws import load_store
+    from ssl_ws.cli import main
+
+    out = tmp_path / "s"
+    assert main(["fit", "--source", "digits", "--limit", "60", "--views", "3", "--eval-views", "1",
+                 "--split", "0.5,0.25,0.25", "--steps", "5", "--out", str(out)]) == 0
+    store = load_store(out)
+    for split, views in (("train", 3), ("val", 1), ("test", 1)):
+        rows = store.rows(split)
+        objs = store.object_ids[rows]
+        assert len(rows) > 0
+        assert len(rows) == len(set(objs.tolist())) * views
+        assert sorted(set(store.view_ids[rows].tolist())) == list(range(views))
+    assert store.meta["eval_views"] == 1

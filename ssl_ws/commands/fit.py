@@ -24,6 +24,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None, help="directory of the IDX files (fashion-mnist, mnist)")
     p.add_argument("--out", required=True, help="output store directory")
     p.add_argument("--views", type=int, default=1, help="independent fits per image (default 1)")
+    p.add_argument("--eval-views", type=int, default=None,
+                   help="fits per validation/test image (default: --views); e.g. --views 10 --eval-views 1 "
+                        "fits many views to train on and one to evaluate, as the augmentation paper's data set")
     p.add_argument("--limit", type=int, default=None, help="use only the first N images")
     p.add_argument("--recipe", default="siren", choices=["siren", "dwsnets"],
                    help="initialisation + optimiser recipe (default siren; dwsnets = the published one)")
@@ -136,14 +139,18 @@ def run(args) -> int:
     if shard is not None:
         i, n = shard
         selected = selected[i * len(selected) // n : (i + 1) * len(selected) // n]
-    obj_rows = np.repeat(selected, args.views)
-    view_rows = np.tile(np.arange(args.views, dtype=np.int64), len(selected))
+    eval_views = args.views if args.eval_views is None else args.eval_views
+    if args.views < 1 or eval_views < 1:
+        raise SslWsError(f"--views and --eval-views must be positive, got {args.views} and {eval_views}")
+    n_views = np.where(np.isin(selected, splits["train"]), args.views, eval_views).astype(np.int64)
+    obj_rows = np.repeat(selected, n_views)
+    view_rows = np.arange(len(obj_rows), dtype=np.int64) - np.repeat(np.cumsum(n_views) - n_views, n_views)
     n_inr = len(obj_rows)
     if n_inr == 0:
         raise SslWsError("nothing to fit: no objects selected (check --limit, --split and --shard)")
     source_desc = dict(src.description, source=args.source, limit=args.limit, num_images=n_obj)
     config = {
-        "spec": spec.to_dict(), "fit": fit_cfg, "views": args.views, "source": source_desc,
+        "spec": spec.to_dict(), "fit": fit_cfg, "views": args.views, "eval_views": eval_views, "source": source_desc,
         "split_sizes": list(sizes), "shard": list(shard) if shard else None, "chunk": args.chunk,
     }
 
@@ -170,7 +177,8 @@ def run(args) -> int:
         raise SslWsError(f"device {args.device!r} is not available: {exc}") from None
     images = torch.from_numpy(src.images)
     n_chunks = (n_inr + args.chunk - 1) // args.chunk
-    print(f"fitting {n_inr} INRs ({len(selected)} images x {args.views} views) of [{spec.describe()}] "
+    views_desc = f"{args.views} views" if eval_views == args.views else f"{args.views} views, {eval_views} for val/test"
+    print(f"fitting {n_inr} INRs ({len(selected)} images, {views_desc}) of [{spec.describe()}] "
           f"to {args.source} {src.image_size[0]}x{src.image_size[1]}, recipe {rec.name}, "
           f"{n_chunks} chunk(s) on {device}", file=sys.stderr)
 
@@ -232,6 +240,7 @@ def run(args) -> int:
         "image_size": list(src.image_size),
         "channels": src.channels,
         "num_views": args.views,
+        "eval_views": eval_views,
         "source": source_desc,
         "fit": fit_cfg,
         "splits": {"sizes": list(sizes), "seed": int(args.seed), "stratified_by": "label", "by": "object"},
