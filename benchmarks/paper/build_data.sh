@@ -7,11 +7,9 @@
 # Stores land in data/fmnist-inr-<recipe>-<scale>/ (data/ is git-ignored); the fit log
 # (PSNR summary, fitting time) in benchmarks/paper/logs/fit-<recipe>-<scale>.log.
 #
-# Views: `ssl-ws fit --views V` fits V views of EVERY object (it has no per-split view
-# count), so the train/val/test store is fitted with V views throughout and val/test use
-# one of them at evaluation time: `data.eval_max_views=1` (the default of train/pretrain)
-# and `--max-views 1` for linear-probe / knn / finetune (run_tables.py passes them).
-# The extra val/test views cost (val+test)*(V-1) fits; use --views 1 for Table 0.
+# Views: training objects get V views, validation and test objects one
+# (`ssl-ws fit --views V --eval-views 1`, issue 8's data set); evaluation also asks for
+# view 0 only (`data.eval_max_views=1`, `--max-views 1`, passed by run_tables.py).
 #
 # Scales (objects per split; the first train+val+test images of Fashion-MNIST, split by
 # object and stratified by label by `ssl-ws fit --split`):
@@ -50,7 +48,7 @@ mkdir -p benchmarks/paper/logs
 for r in "${recipes[@]}"; do
   out=data/fmnist-inr-$r-$scale
   if [[ -f $out/meta.json ]]; then echo "exists: $out (skipped)"; continue; fi
-  cmd=(ssl-ws fit --source fashion-mnist --data-dir "$data_dir" --recipe "$r" --views "$views"
+  cmd=(ssl-ws fit --source fashion-mnist --data-dir "$data_dir" --recipe "$r" --views "$views" --eval-views 1
        --limit "$limit" --split "$train,$val,$test" --out "$out")
   [[ -n "$device" ]] && cmd+=(--device "$device")
   echo "+ ${cmd[*]}"
