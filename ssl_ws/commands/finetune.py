@@ -21,12 +21,27 @@ def configure(parser):
     parser.add_argument("ckpt", metavar="CKPT", help="exported encoder.pt, or a pretrain/train checkpoint (.ckpt)")
     parser.add_argument("store", metavar="STORE", help="INR store directory")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="train-config overrides right after STORE, e.g. trainer.max_epochs=20 optim.lr=3e-4 augment.preset=paper")
+                        help="train-config overrides right after STORE, e.g. trainer.max_epochs=20 optim.lr=3e-4 augment.preset=paper; "
+                             "defaults: optim.lr=0.01 (the new head; the encoder gets lr x --encoder-lr-factor) and the "
+                             "augmentation preset the encoder was pretrained with")
     parser.add_argument("--config", "-c", default=None, help="a train YAML config to start from (see configs/)")
     parser.add_argument("--encoder-lr-factor", type=float, default=0.1,
                         help="encoder learning rate = optim.lr x this (default: 0.1; 0 freezes it)")
     add_few_labels(parser)
     parser.add_argument("--out", help="results JSON (default: finetune[_lpcN].json beside CKPT)")
+
+
+def _inherited_augment(args) -> list:
+    """Without a --config or augment.* override, fine-tune with the augmentation preset the
+    encoder was pretrained with (recorded in its file): the paper preset suits 28x28 INRs,
+    not, e.g., the 8x8 digits an encoder may have been pretrained on."""
+    from ..models.export import load_payload
+
+    if args.config or any(o.startswith("augment.") for o in args.overrides):
+        return []
+    cfg = load_payload(args.ckpt).get("config") or {}
+    aug = cfg.get("augment") if isinstance(cfg, dict) else None
+    return [f"augment.preset={aug['preset']}"] if isinstance(aug, dict) and aug.get("preset") else []
 
 
 def run(args):
@@ -44,7 +59,10 @@ def run(args):
     if args.encoder_lr_factor < 0:
         raise SslWsError(f"--encoder-lr-factor must be >= 0, got {args.encoder_lr_factor}")
     per_class = parse_labels_per_class(args.labels_per_class)
-    defaults = ["name=finetune", f"supervised.encoder_lr_factor={args.encoder_lr_factor}"]
+    # a new linear head learns at 1e-2, the pretrained encoder at 1e-2 x --encoder-lr-factor; measured on the
+    # quickstart encoder (10 labels/class, 30 epochs): test acc 0.52 at lr 1e-2 vs 0.28 at the train default 1e-3
+    defaults = ["name=finetune", "optim.lr=0.01", f"supervised.encoder_lr_factor={args.encoder_lr_factor}"]
+    defaults += _inherited_augment(args)
     fixed = [f"data.store={args.store}", f"supervised.pretrained={args.ckpt}"]
     cfg = load_config("train", args.config, defaults + list(args.overrides) + fixed)
     store = load_store(args.store)

@@ -267,7 +267,8 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
         check_checkpoint(ckpt, store.spec, plain["encoder"])
     ev = int(cfg.data.eval_max_views)
     eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev)}
-    module = SupervisedModule(plain, store, encoder, normalizer, train_rows, eval_rows)
+    module = SupervisedModule(plain, store, encoder, normalizer, train_rows, eval_rows,
+                              feature_norm=pretrained is not None)
     _check_batch(module, cfg)
     trainer = _trainer(plain, run_dir, "val/acc", callbacks)
     _fit(trainer, module, ckpt, run_dir)

@@ -15,7 +15,11 @@ at the epoch of best validation accuracy.
 Fine-tuning: pass a pretrained :class:`~ssl_ws.models.export.EmbeddingModel`
 (``pretrained=``) -- its encoder weights and its normalizer are used, not refitted
 -- and ``encoder_lr_factor`` to give the encoder a smaller learning rate than the
-new linear head (0 freezes it: a linear probe trained by SGD).
+new linear head (0 freezes it: a linear probe trained by SGD). The head of a
+fine-tuned encoder sees its features standardized by a BatchNorm without affine
+parameters (as in MAE's linear probing, He et al., CVPR 2022): contrastive
+embeddings often share a large common component (pairwise cosine ~0.99), which a
+linear layer trained for a few hundred steps cannot undo on its own.
 """
 
 from __future__ import annotations
@@ -46,14 +50,17 @@ class SupervisedModule(WeightSpaceModule):
         cfg, store, encoder, normalizer, train_rows: as :class:`WeightSpaceModule`.
         eval_rows: ``{"val": rows, "test": rows}`` evaluated after every epoch.
         encoder_lr_factor: encoder learning rate = ``optim.lr x`` this (0 freezes).
+        feature_norm: standardize the encoder's features before the head (fine-tuning).
     """
 
     def __init__(self, cfg: Dict, store, encoder, normalizer, train_rows: np.ndarray,
-                 eval_rows: Dict[str, np.ndarray], encoder_lr_factor: Optional[float] = None):
+                 eval_rows: Dict[str, np.ndarray], encoder_lr_factor: Optional[float] = None,
+                 feature_norm: bool = False):
         super().__init__(cfg, store, encoder, normalizer, "rows", train_rows)
         scfg = cfg["supervised"]
         self.num_classes = int(store.num_classes)
-        self.head = nn.Linear(int(encoder.out_dim), self.num_classes)
+        linear = nn.Linear(int(encoder.out_dim), self.num_classes)
+        self.head = nn.Sequential(nn.BatchNorm1d(int(encoder.out_dim), affine=False), linear) if feature_norm else linear
         self.augment = preset(cfg["augment"]["preset"], num_classes=self.num_classes)
         if scfg["mixup"] != "none":
             alpha = scfg.get("mixup_alpha")
