@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build FMNIST-INR for the paper benchmarks (issue 8) with `ssl-ws fit`.
 #
-#   benchmarks/paper/build_data.sh [--scale table0|small|full] [--recipe siren|dwsnets|both]
+#   benchmarks/paper/build_data.sh [--scale table0|mini|small|full] [--recipe siren|dwsnets|both]
 #                                  [--train N --val N --test N --views V] [--device cpu|cuda]
 #
 # Stores land in data/fmnist-inr-<recipe>-<scale>/ (data/ is git-ignored); the fit log
@@ -14,6 +14,7 @@
 # Scales (objects per split; the first train+val+test images of Fashion-MNIST, split by
 # object and stratified by label by `ssl-ws fit --split`):
 #   table0 : 500 / 100 / 300, 1 view   (what TABLE0.md was measured on, 2-core CPU)
+#   mini   : 500 / 100 / 300, 10 train views (a first look at Table 1 on a 2-core CPU)
 #   small  : 2000 / 1000 / 2000, 10 views (issue 8's CPU subset)
 #   full   : 55000 / 5000 / 10000, 10 views (the DWSNets split sizes; needs a GPU)
 set -euo pipefail
@@ -37,9 +38,10 @@ while [[ $# -gt 0 ]]; do
 done
 case "$scale" in
   table0) d=(500 100 300 1);;
+  mini)   d=(500 100 300 10);;
   small)  d=(2000 1000 2000 10);;
   full)   d=(55000 5000 10000 10);;
-  *) echo "unknown scale $scale (table0|small|full)" >&2; exit 2;;
+  *) echo "unknown scale $scale (table0|mini|small|full)" >&2; exit 2;;
 esac
 train=${train:-${d[0]}}; val=${val:-${d[1]}}; test=${test:-${d[2]}}; views=${views:-${d[3]}}
 limit=$((train + val + test))

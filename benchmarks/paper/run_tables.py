@@ -47,6 +47,7 @@ PRE_CFG = "configs/pretrain/fmnist.yaml"
 # epochs per scale; workers: DataLoader processes (0 on the 2-core CPU)
 SCALES = {
     "table0": dict(sup_epochs=200, pre_epochs=50, ft_epochs=30, workers=0),
+    "mini": dict(sup_epochs=50, pre_epochs=50, ft_epochs=20, workers=0),
     "small": dict(sup_epochs=50, pre_epochs=50, ft_epochs=20, workers=0),
     "full": dict(sup_epochs=100, pre_epochs=100, ft_epochs=30, workers=4),
 }
