@@ -167,3 +167,19 @@ def test_bad_arguments():
         T.RandomTranslate()("not a batch")
     with pytest.raises(SslWsError):
         T.RandomTranslate()(random_ws(SPEC, batch=2), generator=0)
+
+
+def test_bias_shift_warning_follows_the_data_spread():
+    step = math.pi / SPEC.w0
+    shifting = preset("symmetry-shift")
+    assert T.bias_shift_warning(shifting, [step / 10], SPEC.w0) is not None  # narrow biases: warn
+    assert T.bias_shift_warning(shifting, [step], SPEC.w0) is None  # wide biases: fine
+    nested = T.Compose([T.RandomApply(T.OneOf([T.GaussianNoise(), T.RandomBiasShift()]), p=0.5)])
+    assert T.bias_shift_warning(nested, [step / 10], SPEC.w0) is not None
+    for name in ["symmetry", "paper", "strong", "paper+mixup"]:  # no preset but symmetry-shift shifts biases
+        assert T.bias_shift_warning(preset(name), [step / 10], SPEC.w0) is None
+
+
+def test_symmetry_shift_preset_keeps_the_image():
+    ws = random_ws(SPEC, batch=8)
+    assert (_img(preset("symmetry-shift")(ws, gen())) - _img(ws)).abs().max() < 1e-4

@@ -28,6 +28,7 @@ def test_one_epoch_aligned_mixup_reports_test_at_best_val(store, tmp_path):
     best = max(saved["history"], key=lambda r: r["val_acc"])  # first best on ties
     assert saved["best_epoch"] == best["epoch"] and saved["test_acc"] == best["test_acc"]
     assert 0.0 <= saved["test_acc"] <= 1.0
+    assert saved["train_acc"] == best["train_acc"] and 0.0 <= saved["train_acc"] <= 1.0
     assert os.path.exists(os.path.join(res["run_dir"], "checkpoints", "best.ckpt"))
 
 
@@ -59,3 +60,14 @@ def test_pretrained_init_and_encoder_lr_factor(store, tmp_path):
     frozen = SupervisedModule(to_dict(c), st, enc, pre.normalizer, rows, {"val": rows[:0], "test": rows[:0]},
                               encoder_lr_factor=0.0)
     assert len(frozen.parameter_groups()) == 1 and not any(p.requires_grad for p in enc.parameters())
+
+
+def test_clean_train_accuracy_scores_one_unaugmented_view_per_object(store):
+    from ssl_ws.train.runs import _train_eval_rows
+
+    store = load_store(store)
+    train = store.rows("train")
+    rows = _train_eval_rows(store, train, max_views=1, seed=0)
+    assert len(rows) == len(np.unique(store.object_ids[rows])) == len(np.unique(store.object_ids[train]))
+    half = train[: len(train) // 2]  # a few-label subset restricts it
+    assert set(_train_eval_rows(store, half, 1, 0)) <= set(half)

@@ -21,11 +21,13 @@ Scale ``table0``: 500/100/300 objects, 1 view (the measured Table 0); ``small``:
 issue's 2,000/1,000/2,000 CPU subset with 10 views; ``full``: 55k/5k/10k with 10 views
 (GPU). Epoch counts per scale are in ``SCALES``.
 
-Train accuracy (Table 1) is read from the TensorBoard scalar ``train/acc_epoch`` at the
-best-validation epoch: it is the accuracy on the *augmented / mixed* training batches
-(``ssl-ws train`` records no clean train accuracy in results.json), so with augmentation
-it understates the clean train accuracy and the gap. With ``augment.preset=none`` and
-no MixUp it is the plain train accuracy (in training mode: dropout etc. active).
+Train accuracy (Table 1) is ``train_acc`` of ``ssl-ws train``'s results.json: the clean
+accuracy (one unaugmented view per training object, eval mode) at the best-validation
+epoch. Results written before that field existed fall back to the TensorBoard scalar
+``train/acc_epoch`` (accuracy on the augmented / mixed batches).
+
+Table 2 is followed by the supervised Table 1 rows of the same scale and seeds (all
+labels), so the self-supervised rows can be read beside them.
 """
 from __future__ import annotations
 
@@ -124,6 +126,7 @@ def table1(ctx) -> Dict[str, List[Dict]]:
         "1v-warp": one + ["augment.preset=warp"],
         "1v-data-agnostic": one + ["augment.preset=noise"],
         "1v-symmetry": one + ["augment.preset=symmetry"],
+        "1v-symmetry-shift": one + ["augment.preset=symmetry-shift"],
         "1v-paper": one + ["augment.preset=paper"],
         "1v-all": one + ["augment.preset=strong"],
         "1v-plain-mixup": one + ["augment.preset=none", "supervised.mixup=plain"],
@@ -258,7 +261,9 @@ def metrics(steps) -> Dict[str, float]:
             m["test_acc"] = r.get("test_acc")
             m["val_acc"] = r.get("val_acc")
             m["epochs"] = r.get("epochs")
-            tr = tb_train_acc(os.path.dirname(p), r.get("best_epoch"))
+            tr = r.get("train_acc")  # clean (unaugmented, eval mode) train accuracy at the best epoch
+            if tr is None:  # results written before ssl-ws train recorded it
+                tr = tb_train_acc(os.path.dirname(p), r.get("best_epoch"))
             if tr is not None:
                 m["train_acc"] = tr
                 m["gap"] = tr - r["test_acc"]
@@ -311,10 +316,27 @@ def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) ->
         ms_done = [m for m in ms if m]
         cells = [fmt([m[c] for m in ms_done if m.get(c) is not None]) for c in cols]
         print(f"| {n} | {sum(1 for m in ms if 'test_acc' in m or 'probe_all' in m or 'probe_10' in m)} | " + " | ".join(cells) + " |")
+    if t == 2:
+        print_supervised_beside(scale, seeds)
     print("\nCommands (seed {}):\n".format(seeds[0]))
     for n in names:
         for step in per_seed[seeds[0]][n]:
             print(f"- {n}: `{shlex.join(render(step, per_seed[seeds[0]][n]))}`")
+
+
+SUPERVISED_BESIDE = ["1v-none", "1v-paper", "1v-aligned-mixup", "10v-none", "10v-all"]
+
+
+def print_supervised_beside(scale: str, seeds: List[int]) -> None:
+    """The supervised Table 1 rows (all labels) that Table 2 is read against."""
+    per_seed = {s: TABLES[1](context(1, scale, s)) for s in seeds}
+    print("\nSupervised DWSNet beside them (Table 1 rows, all labels, same data and seeds):\n")
+    print("| supervised row | n | test_acc |")
+    print("|---|---|---|")
+    for n in SUPERVISED_BESIDE:
+        ms = [metrics(per_seed[s][n]) for s in seeds]
+        vals = [m["test_acc"] for m in ms if m.get("test_acc") is not None]
+        print(f"| {n} | {len(vals)} | {fmt(vals)} |")
 
 
 def context(t: int, scale: str, seed: int) -> Dict:

@@ -38,6 +38,10 @@ def _weak():
 
 
 def _symmetry():
+    return [T.RandomPermutation(), T.RandomSignFlip()]
+
+
+def _symmetry_shift():
     return [T.RandomPermutation(), T.RandomSignFlip(), T.RandomBiasShift()]
 
 
@@ -63,7 +67,6 @@ def _strong():
         T.RandomApply(T.Dropout(), p=0.5),
         T.RandomApply(T.QuantileDropout(), p=0.5),
         T.RandomSignFlip(),
-        T.RandomBiasShift(),
         T.RandomPermutation(),
     ]
 
@@ -72,11 +75,15 @@ def _strong():
 BASES: Dict[str, Tuple[Callable, str]] = {
     "none": (_none, "no augmentation"),
     "weak": (_weak, "translate up to 0.1, Gaussian noise 0.1 x std"),
-    "symmetry": (_symmetry, "exact symmetries only: neuron permutation, sign flip, bias shift (image unchanged)"),
+    "symmetry": (_symmetry, "exact symmetries only: neuron permutation, sign flip (image unchanged)"),
+    "symmetry-shift": (
+        _symmetry_shift,
+        "symmetry + SIREN bias shifts by k*pi/w0, |k| <= 1 (exact; only for INRs whose hidden biases spread wider than pi/w0)",
+    ),
     "warp": (_warp, "INR-space warps: translate 0.25, rotate 30 deg, scale 0.8-1.2"),
     "noise": (_noise, "data-agnostic: Gaussian noise 0.32 x std, dropout 0.1, quantile dropout up to 10%"),
     "paper": (_paper, "the paper's pipeline: translate, rotate, Gaussian noise, sign flip, permutation"),
-    "strong": (_strong, "every family: warps, intensity, noise, (quantile) dropout, all symmetries"),
+    "strong": (_strong, "every family: warps, intensity, noise, (quantile) dropout, permutation and sign flip"),
 }
 
 #: suffix -> (MixUp keyword arguments, description)

@@ -12,7 +12,8 @@ Space Networks via Augmentations" (ICML 2024): translation up to 0.25 (coordinat
 units, the image spans [-1, 1]), rotation up to 30 degrees, scaling by
 1 +- 0.2, Gaussian noise 0.32 x each tensor's std, dropout p = 0.1, quantile
 dropout of up to 10% of the parameters, sign flips with probability 0.5 per
-neuron, bias shifts by k pi / w0 with |k| <= 4.
+neuron. Bias shifts by k pi / w0 (|k| <= 1) are not in the paper's defaults and
+are left out of every preset but ``symmetry-shift`` (see :class:`RandomBiasShift`).
 
 Composition: :class:`Compose` (in order), :class:`RandomApply` (with probability
 ``p`` *per INR*), :class:`OneOf` (one transform chosen per INR), :class:`Identity`,
@@ -34,6 +35,7 @@ from ..weights import WeightSpace
 from . import functional as F
 
 __all__ = [
+    "bias_shift_warning",
     "Transform",
     "Identity",
     "RandomTranslate",
@@ -299,11 +301,21 @@ class RandomSignFlip(Transform):
 
 
 class RandomBiasShift(Transform):
-    """Shift each hidden bias by ``k pi / w0``, ``k ~ U{-k_max..k_max}`` (sine INRs only)."""
+    """Shift each hidden bias by ``k pi / w0``, ``k ~ U{-k_max..k_max}`` (sine INRs only).
 
-    summary = "shift hidden biases by k*pi/w0, |k| <= 4 (exact symmetry of SIREN)"
+    Exact: ``sin(w0 (z + k pi / w0)) = (-1)^k sin(w0 z)``, the sign undone by the
+    outgoing weights. But the step ``pi / w0`` (0.105 for ``w0 = 30``) can dwarf the
+    spread of the data's biases: on the DWSNets-recipe Fashion-MNIST INRs the hidden
+    biases have a std of 0.010-0.020, a shifted bias lands 5-40 std out, and a
+    supervised DWSNet trained with shifts stayed near chance (0.14 test accuracy
+    with ``k_max=1`` against 0.36 with permutations and sign flips alone; mini-scale
+    ablation, benchmarks/paper/TABLE1-mini.md). Training warns when that happens
+    (:func:`bias_shift_warning`); use it for INRs whose biases spread wider.
+    """
 
-    def __init__(self, k_max: int = 4):
+    summary = "shift hidden biases by k*pi/w0, |k| <= 1 (exact symmetry of SIREN)"
+
+    def __init__(self, k_max: int = 1):
         if int(k_max) != k_max or k_max < 0:
             raise SslWsError(f"k_max must be a non-negative integer, got {k_max!r}")
         self.k_max = int(k_max)
@@ -409,6 +421,32 @@ class TwoViews:
 
     def __repr__(self) -> str:
         return f"TwoViews({self.t1!r}, {self.t2!r})"
+
+
+def _walk(t):
+    yield t
+    for child in list(getattr(t, "transforms", [])) + [getattr(t, n, None) for n in ("transform", "t1", "t2")]:
+        if child is not None:
+            yield from _walk(child)
+
+
+def bias_shift_warning(transform, hidden_bias_std: Sequence[float], w0: float) -> Optional[str]:
+    """A one-line warning when ``transform`` holds a :class:`RandomBiasShift` whose step
+    ``pi / w0`` exceeds 4x the largest hidden-bias std of the data (``None`` otherwise).
+
+    Such shifts are exact symmetries but move the biases far outside the range the
+    encoder trains on (see :class:`RandomBiasShift`)."""
+    shifts = [t for t in _walk(transform) if isinstance(t, RandomBiasShift) and t.k_max > 0]
+    if not shifts or not len(hidden_bias_std):
+        return None
+    step, spread = math.pi / float(w0), max(float(s) for s in hidden_bias_std)
+    if step <= 4 * spread:
+        return None
+    return (
+        f"the augmentation shifts SIREN biases by multiples of pi/w0 = {step:.3g}, but the training INRs' hidden "
+        f"biases have std <= {spread:.3g}: shifted biases fall far outside the data and training may stall "
+        "(use a preset without bias shifts, e.g. 'symmetry' or 'paper')"
+    )
 
 
 #: name -> transform class, listed by ``ssl-ws augmentations``

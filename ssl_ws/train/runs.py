@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import sys
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -106,6 +107,25 @@ def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096):
 
     rows = np.asarray(rows, dtype=np.int64)
     return WeightNormalizer.fit((store.weights(rows[i : i + chunk]) for i in range(0, len(rows), chunk)), store.spec)
+
+
+def warn_about_augmentation(cfg, normalizer, spec) -> Optional[str]:
+    """Print (to stderr) and return a warning when the configured augmentation moves
+    the weights far outside the training data (SIREN bias shifts on narrow biases)."""
+    from ..augment.presets import preset
+    from ..augment.transforms import bias_shift_warning
+
+    if spec.activation != "sine":
+        return None
+    acfg = cfg["augment"] if isinstance(cfg, dict) else cfg.augment
+    names = [n for n in (acfg.get("preset"), acfg.get("preset2")) if n]
+    b_std = [float(normalizer.b_std[i].max()) for i in range(spec.n_layers - 1)]
+    for name in names:
+        msg = bias_shift_warning(preset(name), b_std, spec.w0)
+        if msg:
+            print(f"warning: augment.preset={name}: {msg}", file=sys.stderr)
+            return msg
+    return None
 
 
 def _trainer(cfg: Dict, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
@@ -209,6 +229,7 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     train_rows = store.rows("train", max_views=cfg.data.max_views)
     eval_rows = _eval_rows(store, cfg, bank_split="train")
     normalizer = fit_normalizer(store, train_rows)
+    warn_about_augmentation(plain, normalizer, store.spec)
     encoder = build_encoder_from_config(plain["encoder"], store.spec)
     module = SimCLRModule(plain, store, encoder, normalizer, train_rows, eval_rows)
     _check_batch(module, cfg)
@@ -263,10 +284,12 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
     else:
         normalizer = fit_normalizer(store, train_rows)
         encoder = build_encoder_from_config(plain["encoder"], store.spec)
+    warn_about_augmentation(plain, normalizer, store.spec)
     if ckpt is not None:
         check_checkpoint(ckpt, store.spec, plain["encoder"])
     ev = int(cfg.data.eval_max_views)
-    eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev)}
+    eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev),
+                 "train": _train_eval_rows(store, train_rows, ev, int(cfg.seed))}
     module = SupervisedModule(plain, store, encoder, normalizer, train_rows, eval_rows,
                               feature_norm=pretrained is not None)
     _check_batch(module, cfg)
@@ -279,6 +302,7 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
         "epochs": int(trainer.current_epoch),
         "global_step": int(trainer.global_step),
         "best_epoch": module.best["epoch"] if module.best else None,
+        "train_acc": module.best.get("train_acc") if module.best else None,
         "val_acc": module.best["val_acc"] if module.best else None,
         "test_acc": module.best["test_acc"] if module.best else None,
         "history": module.history,
@@ -289,6 +313,18 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
     if trainer.is_global_zero:
         _write_results(run_dir, results)
     return results
+
+
+#: at most this many training rows are scored each epoch for the clean train accuracy
+TRAIN_ACC_ROWS = 5000
+
+
+def _train_eval_rows(store, train_rows: np.ndarray, max_views: int, seed: int) -> np.ndarray:
+    """Training rows (``max_views`` fits per object) on which the clean train accuracy is measured."""
+    rows = np.intersect1d(store.rows("train", max_views=max_views), train_rows)
+    if len(rows) > TRAIN_ACC_ROWS:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, TRAIN_ACC_ROWS, replace=False))
+    return rows
 
 
 def _eval_rows(store, cfg, bank_split: str = "train") -> Dict[str, np.ndarray]:

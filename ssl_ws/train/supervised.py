@@ -117,6 +117,10 @@ class SupervisedModule(WeightSpaceModule):
         self.log("val/acc", val, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("test/acc", test, on_epoch=True, sync_dist=True)
         rec = {"epoch": int(self.current_epoch), "step": int(self.global_step), "val_acc": val, "test_acc": test}
+        if len(self.eval_rows.get("train", ())):
+            # clean train accuracy: unaugmented, eval mode (train/acc is on augmented batches)
+            rec["train_acc"] = self.accuracy(self.eval_rows["train"])
+            self.log("train/clean_acc", rec["train_acc"], on_epoch=True, sync_dist=True)
         self.history.append(rec)
         if self.best is None or val > self.best["val_acc"]:
             self.best = dict(rec)
