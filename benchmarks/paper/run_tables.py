@@ -132,6 +132,7 @@ def table1(ctx) -> Dict[str, List[Dict]]:
         "1v-plain-mixup": one + ["augment.preset=none", "supervised.mixup=plain"],
         "1v-perm-mixup": one + ["augment.preset=none", "supervised.mixup=permute"],
         "1v-aligned-mixup": one + ["augment.preset=none", "supervised.mixup=aligned"],
+        "1v-paper+aligned-mixup": one + ["augment.preset=paper", "supervised.mixup=aligned"],
         "2v-none": ["data.max_views=2", "augment.preset=none"],
         "5v-none": ["data.max_views=5", "augment.preset=none"],
         "10v-none": ["data.max_views=10", "augment.preset=none"],

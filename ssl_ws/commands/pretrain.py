@@ -51,5 +51,6 @@ def _summary(res) -> None:
     if parts:
         print("final: " + " ".join(parts))
     if res.get("test_acc") is not None:
-        print(f"best epoch {res['best_epoch']}: val_acc={res['val_acc']:.4f} test_acc={res['test_acc']:.4f}")
+        train = f"train_acc={res['train_acc']:.4f} " if res.get("train_acc") is not None else ""
+        print(f"best epoch {res['best_epoch']}: {train}val_acc={res['val_acc']:.4f} test_acc={res['test_acc']:.4f}")
     print(f"results: {os.path.join(res['run_dir'], 'results.json')}")
