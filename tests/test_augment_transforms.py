@@ -183,3 +183,15 @@ def test_bias_shift_warning_follows_the_data_spread():
 def test_symmetry_shift_preset_keeps_the_image():
     ws = random_ws(SPEC, batch=8)
     assert (_img(preset("symmetry-shift")(ws, gen())) - _img(ws)).abs().max() < 1e-4
+
+
+def test_training_warns_about_bias_shifts_on_narrow_biases(capsys):
+    from ssl_ws.normalize import WeightNormalizer
+    from ssl_ws.train.runs import warn_about_augmentation
+
+    ws = random_ws(SPEC, batch=16)
+    narrow = WeightNormalizer.fit(ws.__class__(ws.weights, [b * 1e-3 for b in ws.biases], SPEC), SPEC)
+    cfg = {"augment": {"preset": "paper", "preset2": "symmetry-shift"}}
+    assert warn_about_augmentation(cfg, narrow, SPEC) is not None
+    assert "symmetry-shift" in capsys.readouterr().err
+    assert warn_about_augmentation({"augment": {"preset": "strong"}}, narrow, SPEC) is None
