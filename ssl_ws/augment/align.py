@@ -100,17 +100,12 @@ def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 1
             cost_np = cost.cpu().numpy()
             best_np = best.cpu().numpy()
             current = perms[i][sel].cpu().numpy()
-            new = current.copy()
-            changed = np.zeros(todo.size, dtype=bool)
-            ar = np.arange(h)
-            for k in range(todo.size):
-                c = cost_np[k]
-                col = best_np[k] if easy[k] else linear_sum_assignment(c, maximize=True)[1]
-                old_val = c[ar, current[k]].sum()
-                new_val = c[ar, col].sum()
-                if new_val > old_val + tol * max(abs(old_val), 1.0):
-                    new[k] = col
-                    changed[k] = True
+            new = best_np.copy()
+            for k in np.flatnonzero(~easy):  # the only per-pair step: scipy's exact solver
+                new[k] = linear_sum_assignment(cost_np[k], maximize=True)[1]
+            old_val = np.take_along_axis(cost_np, current[:, :, None], axis=2).sum(axis=(1, 2))
+            new_val = np.take_along_axis(cost_np, new[:, :, None], axis=2).sum(axis=(1, 2))
+            changed = new_val > old_val + tol * np.maximum(np.abs(old_val), 1.0)
             dirty[i][todo] = False
             if changed.any():
                 moved = todo[changed]
