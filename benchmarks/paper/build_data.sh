@@ -14,7 +14,7 @@
 # Scales (objects per split; the first train+val+test images of Fashion-MNIST, split by
 # object and stratified by label by `ssl-ws fit --split`):
 #   table0 : 500 / 100 / 300, 1 view   (what TABLE0.md was measured on, 2-core CPU)
-#   mini   : 500 / 100 / 300, 10 train views (a first look at Table 1 on a 2-core CPU)
+#   mini   : 500 / 100 / 300, 10 train views: the 2-core CPU scale of the paper tables (TABLES-mini.md)
 #   small  : 2000 / 1000 / 2000, 10 views (issue 8's CPU subset)
 #   full   : 55000 / 5000 / 10000, 10 views (the DWSNets split sizes; needs a GPU)
 set -euo pipefail

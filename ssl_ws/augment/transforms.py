@@ -307,9 +307,9 @@ class RandomBiasShift(Transform):
     outgoing weights. But the step ``pi / w0`` (0.105 for ``w0 = 30``) can dwarf the
     spread of the data's biases: on the DWSNets-recipe Fashion-MNIST INRs the hidden
     biases have a std of 0.010-0.020, a shifted bias lands 5-40 std out, and a
-    supervised DWSNet trained with shifts stayed near chance (0.14 test accuracy
-    with ``k_max=1`` against 0.36 with permutations and sign flips alone; mini-scale
-    ablation, benchmarks/paper/TABLE1-mini.md). Training warns when that happens
+    supervised DWSNet trained with shifts stayed near chance (0.18 test accuracy
+    with ``k_max=1`` against 0.37 with permutations and sign flips alone; mini-scale
+    Table 1, benchmarks/paper/TABLES-mini.md). Training warns when that happens
     (:func:`bias_shift_warning`); use it for INRs whose biases spread wider.
     """
 
