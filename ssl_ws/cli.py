@@ -34,6 +34,7 @@ COMMANDS = {
     "embed": ("embed", "write embeddings of a store split"),
     "linear-probe": ("linear_probe", "linear-probe accuracy of frozen embeddings"),
     "knn": ("knn", "weighted kNN accuracy of frozen embeddings (faiss)"),
+    "baselines": ("baselines", "raw-weight and rendered-pixel baselines (logistic regression, small CNN) on a store"),
     "finetune": ("finetune", "fine-tune an encoder with a linear head"),
     "index": ("index", "build a faiss retrieval index of a store's embeddings"),
     "query": ("query", "query a retrieval index by INR id or by a new image"),

@@ -69,12 +69,15 @@ class OptimConfig:
     lr: float = _f(1e-3, "peak learning rate")
     weight_decay: float = _f(1e-4, "decoupled weight decay (AdamW) / L2 (others)")
     scheduler: str = _f("cosine", "learning-rate schedule per step: 'cosine' (to 0) or 'constant'")
-    warmup_epochs: float = _f(0.0, "linear warm-up length in epochs")
+    warmup_epochs: float = _f(0.0, "linear warm-up length in epochs (ignored when warmup_steps is set)")
+    warmup_steps: Optional[int] = _f(None, "linear warm-up length in optimizer steps; null = warmup_epochs")
 
 
 @dataclass
 class EvalConfig:
-    every_n_epochs: int = _f(1, "run the online evaluation every n epochs (and after the last)")
+    every_n_epochs: int = _f(1, "evaluate every n epochs (and after the last)")
+    every_n_steps: Optional[int] = _f(None, "evaluate at the first epoch end at least n optimizer steps after the last "
+                                            "evaluation (and after the last step); overrides every_n_epochs")
     knn_k: int = _f(20, "neighbours of the online weighted kNN")
     knn_temperature: float = _f(0.07, "temperature of the weighted kNN vote")
     max_bank: Optional[int] = _f(20000, "at most this many training embeddings in the kNN bank; null = all")
@@ -84,7 +87,9 @@ class EvalConfig:
 
 @dataclass
 class TrainerConfig:
-    max_epochs: int = _f(10, "number of epochs")
+    max_epochs: int = _f(10, "number of epochs (ignored when max_steps is set)")
+    max_steps: Optional[int] = _f(None, "optimizer steps to train for (epochs as needed; the schedule runs over them); "
+                                        "compare methods at equal max_steps, never at equal epochs")
     accelerator: str = _f("auto", "'auto' (GPU when there is one), 'cpu', 'gpu', ...")
     devices: Any = _f("auto", "devices per node: 'auto', an int, or a list of ids")
     num_nodes: int = _f(1, "machines (DDP)")
@@ -255,6 +260,10 @@ def _check_values(cfg, kind: str) -> None:
         raise SslWsError(f"data.batch_size must be at least 2, got {cfg.data.batch_size}")
     if cfg.trainer.max_epochs < 1:
         raise SslWsError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
+    if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
+        raise SslWsError(f"trainer.max_steps must be at least 1 or null, got {cfg.trainer.max_steps}")
+    if cfg.optim.warmup_steps is not None and cfg.optim.warmup_steps < 0:
+        raise SslWsError(f"optim.warmup_steps must be non-negative or null, got {cfg.optim.warmup_steps}")
     if cfg.data.max_views is not None and cfg.data.max_views < 1:
         raise SslWsError(f"data.max_views must be at least 1 or null, got {cfg.data.max_views}")
 

@@ -126,3 +126,41 @@ def test_fixed_io_layer_is_not_equivariant_to_input_permutations():
     a = layer(fold_io(weights, biases))[0][0].reshape(1, 5, 3, 4)[:, :, p]
     b = layer(fold_io(w_perm, biases))[0][0].reshape(1, 5, 3, 4)
     assert (a - b).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("sizes", SPECS)
+@pytest.mark.parametrize("coords", ["grid", "learned"])
+def test_dwsnet_with_probe_features_is_invariant(sizes, coords, make_ws):
+    """Probe activations are computed from the raw weights and move with their neurons."""
+    torch.manual_seed(0)
+    spec = INRSpec(sizes)
+    enc = build_encoder("dwsnet", spec, hidden=8, n_layers=2, num_heads=2, probes=9, probe_coords=coords).eval()
+    ws = make_ws(spec, batch=4, seed=2)
+    z = enc(ws, raw=ws)
+    moved = permute(ws, random_perms(spec, 4, 0))
+    torch.testing.assert_close(enc(moved, raw=moved), z, atol=1e-5, rtol=1e-4)
+    # the probes carry information the normalized weights alone do not: change only the raw INRs
+    other = make_ws(spec, batch=4, seed=3)
+    assert (enc(ws, raw=other) - z).abs().max() > 1e-4
+
+
+def test_probe_features_are_the_rendered_function(make_ws):
+    from ssl_ws.inr.render import render
+    from ssl_ws.models.probes import ProbeFeatures
+
+    spec = INRSpec((2, 7, 6, 3))
+    ws = make_ws(spec, batch=3, seed=1)
+    probes = ProbeFeatures(spec, 16)
+    feats = probes(ws)
+    assert [tuple(f.shape) for f in feats] == [(3, 7, 16), (3, 6, 16), (3, 3, 16)]
+    out = render(ws, probes.coords) - spec.output_offset  # [B, P, d_out]
+    torch.testing.assert_close(feats[-1], out.transpose(1, 2), atol=1e-5, rtol=1e-5)
+
+
+def test_probe_encoder_needs_the_raw_weights(make_ws):
+    from ssl_ws.errors import SslWsError
+
+    spec = INRSpec((2, 8, 1))
+    enc = build_encoder("dwsnet", spec, hidden=8, n_layers=1, num_heads=2, probes=4)
+    with pytest.raises(SslWsError, match="raw="):
+        enc(make_ws(spec, batch=2, seed=0))

@@ -2,6 +2,7 @@
 
 * :mod:`.embed` -- embeddings of a store split (batched, any device);
 * :mod:`.linear_probe` -- logistic regression on standardized embeddings, C chosen on val;
+* :mod:`.baselines` -- the same INRs without a weight-space model: LR on raw weights, LR and a CNN on renders;
 * :mod:`.knn` -- weighted kNN (faiss, pure-torch fallback);
 * :mod:`.few_labels` -- N labelled objects per class;
 * :mod:`.index` -- the faiss retrieval index on disk;
@@ -9,6 +10,7 @@
 * :mod:`.results` -- results JSON files.
 """
 
+from .baselines import run_baselines
 from .embed import Embeddings, embed_rows, embed_split, embed_weights, resolve_device
 from .few_labels import parse_labels_per_class, sample_per_class
 from .index import RetrievalIndex, build_faiss_index
@@ -29,6 +31,7 @@ __all__ = [
     "linear_probe",
     "parse_labels_per_class",
     "resolve_device",
+    "run_baselines",
     "sample_per_class",
     "weighted_vote",
 ]

@@ -26,19 +26,33 @@ LINE_H = FONT_SIZE + 4
 CAPTION_LINES = 3
 
 
-def render_rows(store, rows: Sequence[int], device=None, batch_size: int = 1024) -> torch.Tensor:
-    """Renders ``[n, C, H, W]`` (CPU, [0, 1]) of store rows at the store's image size."""
+def render_rows(
+    store,
+    rows: Sequence[int],
+    device=None,
+    batch_size: int = 1024,
+    size: Optional[Sequence[int]] = None,
+    progress: bool = False,
+    desc: str = "render",
+) -> torch.Tensor:
+    """Renders ``[n, C, H, W]`` (CPU, [0, 1]) of store rows at ``size`` (default: the store's image size).
+
+    ``batch_size`` INRs are read from the memmap and rendered at once (bounding memory);
+    the output is allocated once, so rendering 25k INRs holds one copy of the images.
+    """
+    from tqdm.auto import tqdm
+
     from ..inr.render import render_image
 
-    h, w = store.image_size
+    h, w = (int(v) for v in (size if size is not None else store.image_size))
     rows = np.asarray(rows, dtype=np.int64)
-    outs = []
-    for s in range(0, rows.size, batch_size):
-        ws = store.weights(rows[s : s + batch_size], device=device)
-        outs.append(render_image(ws, int(h), int(w)).clamp(0, 1).cpu())
-    if not outs:
-        return torch.zeros(0, store.spec.out_dim, int(h), int(w))
-    return torch.cat(outs)
+    out = torch.empty(rows.size, store.spec.out_dim, h, w)
+    with tqdm(total=rows.size, desc=desc, unit="INR", disable=not progress, leave=False) as bar:
+        for s in range(0, rows.size, batch_size):
+            ws = store.weights(rows[s : s + batch_size], device=device)
+            out[s : s + len(ws)] = render_image(ws, h, w).clamp(0, 1).cpu()
+            bar.update(len(ws))
+    return out
 
 
 def to_pil(image: torch.Tensor, scale: int = 1):

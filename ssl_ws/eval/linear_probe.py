@@ -65,7 +65,8 @@ def linear_probe(
 
     Returns:
         dict: ``top1`` (test), ``per_class`` (test), ``best_C``, ``val_top1`` (per C),
-        ``train_top1`` and sizes.
+        ``train_top1``, ``n_iter`` and ``converged`` (L-BFGS iterations of the chosen fit,
+        fewer than ``max_iter``) and sizes.
     """
     from sklearn.preprocessing import StandardScaler
 
@@ -108,6 +109,8 @@ def linear_probe(
         "val_top1": val_scores,
         "val_top1_best": best[0],
         "train_top1": float(np.mean(_predict(clf, xtr) == train_y)),
+        "n_iter": int(np.max(clf.n_iter_)),
+        "converged": bool(np.max(clf.n_iter_) < max_iter),
         "n_train": int(len(train_x)),
         "n_val": int(len(val_x)) if has_val else 0,
         "n_test": int(len(test_x)),

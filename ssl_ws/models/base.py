@@ -47,6 +47,9 @@ class WeightSpaceEncoder(nn.Module):
     description: str = ""
     invariant: bool = False
     min_layers: int = 1
+    #: ``encode`` also needs the raw (unnormalized) weights, e.g. to evaluate the INR at probe
+    #: coordinates; callers pass them as ``encoder(normalized_ws, raw=ws)`` (EmbeddingModel does)
+    uses_raw_weights: bool = False
 
     def __init__(self, spec: Union[INRSpec, Mapping], out_dim: int):
         super().__init__()
@@ -78,7 +81,9 @@ class WeightSpaceEncoder(nn.Module):
                 f"got INRs with {ws.spec.layer_sizes}"
             )
 
-    def forward(self, ws: WeightSpace) -> Tensor:
+    def forward(self, ws: WeightSpace, raw: WeightSpace = None) -> Tensor:
+        """Embeddings ``[B, out_dim]`` of (normalized) weights ``ws``; ``raw``: the same INRs
+        unnormalized, needed by encoders that evaluate the INR (``uses_raw_weights``)."""
         self.check_input(ws)
         if self.training and len(ws) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules()):
             raise SslWsError(f"encoder {self.name!r} uses batch norm: training mode needs at least 2 INRs per batch "
@@ -86,6 +91,12 @@ class WeightSpaceEncoder(nn.Module):
         dtype = next(self.parameters()).dtype
         if ws.dtype != dtype:
             ws = ws.to(dtype=dtype)
+        if self.uses_raw_weights:
+            if raw is None:
+                raise SslWsError(f"encoder {self.name!r} evaluates the INRs at probe coordinates: call it as "
+                                 f"encoder(normalized_ws, raw=ws) with the unnormalized weights (EmbeddingModel does)")
+            self.check_input(raw)
+            return self.encode(ws, raw=raw.to(dtype=dtype) if raw.dtype != dtype else raw)
         return self.encode(ws)
 
     def encode(self, ws: WeightSpace) -> Tensor:  # pragma: no cover - abstract

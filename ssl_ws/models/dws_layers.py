@@ -96,10 +96,16 @@ def row_col_pool(w: Tensor, how: str) -> Tuple[Tensor, Tensor]:
 
 
 # ----------------------------------------------------------------- folding ---
-def lift(ws: WeightSpace, fixed_io: bool) -> Tensors:
-    """The WeightSpace as 1-channel tensors, input/output axes folded when ``fixed_io``."""
+def lift(ws: WeightSpace, fixed_io: bool, bias_features: Sequence[Tensor] = None) -> Tensors:
+    """The WeightSpace as 1-channel tensors, input/output axes folded when ``fixed_io``.
+
+    ``bias_features``: optional per-neuron features ``[B, d_{j+1}, P]`` for every layer,
+    appended to the bias channels (``1 + P`` channels).
+    """
     weights = [w.unsqueeze(-1) for w in ws.weights]
     biases = [b.unsqueeze(-1) for b in ws.biases]
+    if bias_features is not None:
+        biases = [torch.cat([b, f.to(b.dtype)], dim=-1) for b, f in zip(biases, bias_features)]
     if fixed_io:
         weights, biases = fold_io(weights, biases)
     return weights, biases
@@ -122,10 +128,15 @@ def fold_io(weights: Sequence[Tensor], biases: Sequence[Tensor]) -> Tensors:
 
 
 class WeightSpaceLayout:
-    """Which neuron layers are permutable sets and how many channels each tensor has."""
+    """Which neuron layers are permutable sets and how many channels each tensor has.
 
-    def __init__(self, layer_sizes: Sequence[int], channels: int, fixed_io: bool):
+    Biases may carry more channels than weights (``bias_channels``): a bias entry is a
+    neuron, so per-neuron node features (e.g. probe activations) enter there.
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], channels: int, fixed_io: bool, bias_channels: int = None):
         sizes = tuple(int(s) for s in layer_sizes)
+        bias_channels = channels if bias_channels is None else int(bias_channels)
         self.n_layers = L = len(sizes) - 1
         self.sizes = sizes
         self.channels = channels
@@ -136,7 +147,7 @@ class WeightSpaceLayout:
         fold_in = sizes[0] if fixed_io else 1
         fold_out = sizes[L] if fixed_io else 1
         self.cw = [channels * (fold_in if j == 0 else 1) * (fold_out if j == L - 1 else 1) for j in range(L)]
-        self.cb = [channels * (fold_out if j == L - 1 else 1) for j in range(L)]
+        self.cb = [bias_channels * (fold_out if j == L - 1 else 1) for j in range(L)]
         self.sets = [k for k in range(L + 1) if self.perm[k]]
 
     def node_parts(self, k: int) -> List[Tuple[str, int, int]]:
@@ -200,6 +211,8 @@ class EquivariantLayer(nn.Module):
         set_layer: ``"deepsets"`` (linear node maps) or ``"sab"`` (set attention).
         pooling: ``"max"``, ``"mean"`` or ``"sum"`` for every pooled term.
         num_heads: attention heads of the SAB blocks (must divide ``out_channels``).
+        in_bias_channels: channels of the input biases when they differ from
+            ``in_channels`` (node features such as probe activations).
 
     Input and output are channels-last tensor lists in the layout of
     :class:`WeightSpaceLayout` (folded when ``fixed_io``).
@@ -214,9 +227,10 @@ class EquivariantLayer(nn.Module):
         set_layer: str = "deepsets",
         pooling: str = "max",
         num_heads: int = 1,
+        in_bias_channels: int = None,
     ):
         super().__init__()
-        self.lin = lin = WeightSpaceLayout(layer_sizes, in_channels, fixed_io)
+        self.lin = lin = WeightSpaceLayout(layer_sizes, in_channels, fixed_io, in_bias_channels)
         self.lout = lout = WeightSpaceLayout(layer_sizes, out_channels, fixed_io)
         self.pooling = pooling
         L = lin.n_layers

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from ..errors import SslWsError
 from ..weights import INRSpec, WeightSpace
 from .base import WeightSpaceEncoder, _choice, _positive, _probability, mlp
+from .probes import PROBE_COORDS, ProbeFeatures
 from .dws_layers import (
     HEAD_POOLINGS,
     LAYER_POOLINGS,
@@ -65,6 +66,12 @@ class DWSNet(WeightSpaceEncoder):
         dropout: dropout probability after every equivariant layer and in the head.
         head_layers: linear layers in the head (1 = linear readout, as DWSNets).
         head_hidden: width of the head's hidden layers.
+        probes: number of probe coordinates ``P`` (0 = none). Every neuron's activations at
+            the probes (:mod:`ssl_ws.models.probes`, computed from the raw weights) enter
+            as ``P`` extra channels of its bias, the INR's outputs at the probes as extra
+            channels of the output bias: the functional view, invariant to every weight
+            symmetry of the function, as node features.
+        probe_coords: ``"grid"`` (fixed) or ``"learned"`` probe coordinates.
     """
 
     name = "dwsnet"
@@ -86,6 +93,8 @@ class DWSNet(WeightSpaceEncoder):
         dropout: float = 0.0,
         head_layers: int = 1,
         head_hidden: int = 256,
+        probes: int = 0,
+        probe_coords: str = "grid",
     ):
         super().__init__(spec, out_dim)
         _positive("hidden", hidden)
@@ -100,32 +109,37 @@ class DWSNet(WeightSpaceEncoder):
         _choice("layer_pooling", layer_pooling, LAYER_POOLINGS)
         _choice("norm", norm, NORMS)
         _probability("dropout", dropout)
+        _positive("probes", probes, allow_zero=True)
+        _choice("probe_coords", probe_coords, PROBE_COORDS)
         if set_layer == "sab" and hidden % num_heads:
             raise SslWsError(f"num_heads ({num_heads}) must divide hidden ({hidden}) for set_layer='sab'")
         self._record(
             hidden=hidden, n_layers=n_layers, out_dim=out_dim, set_layer=set_layer, num_heads=num_heads,
             pooling=pooling, layer_pooling=layer_pooling, norm=norm, dropout=float(dropout),
-            head_layers=head_layers, head_hidden=head_hidden,
+            head_layers=head_layers, head_hidden=head_hidden, probes=probes, probe_coords=probe_coords,
         )
+        self.probes = ProbeFeatures(self.spec, probes, probe_coords) if probes else None
+        self.uses_raw_weights = bool(probes)
         sizes = self.spec.layer_sizes
         self.dropout = float(dropout)
         self.layers = nn.ModuleList()
         self.norms = nn.ModuleList()
-        channels = 1
+        channels, bias_channels = 1, 1 + probes
         for _ in range(n_layers):
             self.layers.append(
                 EquivariantLayer(sizes, channels, hidden, fixed_io=True, set_layer=set_layer,
-                                 pooling=layer_pooling, num_heads=num_heads)
+                                 pooling=layer_pooling, num_heads=num_heads, in_bias_channels=bias_channels)
             )
+            bias_channels = hidden
             channels = hidden
             layout = WeightSpaceLayout(sizes, hidden, fixed_io=True)
             self.norms.append(TensorNorm(norm, layout) if norm != "none" else nn.Identity())
         self.pool = InvariantPool(WeightSpaceLayout(sizes, hidden, fixed_io=True), pooling)
         self.head = mlp(self.pool.out_dim, head_hidden, out_dim, head_layers, dropout)
 
-    def equivariant_features(self, ws: WeightSpace):
+    def equivariant_features(self, ws: WeightSpace, raw: WeightSpace = None):
         """The output of the last equivariant layer: (weights, biases), channels last, folded."""
-        x = lift(ws, fixed_io=True)
+        x = lift(ws, fixed_io=True, bias_features=self.probes(raw) if self.probes is not None else None)
         for layer, norm in zip(self.layers, self.norms):
             x = norm(layer(x))
             x = map_tensors(F.relu, x)
@@ -133,5 +147,5 @@ class DWSNet(WeightSpaceEncoder):
                 x = map_tensors(lambda t: F.dropout(t, self.dropout, True), x)
         return x
 
-    def encode(self, ws: WeightSpace) -> Tensor:
-        return self.head(self.pool(self.equivariant_features(ws)))
+    def encode(self, ws: WeightSpace, raw: WeightSpace = None) -> Tensor:
+        return self.head(self.pool(self.equivariant_features(ws, raw)))

@@ -113,7 +113,7 @@ class EmbeddingModel(nn.Module):
             raise SslWsError(
                 f"this encoder was trained on INRs [{self.spec.describe()}] but got INRs [{ws.spec.describe()}]"
             )
-        return self.encoder(self.normalizer(ws))
+        return self.encoder(self.normalizer(ws), raw=ws)
 
     @property
     def identity(self) -> str:

@@ -12,7 +12,9 @@ is fixed by the sampler. With Lightning restoring weights, optimizer, scheduler
 and loop state, a resumed run therefore continues exactly as an uninterrupted one.
 
 The learning rate follows a per-step linear warm-up then cosine decay to zero
-(Loshchilov & Hutter 2017), or stays constant.
+(Loshchilov & Hutter 2017), or stays constant. Its length is ``trainer.max_steps``
+when set (the way to compare methods: equal optimizer steps, whatever the data size),
+else ``trainer.max_epochs`` epochs.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class WeightSpaceModule(pl.LightningModule):
 
     def encode(self, ws: WeightSpace) -> torch.Tensor:
         """``encoder(normalize(ws))`` of raw (possibly augmented) weights."""
-        return self.encoder(self.normalizer(ws))
+        return self.encoder(self.normalizer(ws), raw=ws)
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()
@@ -125,6 +127,42 @@ class WeightSpaceModule(pl.LightningModule):
         return torch.from_numpy(np.asarray(self.store.labels[np.asarray(rows, dtype=np.int64)], dtype=np.int64))
 
     # ------------------------------------------------------------ optimizer
+    def total_steps(self) -> int:
+        """Optimizer steps of the whole run: ``trainer.max_steps``, else epochs x steps per epoch."""
+        max_steps = self.cfg["trainer"].get("max_steps")
+        if max_steps:
+            return int(max_steps)
+        # steps from our sampler, not trainer.estimated_stepping_batches: that would set up the
+        # train loader before a resumed run restores its loader state (mid-epoch position)
+        return max(self.steps_per_epoch(), 1) * max(int(self.cfg["trainer"]["max_epochs"]), 1)
+
+    def schedule_steps(self):
+        """``(total, warmup)`` optimizer steps of the learning-rate schedule."""
+        ocfg = self.cfg["optim"]
+        total = self.total_steps()
+        if ocfg.get("warmup_steps") is not None:
+            warm = int(ocfg["warmup_steps"])
+        else:
+            warm = int(float(ocfg.get("warmup_epochs", 0.0)) * max(self.steps_per_epoch(), 1))
+        return total, min(warm, total)
+
+    def is_last_epoch(self) -> bool:
+        """Whether the epoch now ending is the run's last (by epochs or by steps)."""
+        max_steps = self.cfg["trainer"].get("max_steps")
+        if max_steps:
+            return int(self.global_step) >= int(max_steps)
+        return self.current_epoch + 1 >= int(self.cfg["trainer"]["max_epochs"])
+
+    def should_evaluate(self) -> bool:
+        """Whether the epoch now ending runs the evaluation (``eval.every_n_steps`` / ``every_n_epochs``)."""
+        if self.is_last_epoch():
+            return True
+        ecfg = self.cfg["eval"]
+        if ecfg.get("every_n_steps"):
+            last = self.history[-1]["step"] if self.history else 0
+            return int(self.global_step) - int(last) >= int(ecfg["every_n_steps"])
+        return (self.current_epoch + 1) % int(ecfg.get("every_n_epochs", 1)) == 0
+
     def parameter_groups(self):
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
@@ -141,11 +179,7 @@ class WeightSpaceModule(pl.LightningModule):
             opt = torch.optim.Adam(groups, lr=lr, weight_decay=wd)
         else:
             opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd)
-        # steps from our sampler, not trainer.estimated_stepping_batches: that would set up the
-        # train loader before a resumed run restores its loader state (mid-epoch position)
-        per_epoch = max(self.steps_per_epoch(), 1)
-        total = per_epoch * max(int(self.trainer.max_epochs or 1), 1)
-        warm = int(float(ocfg.get("warmup_epochs", 0.0)) * per_epoch)
+        total, warm = self.schedule_steps()
         cosine = ocfg["scheduler"] == "cosine"
 
         def factor(step: int) -> float:

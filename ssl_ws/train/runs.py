@@ -151,7 +151,8 @@ def _trainer(cfg: Dict, run_dir: str, monitor: str, extra_callbacks: Sequence = 
     strategy = t["strategy"]
     return pl.Trainer(
         default_root_dir=run_dir,
-        max_epochs=int(t["max_epochs"]),
+        max_epochs=-1 if t.get("max_steps") else int(t["max_epochs"]),
+        max_steps=int(t["max_steps"]) if t.get("max_steps") else -1,
         accelerator=t["accelerator"],
         devices=devices,
         num_nodes=int(t["num_nodes"]),

@@ -92,8 +92,7 @@ class SimCLRModule(WeightSpaceModule):
 
     def on_train_epoch_end(self) -> None:
         ecfg = self.cfg["eval"]
-        last = self.current_epoch + 1 >= int(self.trainer.max_epochs or 0)
-        if not ((self.current_epoch + 1) % int(ecfg["every_n_epochs"]) == 0 or last):
+        if not self.should_evaluate():
             return
         bank, val = self.eval_rows["bank"], self.eval_rows["val"]
         if len(val) == 0 or len(bank) == 0:

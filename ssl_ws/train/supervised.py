@@ -112,6 +112,8 @@ class SupervisedModule(WeightSpaceModule):
         return float((logits.argmax(1).cpu() == self.labels_of(rows)).float().mean())
 
     def on_train_epoch_end(self) -> None:
+        if not self.should_evaluate():
+            return
         val = self.accuracy(self.eval_rows["val"])
         test = self.accuracy(self.eval_rows["test"])
         self.log("val/acc", val, on_epoch=True, prog_bar=True, sync_dist=True)

@@ -1,0 +1,119 @@
+#!/usr/bin/env python
+"""Why supervised DWSNets did not fit their data: a measured ablation (issue 12).
+
+Every row is one ``ssl-ws train`` (or ``ssl-ws pretrain``) run at a fixed number of
+optimizer steps (``trainer.max_steps``), no augmentation, on one store; the table gives
+the clean train accuracy (unaugmented, eval mode) at the last evaluation, the test
+accuracy at the best validation evaluation and the gap, so a reader sees whether each
+setting converged. A row whose ``results.json`` exists is not run again (resumable).
+
+    python benchmarks/convergence.py --store /work/data/fmnist-dwsnets-table0 --suite fmnist
+    python benchmarks/convergence.py --store /work/data/digits-inr --suite digits
+    python benchmarks/convergence.py --suite fmnist --print-only
+
+Runs land in ``runs/convergence/<suite>/<row>/``. Use ``OMP_NUM_THREADS=1`` and at most
+two suites at once on a 2-core machine.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BASE = ["augment.preset=none", "supervised.mixup=none", "optim.warmup_steps=0", "trainer.progress_bar=false"]
+OLD = ["encoder.norm=none", "optim.lr=0.001"]  # the defaults before issue 12
+
+# name -> (kind, config, overrides): the ablation, one factor at a time from the new default
+SUITES = {
+    "fmnist": dict(steps=600, every=100, config="configs/supervised/fmnist.yaml", rows={
+        "old-default (norm none, lr 1e-3)": OLD,
+        "norm none, lr 5e-3": ["encoder.norm=none", "optim.lr=0.005"],
+        "norm layer, lr 5e-3": ["encoder.norm=layer", "optim.lr=0.005"],
+        "norm batch, lr 1e-3": ["encoder.norm=batch", "optim.lr=0.001"],
+        "norm batch, lr 5e-3 (new default)": ["encoder.norm=batch", "optim.lr=0.005"],
+        "+ batch 32": ["encoder.norm=batch", "optim.lr=0.005", "data.batch_size=32"],
+        "+ weight decay 5e-4": ["encoder.norm=batch", "optim.lr=0.005", "optim.weight_decay=0.0005"],
+        "+ hidden 32": ["encoder.norm=batch", "optim.lr=0.005", "encoder.hidden=32", "encoder.num_heads=8"],
+        "+ 2 layers": ["encoder.norm=batch", "optim.lr=0.005", "encoder.n_layers=2"],
+        "+ probe features (64)": ["encoder.norm=batch", "optim.lr=0.005", "encoder.probes=64"],
+    }),
+    "digits": dict(steps=440, every=88, config="configs/supervised/digits.yaml", rows={
+        "old quickstart (norm none, lr 1e-3, hidden 16, 2 layers)": OLD + ["encoder.hidden=16"],
+        "norm none, lr 5e-3, hidden 16, 3 layers": ["encoder.norm=none", "optim.lr=0.005", "encoder.hidden=16", "encoder.n_layers=3"],
+        "norm layer, lr 5e-3, hidden 16, 3 layers": ["encoder.norm=layer", "optim.lr=0.005", "encoder.hidden=16", "encoder.n_layers=3"],
+        "norm batch, lr 5e-3, hidden 16, 3 layers": ["encoder.norm=batch", "optim.lr=0.005", "encoder.hidden=16", "encoder.n_layers=3"],
+        "+ probe features (64)": ["encoder.norm=batch", "optim.lr=0.005", "encoder.hidden=16", "encoder.n_layers=3", "encoder.probes=64"],
+    }),
+}
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
+
+
+def command(suite: dict, store: str, out: str, overrides, seed: int):
+    return ["ssl-ws", "train", "-c", suite["config"], f"data.store={store}", "data.num_workers=0",
+            f"output_dir={out}", "name=run", f"seed={seed}", f"trainer.max_steps={suite['steps']}",
+            f"eval.every_n_steps={suite['every']}", *BASE, *overrides]
+
+
+def result(out: str):
+    found = sorted(glob.glob(os.path.join(out, "run", "*", "results.json")))
+    return json.load(open(found[-1])) if found else None
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", choices=sorted(SUITES), required=True)
+    ap.add_argument("--store", help="INR store (required unless --print-only)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rows", nargs="*", help="substrings of row names to run (default: all)")
+    ap.add_argument("--print-only", action="store_true")
+    ap.add_argument("--runs", default=os.path.join(ROOT, "runs", "convergence"))
+    args = ap.parse_args(argv)
+    suite = SUITES[args.suite]
+    lines = [f"{args.suite}: {suite['steps']} optimizer steps, no augmentation, seed {args.seed}",
+             "| setting | clean train acc (last) | test acc (best val) | gap | seconds |", "|---|---|---|---|---|"]
+    cmds = []
+    for name, ov in suite["rows"].items():
+        out = os.path.join(args.runs, args.suite, f"seed{args.seed}", slug(name))
+        cmd = command(suite, args.store or "STORE", out, ov, args.seed)
+        cmds.append(f"# {name}\n{shlex.join(cmd)}")
+        res = result(out)
+        want = not args.rows or any(r in name for r in args.rows)
+        if res is None and want and not args.print_only:
+            if not args.store:
+                ap.error("--store is required to run")
+            t0 = time.time()
+            os.makedirs(out, exist_ok=True)
+            with open(out + ".log", "w") as log:
+                rc = subprocess.call(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            if rc:
+                print(f"{name}: failed (exit {rc}), see {out}.log", file=sys.stderr)
+                continue
+            res = result(out)
+            res["seconds"] = time.time() - t0
+            json.dump(res, open(os.path.join(out, "summary.json"), "w"), indent=1, default=float)
+        if res is None:
+            lines.append(f"| {name} | — | — | — | — |")
+            continue
+        summ = os.path.join(out, "summary.json")
+        secs = json.load(open(summ)).get("seconds") if os.path.exists(summ) else None
+        last = res["history"][-1]
+        gap = last["train_acc"] - res["test_acc"]
+        lines.append(f"| {name} | {last['train_acc']:.3f} | {res['test_acc']:.3f} | {gap:+.3f} | "
+                     f"{'' if secs is None else f'{secs:.0f}'} |")
+        print(lines[-1], flush=True)
+    print("\n".join(lines))
+    print("\ncommands:\n" + "\n".join(cmds))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""``ssl-ws baselines STORE``: what a user would do instead of learning from weights.
+
+Logistic regression on the raw flat weights, logistic regression and a small CNN on
+the INRs rendered on the store's pixel grid (:mod:`ssl_ws.eval.baselines`), trained on
+the train split and scored on val and test; prints one row per method and, with
+``--out``, writes a results JSON with the numbers and every option.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _views(text):
+    if str(text).lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of views or 'all', got {text!r}") from None
+
+
+def configure(parser):
+    from ..eval.baselines import METHODS
+
+    parser.add_argument("store", metavar="STORE", help="INR store directory")
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated baselines (default: {','.join(METHODS)})")
+    parser.add_argument("--train-views", type=_views, default=None, metavar="N",
+                        help="views per training object, or all (default: all)")
+    parser.add_argument("--eval-views", type=_views, default=1, metavar="N",
+                        help="views per val/test object, or all (default: 1)")
+    parser.add_argument("--cnn-epochs", type=int, default=20, metavar="N", help="epochs of the pixel CNN (default: 20)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the classifiers (default: 0)")
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N (default: auto)")
+    parser.add_argument("--out", metavar="JSON", help="also write the results JSON here")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _acc(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+def format_table(res) -> str:
+    """The printed summary of :func:`~ssl_ws.eval.baselines.run_baselines`' result."""
+    cfg = res["config"]
+    first = next(iter(res["methods"].values()))
+    tv = "all" if cfg["train_views"] is None else cfg["train_views"]
+    ev = "all" if cfg["eval_views"] is None else cfg["eval_views"]
+    lines = [f"baselines on {res['store']}: {first['n_train']} train INRs ({tv} views/object), "
+             f"{first['n_val']} val, {first['n_test']} test ({ev} view(s)/object)",
+             f"{'method':<12}{'features':>9}{'train acc':>11}{'val acc':>9}{'test acc':>10}{'seconds':>9}"]
+    for name, m in res["methods"].items():
+        lines.append(f"{name:<12}{m['features']:>9}{_acc(m['train_acc']):>11}{_acc(m['val_acc']):>9}"
+                     f"{_acc(m['test_acc']):>10}{m['seconds']:>9.1f}")
+    notes = [f"chance (majority class of test) {res['chance_test_acc']:.3f}"]
+    if res.get("render_seconds") is not None:
+        h, w = cfg["image_size"]
+        where = "" if cfg["image_size_from"] == "store" else " (the store records no image size: default grid)"
+        notes.append(f"rendered on the {h}x{w} grid{where} in {res['render_seconds']:.1f} s")
+    unconverged = [n for n, m in res["methods"].items() if m.get("converged") is False]
+    if unconverged:
+        notes.append(f"not converged in {cfg['lr_max_iter']} L-BFGS iterations: {', '.join(unconverged)}")
+    return "\n".join(lines + ["; ".join(notes)])
+
+
+def run(args):
+    from ..data import load_store
+    from ..eval.baselines import run_baselines
+    from ..eval.results import store_info, write_results
+    from ._eval_common import config_of
+
+    store = load_store(args.store)
+    res = run_baselines(store, args.methods, train_views=args.train_views, eval_views=args.eval_views,
+                        seed=args.seed, cnn_epochs=args.cnn_epochs, device=args.device, progress=not args.quiet)
+    print(format_table(res))
+    if args.out:
+        path = write_results(args.out, "baselines", res, config_of(args), store=store_info(store, args.store))
+        print(f"results -> {path}")
+    return 0

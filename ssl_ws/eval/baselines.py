@@ -1,0 +1,272 @@
+"""Baselines beside every accuracy: what a user would do instead of learning from weights.
+
+DESIGN.md ("How we measure accuracy") asks for baselines *on the same INRs* next to
+every number a weight-space model reports, because a weight-space accuracy alone says
+nothing about whether learning from weights was worth it. Three of them, all trained on
+the rows of the train split and scored on the val and test splits:
+
+``raw-lr``
+    Multinomial logistic regression on the raw flat parameter vectors ``theta`` (the
+    rows of ``store.params``, PyTorch order), standardized with the training rows'
+    statistics: ``p(y | theta) = softmax(W (theta - mu) / sigma + b)``. It sees the
+    weights as an unstructured vector, blind to the neuron-permutation symmetry. That
+    is exactly why it is a diagnostic: when the INRs of a store share one
+    initialization (``fit --init shared``) a fitted weight stays close to "the shared
+    init + an image-dependent step" and the flat vector is nearly linearly separable
+    (measured: 0.94-0.99 test accuracy on the digits); with independent inits (the
+    published data sets) hidden neurons are in arbitrary order and it falls to about
+    chance (0.09 on FMNIST-INR). A weight-space model should beat it; when it does not,
+    the store is too easy or the model learned nothing the raw weights lacked.
+
+``pixels-lr``
+    The same logistic regression on the INR *rendered on the store's pixel grid*,
+    ``x = clip(f_theta(grid), 0, 1)`` flattened (``H * W * C`` features), standardized:
+    the functional view, invariant to every weight symmetry, and what a user holding
+    the images would fit first.
+
+``pixels-cnn``
+    A small convolutional network on the same renders (standardized by the training
+    renders' mean and standard deviation):
+    ``conv3x3(C->32) -> ReLU -> conv3x3(32->64) -> ReLU -> maxpool 2 -> linear``,
+    trained with Adam (lr 1e-3) and cross-entropy for ``cnn_epochs`` epochs in batches
+    of 128, seeded by ``seed`` (initialization and batch order; bitwise reproducible on
+    the CPU, cuDNN's deterministic kernels on CUDA), scored in eval mode.
+
+Both logistic regressions are the package's linear probe
+(:func:`~ssl_ws.eval.linear_probe.linear_probe`: ``StandardScaler`` fitted on the
+training rows, L-BFGS with one BLAS thread) with a single, fixed ``C = 1.0`` (scikit-
+learn's default, the objective ``sum_i -log p(y_i | x_i) + ||W||^2 / (2 C)``): a
+baseline with its own tuned hyper-parameters would no longer be the thing a user
+would run first, and the validation split stays a clean estimate. Every method reports
+``train_acc`` (clean accuracy on its training rows: a baseline that cannot fit its
+training set is a broken baseline, not a weak one), ``val_acc``, ``test_acc`` and its
+wall-clock ``seconds`` (rendering is counted once, in ``render_seconds``).
+
+Rows: the train split with ``train_views`` views per object (None: all views) is the
+training set; val and test use ``eval_views`` views per object (None: all), matching the
+"one fit per evaluation object" protocol of the augmentation paper.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import SslWsError
+
+METHODS: Tuple[str, ...] = ("raw-lr", "pixels-lr", "pixels-cnn")
+PIXEL_METHODS = ("pixels-lr", "pixels-cnn")
+DEFAULT_IMAGE_SIZE: Tuple[int, int] = (28, 28)  # the DWSNets MNIST / FMNIST INRs
+LR_C = 1.0
+LR_MAX_ITER = 1000
+RENDER_BATCH = 1024
+CNN_BATCH = 128
+CNN_LR = 1e-3
+EVAL_BATCH = 1024
+
+
+def parse_methods(methods) -> Tuple[str, ...]:
+    """``"raw-lr,pixels-lr"`` or a sequence of names -> a tuple of known names, in order, once each."""
+    names = [m.strip() for m in (methods.split(",") if isinstance(methods, str) else methods)]
+    names = [m for m in names if m]
+    if not names:
+        raise SslWsError(f"no baseline method given; choose from {', '.join(METHODS)}")
+    for m in names:
+        if m not in METHODS:
+            raise SslWsError(f"unknown baseline method {m!r}; choose from {', '.join(METHODS)}")
+    return tuple(dict.fromkeys(names))
+
+
+def store_image_size(store) -> Tuple[Tuple[int, int], str]:
+    """``((H, W), where it came from)``: the store's ``meta.json`` ``image_size``, else 28x28.
+
+    Every store written by ``fit`` or ``import`` records its image size; a store without
+    one is rendered on the 28x28 grid of the published MNIST / FMNIST INRs, and the
+    second element says so (``"default"``).
+    """
+    size = tuple(int(v) for v in (store.image_size or ()))
+    if len(size) == 2 and min(size) > 0:
+        return size, "store"
+    return DEFAULT_IMAGE_SIZE, "default"
+
+
+def _lr(train, val, test, seed: int) -> Dict:
+    """The linear probe with the single C of a baseline; ``(x, y)`` pairs, ``val`` may be empty."""
+    from .linear_probe import linear_probe
+
+    has_val = len(val[1]) > 0
+    res = linear_probe(train[0], train[1], val[0] if has_val else None, val[1] if has_val else None,
+                       test[0], test[1], cs=(LR_C,), max_iter=LR_MAX_ITER, seed=seed)
+    return {
+        "train_acc": res["train_top1"],
+        "val_acc": res["val_top1_best"],
+        "test_acc": res["top1"],
+        "features": int(train[0].shape[1]),
+        "C": LR_C,
+        "n_iter": res["n_iter"],
+        "converged": res["converged"],
+    }
+
+
+class SmallCNN(nn.Module):
+    """``conv3x3(C->32) -> ReLU -> conv3x3(32->64) -> ReLU -> maxpool 2 -> linear`` (same padding)."""
+
+    def __init__(self, channels: int, height: int, width: int, num_classes: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.head = nn.Linear(64 * (height // 2) * (width // 2), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+@torch.inference_mode()
+def _predict(model: nn.Module, x: torch.Tensor, device) -> np.ndarray:
+    model.eval()
+    preds = [model(x[s : s + EVAL_BATCH].to(device)).argmax(1).cpu() for s in range(0, len(x), EVAL_BATCH)]
+    return torch.cat(preds).numpy() if preds else np.zeros(0, np.int64)
+
+
+def _cnn(train, val, test, num_classes: int, epochs: int, seed: int, device, progress: bool) -> Dict:
+    """Train :class:`SmallCNN` on ``(images [n, C, H, W], labels)`` and score it; see the module doc."""
+    from tqdm.auto import tqdm
+
+    xtr, ytr = train
+    mean, std = float(xtr.mean()), float(xtr.std()) or 1.0
+    norm = [(x - mean) / std for x in (xtr, val[0], test[0])]
+    ytr_t = torch.from_numpy(ytr)
+    _, c, h, w = xtr.shape
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.backends.cudnn.flags(enabled=True, benchmark=False, deterministic=True):
+        torch.manual_seed(seed)
+        model = SmallCNN(c, h, w, num_classes).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=CNN_LR)
+        gen = torch.Generator().manual_seed(seed)
+        model.train()
+        with tqdm(range(epochs), desc="pixels-cnn", unit="epoch", disable=not progress, leave=False) as bar:
+            for _ in bar:
+                order = torch.randperm(len(xtr), generator=gen)
+                total = torch.zeros((), device=device)
+                for s in range(0, len(order), CNN_BATCH):
+                    idx = order[s : s + CNN_BATCH]
+                    xb, yb = norm[0][idx].to(device), ytr_t[idx].to(device)
+                    loss = nn.functional.cross_entropy(model(xb), yb)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    total += loss.detach() * len(idx)
+                bar.set_postfix(loss=f"{float(total) / len(order):.4f}")
+        mean_loss = float(total) / len(xtr)
+    accs = [float(np.mean(_predict(model, x, device) == y)) if len(y) else None
+            for x, y in zip(norm, (ytr, val[1], test[1]))]
+    return {
+        "train_acc": accs[0],
+        "val_acc": accs[1],
+        "test_acc": accs[2],
+        "features": int(c * h * w),
+        "epochs": int(epochs),
+        "final_train_loss": mean_loss,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+    }
+
+
+def run_baselines(
+    store,
+    methods: Sequence[str] = METHODS,
+    *,
+    train_views: Optional[int] = None,
+    eval_views: Optional[int] = 1,
+    seed: int = 0,
+    cnn_epochs: int = 20,
+    device="auto",
+    progress: bool = True,
+) -> Dict:
+    """Run the baselines of the module doc on ``store`` (an :class:`INRStore` or its path).
+
+    Args:
+        methods: names from :data:`METHODS` (or one comma-separated string).
+        train_views: views per training object (None: all).
+        eval_views: views per val / test object (None: all).
+        seed: seeds the logistic regressions and the CNN (init and batch order).
+        cnn_epochs: epochs of the CNN (Adam, batch 128).
+        device: where INRs are rendered and the CNN trains (``"auto"``: cuda when available).
+
+    Returns:
+        ``{"store": path, "methods": {name: {"train_acc", "val_acc", "test_acc", "seconds",
+        "n_train", "n_val", "n_test", "features", ...}}, "config": {...}, "chance_test_acc",
+        "render_seconds"}``; ``val_acc`` is None when the val split is empty.
+    """
+    from ..data.store import INRStore, load_store
+    from .embed import resolve_device
+
+    if not isinstance(store, INRStore):
+        store = load_store(store)
+    methods = parse_methods(methods)
+    for name, v in (("train_views", train_views), ("eval_views", eval_views)):
+        if v is not None and int(v) < 1:
+            raise SslWsError(f"{name.replace('_', '-')} must be at least 1 (or all), got {v}")
+    if int(cnn_epochs) < 1 and "pixels-cnn" in methods:
+        raise SslWsError(f"cnn-epochs must be at least 1, got {cnn_epochs}")
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+
+    rows = {"train": store.rows("train", max_views=train_views),
+            "val": store.rows("val", max_views=eval_views) if "val" in store.splits else np.zeros(0, np.int64),
+            "test": store.rows("test", max_views=eval_views)}
+    labels = {k: np.asarray(store.labels)[r].astype(np.int64) for k, r in rows.items()}
+    if not len(rows["train"]) or not len(rows["test"]):
+        raise SslWsError(f"{store.path}: the baselines need a non-empty train and test split "
+                         f"(train {len(rows['train'])} rows, test {len(rows['test'])})")
+    present = np.unique(labels["train"])
+    if present.size < 2:
+        raise SslWsError(f"{store.path}: the train split holds a single class ({int(present[0])}); "
+                         "a classifier needs at least two")
+    all_labels = np.asarray(store.labels)
+    num_classes = max(store.num_classes, int(all_labels.max()) + 1)
+    (h, w), size_from = store_image_size(store)
+    config = {
+        "methods": list(methods), "train_views": train_views, "eval_views": eval_views, "seed": int(seed),
+        "cnn_epochs": int(cnn_epochs), "device": str(dev), "lr_C": LR_C, "lr_max_iter": LR_MAX_ITER,
+        "cnn_batch": CNN_BATCH, "cnn_lr": CNN_LR, "image_size": [h, w], "image_size_from": size_from,
+    }
+    sizes = {f"n_{k}": int(len(r)) for k, r in rows.items()}
+    out: Dict = {"store": str(store.path), "methods": {}, "config": config,
+                 "chance_test_acc": float(np.bincount(labels["test"]).max() / len(labels["test"])),
+                 "render_seconds": None}
+
+    def data(feats):
+        return [(feats[k], labels[k]) for k in ("train", "val", "test")]
+
+    if "raw-lr" in methods:
+        t0 = time.perf_counter()
+        raw = {k: np.ascontiguousarray(store.params[r], dtype=np.float32) for k, r in rows.items()}
+        res = _lr(*data(raw), seed=seed)
+        out["methods"]["raw-lr"] = {**res, "seconds": round(time.perf_counter() - t0, 3), **sizes}
+
+    if any(m in methods for m in PIXEL_METHODS):
+        if store.spec.in_dim != 2:
+            raise SslWsError(f"pixel baselines need INRs of images (2 input coordinates); these take {store.spec.in_dim}")
+        from .gallery import render_rows
+
+        t0 = time.perf_counter()
+        imgs = {k: render_rows(store, r, device=dev, batch_size=RENDER_BATCH, size=(h, w), progress=progress,
+                               desc=f"render {k}") for k, r in rows.items()}
+        out["render_seconds"] = round(time.perf_counter() - t0, 3)
+        if "pixels-lr" in methods:
+            t0 = time.perf_counter()
+            res = _lr(*data({k: v.flatten(1).numpy() for k, v in imgs.items()}), seed=seed)
+            out["methods"]["pixels-lr"] = {**res, "seconds": round(time.perf_counter() - t0, 3), **sizes}
+        if "pixels-cnn" in methods:
+            t0 = time.perf_counter()
+            res = _cnn(*data(imgs), num_classes=num_classes, epochs=int(cnn_epochs), seed=seed,
+                       device=dev, progress=progress)
+            out["methods"]["pixels-cnn"] = {**res, "seconds": round(time.perf_counter() - t0, 3), **sizes}
+    out["methods"] = {m: out["methods"][m] for m in methods}
+    return out
