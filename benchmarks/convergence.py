@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     suite = SUITES[args.suite]
     lines = [f"{args.suite}: {suite['steps']} optimizer steps, no augmentation, seed {args.seed}",
-             "| setting | clean train acc (last) | test acc (best val) | gap | seconds |", "|---|---|---|---|---|"]
+             "| setting | clean train acc (last) | first step with train acc >= 0.95 | test acc (best val) | gap | seconds |",
+             "|---|---|---|---|---|---|"]
     cmds = []
     for name, ov in suite["rows"].items():
         out = os.path.join(args.runs, args.suite, f"seed{args.seed}", slug(name))
@@ -101,15 +102,18 @@ def main(argv=None) -> int:
             res["seconds"] = time.time() - t0
             json.dump(res, open(os.path.join(out, "summary.json"), "w"), indent=1, default=float)
         if res is None:
-            lines.append(f"| {name} | — | — | — | — |")
+            lines.append(f"| {name} | — | — | — | — | — |")
             continue
         summ = os.path.join(out, "summary.json")
         secs = json.load(open(summ)).get("seconds") if os.path.exists(summ) else None
         last = res["history"][-1]
         gap = last["train_acc"] - res["test_acc"]
-        lines.append(f"| {name} | {last['train_acc']:.3f} | {res['test_acc']:.3f} | {gap:+.3f} | "
+        fit_step = next((r["step"] for r in res["history"] if r.get("train_acc", 0) >= 0.95), None)
+        lines.append(f"| {name} | {last['train_acc']:.3f} | {'never' if fit_step is None else fit_step} | "
+                     f"{res['test_acc']:.3f} | {gap:+.3f} | "
                      f"{'' if secs is None else f'{secs:.0f}'} |")
-        print(lines[-1], flush=True)
+        if not args.print_only:
+            print(lines[-1], flush=True)
     print("\n".join(lines))
     print("\ncommands:\n" + "\n".join(cmds))
     return 0

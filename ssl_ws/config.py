@@ -31,7 +31,7 @@ def _f(default, help: str, factory=None):
 
 @dataclass
 class DataConfig:
-    store: str = _f("data/digits-inr", "path of the INR store (written by `ssl-ws fit` or `ssl-ws import`)")
+    store: str = _f("???", "required: path of the INR store (written by `ssl-ws fit` or `ssl-ws import`)")
     batch_size: int = _f(64, "INRs (SimCLR: positive pairs) per step and per device; the global batch is x devices x nodes")
     max_views: Optional[int] = _f(None, "views (independent fits) per object used in training; null = all")
     eval_max_views: int = _f(1, "views per object embedded for evaluation (online kNN/probe, val/test accuracy)")
@@ -47,7 +47,8 @@ class AugmentConfig:
 @dataclass
 class SSLConfig:
     temperature: float = _f(0.1, "NT-Xent temperature")
-    positives: str = _f("same_fit", "positive pairs: 'same_fit' (two augmentations of one fit) or 'two_views' (two fits of one object)")
+    positives: str = _f("auto", "positive pairs: 'same_fit' (two augmentations of one fit), 'two_views' (two fits of one "
+                                "object) or 'auto' (two_views when every training object has two fits or more, else same_fit)")
     view_mixup: bool = _f(False, "two_views only: each view is an aligned MixUp of the object's two fits (lam ~ Beta(alpha, alpha))")
     view_mixup_alpha: float = _f(1.0, "Beta parameter of the view MixUp coefficient")
     proj_hidden: int = _f(128, "hidden width of the SimCLR projection head")
@@ -236,6 +237,9 @@ def load_config(kind: str, path: Optional[str] = None, overrides: Sequence[str] 
     if "name" not in cfg.encoder:
         raise SslWsError("config key 'encoder.name' is required (see `ssl-ws encoders`)")
     _check_values(cfg, kind)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise SslWsError(f"config key '{missing[0]}' is required: pass {missing[0]}=... on the command line")
     return cfg
 
 
@@ -249,10 +253,10 @@ def _check_values(cfg, kind: str) -> None:
     choice("optim.name", cfg.optim.name, ("adamw", "adam", "sgd"))
     choice("optim.scheduler", cfg.optim.scheduler, ("cosine", "constant"))
     if kind == "pretrain":
-        choice("ssl.positives", cfg.ssl.positives, ("same_fit", "two_views"))
+        choice("ssl.positives", cfg.ssl.positives, ("auto", "same_fit", "two_views"))
         if cfg.ssl.temperature <= 0:
             raise SslWsError(f"ssl.temperature must be positive, got {cfg.ssl.temperature}")
-        if cfg.ssl.view_mixup and cfg.ssl.positives != "two_views":
+        if cfg.ssl.view_mixup and cfg.ssl.positives == "same_fit":
             raise SslWsError("ssl.view_mixup mixes two fits of one object: it needs ssl.positives=two_views")
     else:
         choice("supervised.mixup", cfg.supervised.mixup, ("none", "plain", "permute", "aligned"))

@@ -47,6 +47,7 @@ def overrides(store, out, *extra):
         "augment.preset=paper",
         "ssl.proj_hidden=16",
         "ssl.proj_out=8",
+        "ssl.positives=same_fit",
         *extra,
     ]
 

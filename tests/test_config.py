@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_overrides_and_types(tmp_path):
     y = tmp_path / "c.yaml"
     y.write_text("name: x\nencoder: {name: dwsnet, hidden: 16}\ntrainer: {max_epochs: 5}\n")
-    c = load_config("pretrain", str(y), ["trainer.max_epochs=2", "encoder.hidden=8", "ssl.temperature=0.2"])
+    c = load_config("pretrain", str(y), ["trainer.max_epochs=2", "encoder.hidden=8", "ssl.temperature=0.2", "data.store=s"])
     assert c.trainer.max_epochs == 2 and c.encoder.hidden == 8 and c.ssl.temperature == 0.2
     assert c.data.batch_size == 64 and c.trainer.accelerator == "auto"  # schema defaults
 
@@ -34,6 +34,15 @@ def test_bad_overrides(override, message):
     with pytest.raises(SslWsError) as err:
         load_config("pretrain", None, [override])
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_store_is_required_and_steps_are_checked(tmp_path):
+    with pytest.raises(SslWsError, match="config key 'data.store' is required"):
+        load_config("train", None, ["trainer.max_steps=10"])
+    with pytest.raises(SslWsError, match="trainer.max_steps must be at least 1"):
+        load_config("train", None, ["data.store=s", "trainer.max_steps=0"])
+    c = load_config("pretrain", None, ["data.store=s"])
+    assert c.ssl.positives == "auto" and c.encoder.name == "dwsnet"
 
 
 def test_unknown_key_in_yaml_and_wrong_kind(tmp_path):
@@ -68,5 +77,5 @@ def test_shipped_configs_load():
     assert len(files) >= 4
     for f in files:
         kind = "pretrain" if "/pretrain/" in f else "train"
-        c = load_config(kind, f)
+        c = load_config(kind, f, ["data.store=some/store"])  # the cpu recipes name no store
         assert c.trainer.accelerator == "auto"

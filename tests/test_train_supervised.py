@@ -71,3 +71,14 @@ def test_clean_train_accuracy_scores_one_unaugmented_view_per_object(store):
     assert len(rows) == len(np.unique(store.object_ids[rows])) == len(np.unique(store.object_ids[train]))
     half = train[: len(train) // 2]  # a few-label subset restricts it
     assert set(_train_eval_rows(store, half, 1, 0)) <= set(half)
+
+
+def test_default_dwsnet_fits_its_training_set(store, tmp_path):
+    """The convergence contract of issue 12: with the default encoder (BatchNorm) and no
+    augmentation, a supervised DWSNet memorizes a tiny store with arbitrary labels."""
+    res = run_train(cfg("train", store, tmp_path, "encoder.hidden=8", "encoder.out_dim=16", "augment.preset=none",
+                        "supervised.mixup=none", "optim.lr=0.005", "trainer.max_steps=80", "eval.every_n_steps=40",
+                        "data.eval_max_views=2"))
+    assert res["global_step"] == 80  # max_steps, not epochs, ends the run (mid-epoch)
+    assert [r["step"] for r in res["history"]] == [42, 80]  # first epoch end after 40 steps, then the last step
+    assert res["history"][-1]["train_acc"] >= 0.95

@@ -46,12 +46,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SUP_CFG = "configs/supervised/fmnist.yaml"
 PRE_CFG = "configs/pretrain/fmnist.yaml"
 
-# epochs per scale; workers: DataLoader processes (0 on the 2-core CPU)
+# optimizer steps per scale (trainer.max_steps: every row of a table trains equally long,
+# whatever its number of views; issue 13); workers: DataLoader processes (0 on the 2-core CPU)
 SCALES = {
-    "table0": dict(sup_epochs=200, pre_epochs=50, ft_epochs=30, workers=0),
-    "mini": dict(sup_epochs=50, pre_epochs=50, ft_epochs=20, workers=0),
-    "small": dict(sup_epochs=50, pre_epochs=50, ft_epochs=20, workers=0),
-    "full": dict(sup_epochs=100, pre_epochs=100, ft_epochs=30, workers=4),
+    "table0": dict(sup_steps=1500, pre_steps=1500, ft_steps=500, workers=0),
+    "mini": dict(sup_steps=1500, pre_steps=1500, ft_steps=500, workers=0),
+    "small": dict(sup_steps=3000, pre_steps=3000, ft_steps=1000, workers=0),
+    "full": dict(sup_steps=40000, pre_steps=20000, ft_steps=5000, workers=4),
 }
 
 # The recipe used for Tables 1-3, chosen from Table 0 (TABLE0.md: dwsnets-recipe INRs,
@@ -86,7 +87,7 @@ def store(recipe: str, scale: str) -> str:
 def sup(name: str, overrides: List[str], ctx) -> Dict:
     d = f"{ctx['dir']}"
     cmd = ["ssl-ws", "train", "--config", SUP_CFG, f"data.store={ctx['store']}", f"output_dir={d}", f"name={name}",
-           f"seed={ctx['seed']}", f"trainer.max_epochs={ctx['sup_epochs']}", f"data.num_workers={ctx['workers']}",
+           f"seed={ctx['seed']}", f"trainer.max_steps={ctx['sup_steps']}", f"eval.every_n_steps={max(ctx['sup_steps'] // 10, 1)}", f"data.num_workers={ctx['workers']}",
            "trainer.progress_bar=false", "supervised.mixup=none"] + overrides
     return dict(kind="train", cmd=cmd, out=os.path.join(d, name))
 
@@ -94,7 +95,7 @@ def sup(name: str, overrides: List[str], ctx) -> Dict:
 def ssl_steps(name: str, overrides: List[str], ctx, finetune: bool = True) -> List[Dict]:
     d = ctx["dir"]
     pre = ["ssl-ws", "pretrain", "--config", PRE_CFG, f"data.store={ctx['store']}", f"output_dir={d}", f"name={name}",
-           f"seed={ctx['seed']}", f"trainer.max_epochs={ctx['pre_epochs']}", f"data.num_workers={ctx['workers']}",
+           f"seed={ctx['seed']}", f"trainer.max_steps={ctx['pre_steps']}", f"eval.every_n_steps={max(ctx['pre_steps'] // 10, 1)}", f"data.num_workers={ctx['workers']}",
            "trainer.progress_bar=false"] + overrides
     steps = [dict(kind="pretrain", cmd=pre, out=os.path.join(d, name))]
     for lpc in ("10", "all"):
@@ -106,7 +107,7 @@ def ssl_steps(name: str, overrides: List[str], ctx, finetune: bool = True) -> Li
                           cmd=["ssl-ws", "knn"] + common + ["--quiet", "--out", os.path.join(d, f"knn_{lpc}.json")],
                           out=os.path.join(d, f"knn_{lpc}.json")))
         if finetune:
-            ft = ["ssl-ws", "finetune", "{pre}", ctx["store"], f"trainer.max_epochs={ctx['ft_epochs']}",
+            ft = ["ssl-ws", "finetune", "{pre}", ctx["store"], f"trainer.max_steps={ctx['ft_steps']}",
                   f"data.num_workers={ctx['workers']}", "trainer.progress_bar=false", "augment.preset=none",
                   f"output_dir={d}", "--labels-per-class", lpc, "--seed", str(ctx["seed"]),
                   "--out", os.path.join(d, f"finetune_{lpc}.json")]
@@ -368,16 +369,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--scale", default="small", choices=sorted(SCALES))
     ap.add_argument("--recipe", choices=["siren", "dwsnets"], help="store recipe of Tables 1-3 (default: RECIPE in this file)")
-    ap.add_argument("--sup-epochs", type=int, help="supervised epochs (default: the scale's)")
-    ap.add_argument("--pre-epochs", type=int, help="SimCLR epochs (default: the scale's)")
-    ap.add_argument("--ft-epochs", type=int, help="fine-tuning epochs (default: the scale's)")
+    ap.add_argument("--sup-steps", type=int, help="supervised optimizer steps, every row (default: the scale's)")
+    ap.add_argument("--pre-steps", type=int, help="SimCLR optimizer steps, every row (default: the scale's)")
+    ap.add_argument("--ft-steps", type=int, help="fine-tuning optimizer steps (default: the scale's)")
     ap.add_argument("--print-only", action="store_true", help="only print the tables from existing results")
     ap.add_argument("--dry-run", action="store_true", help="print the commands that would run, run nothing")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     if args.recipe:
         globals()["RECIPE"] = args.recipe
-    for k in ("sup_epochs", "pre_epochs", "ft_epochs"):
+    for k in ("sup_steps", "pre_steps", "ft_steps"):
         if getattr(args, k) is not None:
             SCALES[args.scale][k] = getattr(args, k)
     for t in args.table:

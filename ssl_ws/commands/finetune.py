@@ -7,7 +7,7 @@ config, a new linear head, and the encoder's learning rate scaled by
 ``--encoder-lr-factor`` (default 0.1); the reported test accuracy is the one at the
 epoch of best validation accuracy. ``--labels-per-class N`` trains on N labelled
 objects per class (all their views). Any ``train`` config key can be overridden
-(``trainer.max_epochs=20 optim.lr=3e-4 ...``; see ``ssl-ws train --help``).
+(``trainer.max_steps=500 optim.lr=3e-4 ...``; see ``ssl-ws train --help``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def configure(parser):
     parser.add_argument("ckpt", metavar="CKPT", help="exported encoder.pt, or a pretrain/train checkpoint (.ckpt)")
     parser.add_argument("store", metavar="STORE", help="INR store directory")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="train-config overrides right after STORE, e.g. trainer.max_epochs=20 optim.lr=3e-4 augment.preset=paper; "
+                        help="train-config overrides right after STORE, e.g. trainer.max_steps=500 optim.lr=3e-4 augment.preset=paper; "
                              "defaults: optim.lr=0.01 (the new head; the encoder gets lr x --encoder-lr-factor) and the "
                              "augmentation preset the encoder was pretrained with")
     parser.add_argument("--config", "-c", default=None, help="a train YAML config to start from (see configs/)")

@@ -8,8 +8,11 @@ so the quickstart exercises exactly the code of the individual commands:
 3. ``linear-probe`` / ``knn`` -- the pretrained encoder, and the same architecture with
    random weights (the baseline every SSL number must beat);
 4. ``train``         -- the same architecture trained supervised from scratch;
-5. ``index`` / ``query`` -- a retrieval index and a picture of queries with their neighbours;
-6. a results table, printed and written to ``<output_dir>/quickstart.json``.
+5. ``baselines``     -- what a user would do instead of learning from weights: logistic
+   regression on the raw weights and on the rendered pixels, a small CNN on the renders;
+6. ``index`` / ``query`` -- a retrieval index and a picture of queries with their neighbours;
+7. a results table (train and test accuracy of every model), printed and written to
+   ``<output_dir>/quickstart.json``.
 
 Everything is configured by ``configs/quickstart.yaml``.
 """
@@ -152,6 +155,7 @@ def run(args) -> int:
         cfg["pretrain"]["overrides"] = list(cfg["pretrain"].get("overrides", [])) + list(tiny.get("pretrain", []))
         cfg["supervised"]["overrides"] = list(cfg["supervised"].get("overrides", [])) + list(tiny.get("supervised", []))
         cfg["evaluate"].update(tiny.get("evaluate", {}))
+        cfg.setdefault("baselines", {}).update(tiny.get("baselines", {}))
         cfg["retrieval"].update(tiny.get("retrieval", {}))
     out = args.output_dir or cfg["output_dir"] + ("-tiny" if args.tiny else "")
     os.makedirs(out, exist_ok=True)
@@ -161,7 +165,7 @@ def run(args) -> int:
     timings = {}
 
     # 1. fit ------------------------------------------------------------------------------
-    t = _stage("1/5 fit INRs to the digits")
+    t = _stage("1/6 fit INRs to the digits")
     if _store_is_complete(store_path, fit_cfg):
         print(f"reusing the INR store {store_path} (delete it to fit again)")
     else:
@@ -173,7 +177,7 @@ def run(args) -> int:
     timings["fit"] = time.perf_counter() - t
 
     # 2. pretrain ---------------------------------------------------------------------------
-    t = _stage("2/5 SimCLR pretraining")
+    t = _stage("2/6 SimCLR pretraining")
     common = [f"data.store={store_path}", f"output_dir={out}"]
     _cli(["pretrain", "--config", _resolve(cfg["pretrain"]["config"]), *common, "name=simclr",
           *cfg["pretrain"].get("overrides", [])])
@@ -184,7 +188,7 @@ def run(args) -> int:
     timings["pretrain"] = time.perf_counter() - t
 
     # 3. evaluate: pretrained vs random init -------------------------------------------------
-    t = _stage("3/5 evaluate: linear probe and kNN, pretrained vs random weights")
+    t = _stage("3/6 evaluate: linear probe and kNN, pretrained vs random weights")
     random_ckpt = _random_encoder(pre_run, os.path.join(out, "random_encoder.pt"))
     evals = {}
     for tag, enc in (("pretrained", os.path.join(out, "encoder.pt")), ("random", random_ckpt)):
@@ -201,15 +205,24 @@ def run(args) -> int:
     timings["evaluate"] = time.perf_counter() - t
 
     # 4. supervised from scratch ---------------------------------------------------------------
-    t = _stage("4/5 supervised training from scratch (same architecture)")
+    t = _stage("4/6 supervised training from scratch (same architecture)")
     _cli(["train", "--config", _resolve(cfg["supervised"]["config"]), *common, "name=supervised",
           *cfg["supervised"].get("overrides", [])])
     sup_run = _newest_run(out, "supervised")
     sup_res = json.load(open(os.path.join(sup_run, "results.json")))
     timings["supervised"] = time.perf_counter() - t
 
+    # 5. baselines --------------------------------------------------------------------------------
+    t = _stage("5/6 baselines: what a user would do instead of learning from weights")
+    bcfg = cfg.get("baselines", {})
+    base_json = os.path.join(out, "eval", "baselines.json")
+    _cli(["baselines", store_path, "--methods", str(bcfg.get("methods", "raw-lr,pixels-lr,pixels-cnn")),
+          "--cnn-epochs", str(bcfg.get("cnn_epochs", 20)), "--out", base_json, "--quiet"])
+    baselines = json.load(open(base_json))["results"]["methods"]
+    timings["baselines"] = time.perf_counter() - t
+
     # 5. retrieval ------------------------------------------------------------------------------
-    t = _stage("5/5 retrieval index and queries")
+    t = _stage("6/6 retrieval index and queries")
     index_dir = os.path.join(out, "index")
     _cli(["index", os.path.join(out, "encoder.pt"), store_path, "--out", index_dir,
           "--projector", os.path.join(out, "projector")])
@@ -236,8 +249,10 @@ def run(args) -> int:
         "n_inrs": len(store),
         "psnr_median": float(__import__("numpy").median(store.psnr)),
         "table": rows,
-        "supervised": {"test_acc": sup_res.get("test_acc"), "best_epoch": sup_res.get("best_epoch"),
-                       "run_dir": sup_run},
+        "supervised": {"test_acc": sup_res.get("test_acc"), "train_acc": sup_res.get("train_acc"),
+                       "val_acc": sup_res.get("val_acc"), "global_step": sup_res.get("global_step"), "run_dir": sup_run},
+        "baselines": {name: {k: r.get(k) for k in ("train_acc", "val_acc", "test_acc", "seconds")}
+                      for name, r in baselines.items()},
         "pretrain_run": pre_run,
         "query_picture": picture,
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(total, 1)},
@@ -249,12 +264,17 @@ def run(args) -> int:
 
     print("\n=== results " + "=" * 58)
     print(f"{len(store)} INRs of {store.num_classes} classes, median PSNR {summary['psnr_median']:.1f} dB; "
-          f"test split, top-1 accuracy")
-    print(f"{'model':<30} {'labels/class':>12} {'linear probe':>13} {'kNN':>7}")
+          f"top-1 accuracy on the test split")
+    print(f"{'frozen embeddings':<36} {'labels/class':>12} {'linear probe':>13} {'kNN':>7}")
     for r in rows:
-        print(f"{r['model']:<30} {r['labels_per_class']:>12} {r['linear_probe']:>13.3f} {r['knn']:>7.3f}")
-    acc = sup_res.get("test_acc")
-    print(f"{'same DWSNet, supervised':<30} {'all':>12} {'(end to end)':>13} {acc if acc is None else f'{acc:.3f}':>7}")
+        print(f"{r['model']:<36} {r['labels_per_class']:>12} {r['linear_probe']:>13.3f} {r['knn']:>7.3f}")
+    fmt = lambda v: "   —" if v is None else f"{v:.3f}"
+    print(f"\n{'trained end to end, all labels':<36} {'train acc':>12} {'test acc':>13}")
+    print(f"{'same DWSNet, supervised':<36} {fmt(sup_res.get('train_acc')):>12} {fmt(sup_res.get('test_acc')):>13}")
+    names = {"raw-lr": "baseline: LR on raw weights", "pixels-lr": "baseline: LR on rendered pixels",
+             "pixels-cnn": "baseline: small CNN on rendered pixels"}
+    for name, r in baselines.items():
+        print(f"{names.get(name, name):<36} {fmt(r.get('train_acc')):>12} {fmt(r.get('test_acc')):>13}")
     print(f"\nquery picture: {picture}")
     print(f"results: {os.path.join(out, 'quickstart.json')}")
     print(f"TensorBoard: tensorboard --logdir {out}")

@@ -40,7 +40,7 @@ class FlatMLP(WeightSpaceEncoder):
         hidden: int = 256,
         n_layers: int = 3,
         out_dim: int = 64,
-        norm: str = "none",
+        norm: str = "batch",
         dropout: float = 0.0,
     ):
         super().__init__(spec, out_dim)

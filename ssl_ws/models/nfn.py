@@ -68,7 +68,7 @@ class NFN(WeightSpaceEncoder):
         out_dim: int = 64,
         pooling: str = "mean",
         layer_pooling: str = "mean",
-        norm: str = "none",
+        norm: str = "batch",
         dropout: float = 0.0,
         head_layers: int = 2,
         head_hidden: int = 256,

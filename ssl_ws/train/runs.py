@@ -101,6 +101,19 @@ def build_encoder_from_config(encoder_cfg: Dict, spec):
         raise SslWsError(f"cannot build encoder {name!r} with {cfg}: {msg.splitlines()[0]}") from None
 
 
+def resolve_positives(positives: str, store, train_rows: np.ndarray) -> str:
+    """``ssl.positives=auto``: ``two_views`` when every training object has two fits or more
+    (independent fits of one image are the natural positive pair), else ``same_fit``."""
+    if positives != "auto":
+        return positives
+    _, counts = np.unique(np.asarray(store.object_ids)[np.asarray(train_rows, dtype=np.int64)], return_counts=True)
+    chosen = "two_views" if len(counts) and counts.min() >= 2 else "same_fit"
+    why = "every training object has >= 2 fits" if chosen == "two_views" else "some training objects have a single fit"
+    if _rank() == 0:
+        print(f"ssl.positives=auto: {chosen} ({why})", file=sys.stderr)
+    return chosen
+
+
 def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096):
     """Weight statistics over the raw (unaugmented) training rows, streamed."""
     from ..normalize import WeightNormalizer
@@ -133,6 +146,10 @@ def _trainer(cfg: Dict, run_dir: str, monitor: str, extra_callbacks: Sequence = 
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
     from pytorch_lightning.loggers import TensorBoardLogger
 
+    import warnings
+
+    # evaluation (and so the monitored metric) runs every eval.every_n_steps, not every epoch
+    warnings.filterwarnings("ignore", message=".*could not find the monitored key.*")
     t = cfg["trainer"]
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     every = t.get("checkpoint_every_n_steps")
@@ -228,6 +245,7 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     store, plain, run_dir, ckpt = _prepare("pretrain", cfg, resume)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     train_rows = store.rows("train", max_views=cfg.data.max_views)
+    plain["ssl"]["positives"] = resolve_positives(plain["ssl"]["positives"], store, train_rows)
     eval_rows = _eval_rows(store, cfg, bank_split="train")
     normalizer = fit_normalizer(store, train_rows)
     warn_about_augmentation(plain, normalizer, store.spec)
