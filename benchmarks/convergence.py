@@ -9,6 +9,7 @@ setting converged. A row whose ``results.json`` exists is not run again (resumab
 
     python benchmarks/convergence.py --store /work/data/fmnist-dwsnets-table0 --suite fmnist
     python benchmarks/convergence.py --store /work/data/digits-inr --suite digits
+    python benchmarks/convergence.py --store /work/data/fmnist-dwsnets-table0 --suite encoders
     python benchmarks/convergence.py --suite fmnist --print-only
 
 Runs land in ``runs/convergence/<suite>/<row>/``. Use ``OMP_NUM_THREADS=1`` and at most
@@ -39,9 +40,13 @@ SUITES = {
         "norm batch, lr 5e-3 (new default)": ["encoder.norm=batch", "optim.lr=0.005"],
         "+ batch 32": ["encoder.norm=batch", "optim.lr=0.005", "data.batch_size=32"],
         "+ weight decay 5e-4": ["encoder.norm=batch", "optim.lr=0.005", "optim.weight_decay=0.0005"],
-        "+ hidden 32": ["encoder.norm=batch", "optim.lr=0.005", "encoder.hidden=32", "encoder.num_heads=8"],
         "+ 2 layers": ["encoder.norm=batch", "optim.lr=0.005", "encoder.n_layers=2"],
         "+ probe features (64)": ["encoder.norm=batch", "optim.lr=0.005", "encoder.probes=64"],
+    }),
+    # every registry encoder at its own defaults (no config file), lr 5e-3, batch 64
+    "encoders": dict(steps=600, every=100, config=None, rows={
+        name: [f"encoder.name={name}", "optim.lr=0.005", "data.batch_size=64"]
+        for name in ("dwsnet", "nfn", "neural_graph", "statnet", "mlp")
     }),
     "digits": dict(steps=440, every=88, config="configs/supervised/digits.yaml", rows={
         "old quickstart (norm none, lr 1e-3, hidden 16, 2 layers)": OLD + ["encoder.hidden=16"],
@@ -58,7 +63,8 @@ def slug(name: str) -> str:
 
 
 def command(suite: dict, store: str, out: str, overrides, seed: int):
-    return ["ssl-ws", "train", "-c", suite["config"], f"data.store={store}", "data.num_workers=0",
+    config = ["-c", suite["config"]] if suite["config"] else []
+    return ["ssl-ws", "train", *config, f"data.store={store}", "data.num_workers=0",
             f"output_dir={out}", "name=run", f"seed={seed}", f"trainer.max_steps={suite['steps']}",
             f"eval.every_n_steps={suite['every']}", *BASE, *overrides]
 

@@ -24,6 +24,7 @@ COMMANDS = {
     "fit": ("fit", "fit INRs (several views per image) to an image source and write an INR store"),
     "merge": ("merge", "merge the shards written by `fit --shard i/n` into one store"),
     "import": ("import_", "import a published INR data set (DWSNets or multi-view layout) into a store"),
+    "export-store": ("export_store", "export a store to a published layout (DWSNets: splits.json + one .pth per INR)"),
     "info": ("info", "summarize an INR store: splits, views, classes, architecture, PSNR"),
     "show-augment": ("show_augment", "write a PNG grid of INRs rendered before and after an augmentation"),
     "augmentations": ("augmentations", "list augmentation presets and transforms"),

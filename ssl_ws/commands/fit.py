@@ -3,8 +3,11 @@
 Work is cut into chunks of ``--chunk`` INRs (object-major: all views of an image are
 neighbours). Each finished chunk is saved to ``<out>.partial/`` at once; the same command
 run again skips the saved chunks, so a killed run resumes and yields the same store,
-byte for byte, as an uninterrupted one. ``--shard i/n`` fits the i-th of n contiguous
-slices of the objects (same splits everywhere); ``ssl-ws merge`` joins the shard stores.
+byte for byte, as an uninterrupted one. ``--workers N`` fits with N processes of one torch
+thread each (default: one per CPU core), each on a contiguous slice of the INRs, saving
+chunks to the same directory (:mod:`ssl_ws.inr.chunked`); the store is the same, byte for
+byte, for any N. ``--shard i/n`` fits the i-th of n contiguous slices of the objects (same
+splits everywhere), e.g. on other machines; ``ssl-ws merge`` joins the shard stores.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard", default=None, help="i/n: fit only the i-th of n slices of the objects (0-based)")
     p.add_argument("--chunk", type=int, default=512, help="INRs fitted at once and saved together (default 512)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--workers", default="auto",
+                   help="processes fitting at once, one torch thread each (default auto: one per CPU core "
+                        "available, at most one per 64 INRs; 1 on a GPU)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
     p.add_argument("--max-chunks", type=int, default=None, help=argparse.SUPPRESS)  # debug: stop after k new chunks
 
@@ -65,6 +71,20 @@ def _parse_shard(text):
     return i, n
 
 
+def _parse_workers(text):
+    from ..errors import SslWsError
+
+    if text is None or str(text).strip().lower() == "auto":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise SslWsError(f"--workers must be a positive integer or 'auto', got {text!r}")
+    return n
+
+
 def psnr_summary(psnr, target) -> str:
     import numpy as np
 
@@ -76,14 +96,6 @@ def psnr_summary(psnr, target) -> str:
             f"max {psnr.max():.2f}; {100.0 * np.mean(psnr >= target - 1e-6):.1f}% >= {target:g} dB")
 
 
-def _save_chunk(path: Path, **arrays):
-    import numpy as np
-
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def run(args) -> int:
     import numpy as np
     import torch
@@ -92,7 +104,8 @@ def run(args) -> int:
     from ..data.sources import load_source
     from ..data.store import make_splits, parse_split_sizes, write_store
     from ..errors import SslWsError
-    from ..inr.fit import RECIPES, fit_inrs, inr_keys
+    from ..inr.chunked import FitJob, default_workers, fit_chunked
+    from ..inr.fit import RECIPES, inr_keys
     from ..weights import INRSpec
 
     out = Path(args.out)
@@ -102,6 +115,7 @@ def run(args) -> int:
     if args.views < 1 or args.chunk < 1:
         raise SslWsError("--views and --chunk must be positive")
     shard = _parse_shard(args.shard)
+    workers = _parse_workers(getattr(args, "workers", "auto"))
     sizes = parse_split_sizes(args.split)
     if args.layer_sizes:
         try:
@@ -175,63 +189,42 @@ def run(args) -> int:
         torch.empty(0, device=device)
     except (RuntimeError, AssertionError) as exc:
         raise SslWsError(f"device {args.device!r} is not available: {exc}") from None
-    images = torch.from_numpy(src.images)
-    n_chunks = (n_inr + args.chunk - 1) // args.chunk
+    keys = inr_keys(args.seed, obj_rows if args.init == "independent" else np.zeros_like(obj_rows), view_rows)
+    job = FitJob(spec=spec.to_dict(), recipe=rec.name, steps=fit_cfg["steps"], lr=fit_cfg["lr"],
+                 target_psnr=fit_cfg["target_psnr"], max_retries=fit_cfg["max_retries"], device=str(device))
+    if workers is None:
+        workers = default_workers(device, n_inr)
     views_desc = f"{args.views} views" if eval_views == args.views else f"{args.views} views, {eval_views} for val/test"
-    print(f"fitting {n_inr} INRs ({len(selected)} images, {views_desc}) of [{spec.describe()}] "
-          f"to {args.source} {src.image_size[0]}x{src.image_size[1]}, recipe {rec.name}, "
-          f"{n_chunks} chunk(s) on {device}", file=sys.stderr)
+    t0 = time.perf_counter()
+    bar = None
 
-    results, new_chunks, t0, inr_steps = [], 0, time.perf_counter(), 0
-    bar = tqdm(total=n_inr, unit="INR", dynamic_ncols=True, file=sys.stderr)
+    def progress(ev):
+        nonlocal bar
+        if bar is None:  # first event: the plan is made
+            procs = f", {ev['workers']} worker processes" if ev["workers"] > 1 else ""
+            saved = f", {ev['chunks_done']} saved" if ev["chunks_done"] else ""
+            print(f"fitting {n_inr} INRs ({len(selected)} images, {views_desc}) of [{spec.describe()}] "
+                  f"to {args.source} {src.image_size[0]}x{src.image_size[1]}, recipe {rec.name}, "
+                  f"{ev['chunks']} chunk(s){saved} on {device}{procs}", file=sys.stderr)
+            bar = tqdm(total=n_inr, unit="INR", dynamic_ncols=True, file=sys.stderr)
+        bar.update(ev["inrs"])
+        post = {"chunks": f"{ev['chunks_done']}/{ev['chunks']}"}
+        if ev["psnr_median"] is not None:
+            post["psnr"] = f"{ev['psnr_median']:.1f}"
+        bar.set_postfix(post, refresh=False)
+
     try:
-        for k in range(n_chunks):
-            lo, hi = k * args.chunk, min((k + 1) * args.chunk, n_inr)
-            cpath = partial / f"chunk_{k:06d}.npz"
-            if cpath.exists():
-                try:
-                    with np.load(cpath) as z:
-                        res = {key: z[key] for key in z.files}
-                    results.append(res)
-                    bar.update(hi - lo)
-                    continue
-                except (OSError, ValueError, EOFError, KeyError):
-                    cpath.unlink()  # a chunk cut off mid-write: fit it again
-            if args.max_chunks is not None and new_chunks >= args.max_chunks:
-                bar.close()
-                print(f"stopped after {new_chunks} new chunk(s) (--max-chunks); run again to resume", file=sys.stderr)
-                return 3
-            objs, views = obj_rows[lo:hi], view_rows[lo:hi]
-            seen = [0]
-
-            def progress(info, seen=seen):
-                bar.update(info["finished"] - seen[0])
-                seen[0] = info["finished"]
-                bar.set_postfix(chunk=f"{k + 1}/{n_chunks}", psnr=f"{info['psnr_median']:.1f}")
-
-            fr = fit_inrs(
-                images[torch.from_numpy(objs)], spec, recipe=rec.name, steps=fit_cfg["steps"], lr=fit_cfg["lr"],
-                target_psnr=fit_cfg["target_psnr"], seeds=inr_keys(args.seed, objs if args.init == "independent" else np.zeros_like(objs), views),
-                device=device,
-                max_retries=fit_cfg["max_retries"], progress=progress,
-            )
-            bar.update((hi - lo) - seen[0])
-            res = {
-                "params": fr.ws.to_flat().detach().cpu().numpy().astype(np.float32),
-                "psnr": fr.psnr.cpu().numpy().astype(np.float32),
-                "steps": fr.steps.cpu().numpy().astype(np.int64),
-                "retries": fr.retries.cpu().numpy().astype(np.int64),
-                "failed": fr.failed.cpu().numpy(),
-            }
-            _save_chunk(cpath, **res)
-            results.append(res)
-            new_chunks += 1
-            inr_steps += int(res["steps"].sum())
+        fit = fit_chunked(job, src.images, obj_rows, keys.numpy(), partial, chunk=args.chunk, workers=workers,
+                          progress=progress, max_chunks=args.max_chunks)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
+    if fit.stopped:
+        print(f"stopped after {fit.new_chunks} new chunk(s) (--max-chunks); run again to resume", file=sys.stderr)
+        return 3
+    new_chunks, inr_steps, cat = fit.new_chunks, fit.new_inr_steps, fit.results
     elapsed = time.perf_counter() - t0
 
-    cat = {key: np.concatenate([r[key] for r in results]) for key in results[0]}
     failed = cat["failed"].astype(bool)
     keep = ~failed
     meta = {
@@ -265,5 +258,6 @@ def run(args) -> int:
     print(f"wrote {out}: {int(keep.sum())} INRs, objects per split: {counts}")
     print(psnr_summary(cat["psnr"][keep], fit_cfg["target_psnr"]))
     print(f"mean steps {meta['mean_steps']:.0f}; fitting took {elapsed:.1f} s"
-          + (f" ({inr_steps / elapsed:.0f} INR-steps/s this run)" if new_chunks and elapsed > 0 else ""))
+          + (f" ({inr_steps / elapsed:.0f} INR-steps/s this run"
+             + (f", {fit.workers} worker processes)" if fit.workers > 1 else ")") if new_chunks and elapsed > 0 else ""))
     return 0

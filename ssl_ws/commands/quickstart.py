@@ -265,16 +265,16 @@ def run(args) -> int:
     print("\n=== results " + "=" * 58)
     print(f"{len(store)} INRs of {store.num_classes} classes, median PSNR {summary['psnr_median']:.1f} dB; "
           f"top-1 accuracy on the test split")
-    print(f"{'frozen embeddings':<36} {'labels/class':>12} {'linear probe':>13} {'kNN':>7}")
+    print(f"{'frozen embeddings':<40} {'labels/class':>12} {'linear probe':>13} {'kNN':>7}")
     for r in rows:
-        print(f"{r['model']:<36} {r['labels_per_class']:>12} {r['linear_probe']:>13.3f} {r['knn']:>7.3f}")
+        print(f"{r['model']:<40} {r['labels_per_class']:>12} {r['linear_probe']:>13.3f} {r['knn']:>7.3f}")
     fmt = lambda v: "   —" if v is None else f"{v:.3f}"
-    print(f"\n{'trained end to end, all labels':<36} {'train acc':>12} {'test acc':>13}")
-    print(f"{'same DWSNet, supervised':<36} {fmt(sup_res.get('train_acc')):>12} {fmt(sup_res.get('test_acc')):>13}")
+    print(f"\n{'trained end to end, all labels':<40} {'train acc':>12} {'test acc':>13}")
+    print(f"{'same DWSNet, supervised':<40} {fmt(sup_res.get('train_acc')):>12} {fmt(sup_res.get('test_acc')):>13}")
     names = {"raw-lr": "baseline: LR on raw weights", "pixels-lr": "baseline: LR on rendered pixels",
              "pixels-cnn": "baseline: small CNN on rendered pixels"}
     for name, r in baselines.items():
-        print(f"{names.get(name, name):<36} {fmt(r.get('train_acc')):>12} {fmt(r.get('test_acc')):>13}")
+        print(f"{names.get(name, name):<40} {fmt(r.get('train_acc')):>12} {fmt(r.get('test_acc')):>13}")
     print(f"\nquery picture: {picture}")
     print(f"results: {os.path.join(out, 'quickstart.json')}")
     print(f"TensorBoard: tensorboard --logdir {out}")

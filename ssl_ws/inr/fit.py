@@ -356,6 +356,11 @@ def fit_inrs(
     m = torch.zeros_like(flat)
     v = torch.zeros_like(flat)
     t = torch.zeros(batch, device=device)  # per-INR Adam step count
+    # Adam's bias corrections by step count, from a table: a tensor power rounds differently in
+    # its vectorised and scalar code paths, which would make an INR's fit depend on its place in
+    # the batch. With the table, every INR's fit is bit-identical in any batch, on any thread count.
+    bias2 = torch.tensor([1.0 - beta2 ** max(k, 1) for k in range(steps + 2)], device=device)
+    step_size = torch.tensor([lr / (1.0 - beta1 ** max(k, 1)) for k in range(steps + 2)], device=device)
     attempts = torch.zeros(batch, dtype=torch.int64, device=device)
     idx = torch.arange(batch, device=device)  # original row of each active INR
 
@@ -368,10 +373,19 @@ def fit_inrs(
         widest = max(spec.hidden_sizes) if spec.hidden_sizes else 1
         micro_batch = max(8, 800_000 // (height * width * widest)) if device.type == "cpu" else None
 
+    def one_pass(flat, tgt):
+        if len(flat) == 1:
+            # A batch of one takes other matmul kernels (gemv), whose rounding differs: pad it
+            # to two, so that an INR's fit never depends on which INRs share its batch.
+            mse, grad = siren_loss_and_grad(flat.expand(2, -1).contiguous(), spec,
+                                            tgt.expand(2, -1, -1).contiguous(), height, width)
+            return mse[:1], grad[:1]
+        return siren_loss_and_grad(flat, spec, tgt, height, width)
+
     def loss_and_grad(flat, tgt):
         if micro_batch is None or len(flat) <= micro_batch:
-            return siren_loss_and_grad(flat, spec, tgt, height, width)
-        parts = [siren_loss_and_grad(flat[s : s + micro_batch], spec, tgt[s : s + micro_batch], height, width)
+            return one_pass(flat, tgt)
+        parts = [one_pass(flat[s : s + micro_batch], tgt[s : s + micro_batch])
                  for s in range(0, len(flat), micro_batch)]
         return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
 
@@ -414,9 +428,9 @@ def fit_inrs(
         t += (~redo).float()
         m.mul_(beta1).add_(grad, alpha=1 - beta1)
         v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        tt = t.clamp_min(1.0).unsqueeze(1)
-        denom = (v / (1.0 - beta2**tt)).sqrt_().add_(eps)
-        flat.sub_(m.div(denom).mul_(lr / (1.0 - beta1**tt)))
+        tt = t.long().unsqueeze(1)
+        denom = (v / bias2[tt]).sqrt_().add_(eps)
+        flat.sub_(m.div(denom).mul_(step_size[tt]))
         it += 1
         if progress is not None and it % progress_every == 0:
             finite = out_psnr[torch.isfinite(out_psnr)]
