@@ -31,7 +31,6 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from ..errors import SslWsError
@@ -101,6 +100,8 @@ def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 1
             best_np = best.cpu().numpy()
             current = perms[i][sel].cpu().numpy()
             new = best_np.copy()
+            if not easy.all():
+                from scipy.optimize import linear_sum_assignment  # here: scipy takes ~1 s to import
             for k in np.flatnonzero(~easy):  # the only per-pair step: scipy's exact solver
                 new[k] = linear_sum_assignment(cost_np[k], maximize=True)[1]
             old_val = np.take_along_axis(cost_np, current[:, :, None], axis=2).sum(axis=(1, 2))

@@ -20,11 +20,17 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     import sys
+    from pathlib import Path
 
     from tqdm import tqdm
 
     from ..data.exporters import export_store
+    from ..data.store import load_store
+    from ..errors import SslWsError
 
+    if Path(args.out).exists() and not args.overwrite:
+        raise SslWsError(f"output {args.out} already exists; pass --overwrite to replace it")
+    store = load_store(args.store)
     bar = tqdm(unit="INR", file=sys.stderr, dynamic_ncols=True)
 
     def progress(i, n):
@@ -32,7 +38,7 @@ def run(args) -> int:
         bar.update(i - bar.n)
 
     try:
-        counts = export_store(args.store, args.out, args.format, max_views=args.max_views or None,
+        counts = export_store(store, args.out, args.format, max_views=args.max_views or None,
                               relative_paths=args.relative_paths, overwrite=args.overwrite, progress=progress)
     finally:
         bar.close()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -52,7 +51,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.add_argument("--workers", default="auto",
                    help="processes fitting at once, one torch thread each (default auto: one per CPU core "
-                        "available, at most one per 64 INRs; 1 on a GPU)")
+                        "available, fewer for small fits; 1 on a GPU)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output store")
     p.add_argument("--max-chunks", type=int, default=None, help=argparse.SUPPRESS)  # debug: stop after k new chunks
 
@@ -193,7 +192,7 @@ def run(args) -> int:
     job = FitJob(spec=spec.to_dict(), recipe=rec.name, steps=fit_cfg["steps"], lr=fit_cfg["lr"],
                  target_psnr=fit_cfg["target_psnr"], max_retries=fit_cfg["max_retries"], device=str(device))
     if workers is None:
-        workers = default_workers(device, n_inr)
+        workers = default_workers(device, n_inr, fit_cfg["steps"], src.image_size[0] * src.image_size[1])
     views_desc = f"{args.views} views" if eval_views == args.views else f"{args.views} views, {eval_views} for val/test"
     t0 = time.perf_counter()
     bar = None
@@ -207,11 +206,11 @@ def run(args) -> int:
                   f"to {args.source} {src.image_size[0]}x{src.image_size[1]}, recipe {rec.name}, "
                   f"{ev['chunks']} chunk(s){saved} on {device}{procs}", file=sys.stderr)
             bar = tqdm(total=n_inr, unit="INR", dynamic_ncols=True, file=sys.stderr)
-        bar.update(ev["inrs"])
         post = {"chunks": f"{ev['chunks_done']}/{ev['chunks']}"}
         if ev["psnr_median"] is not None:
             post["psnr"] = f"{ev['psnr_median']:.1f}"
-        bar.set_postfix(post, refresh=False)
+        bar.set_postfix(post, refresh=not ev["inrs"])
+        bar.update(ev["inrs"])
 
     try:
         fit = fit_chunked(job, src.images, obj_rows, keys.numpy(), partial, chunk=args.chunk, workers=workers,

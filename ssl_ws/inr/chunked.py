@@ -81,12 +81,16 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def default_workers(device, n_rows: int, min_rows_per_worker: int = 64) -> int:
-    """``--workers auto``: one process per available CPU core on a CPU (but at most one per
-    ``min_rows_per_worker`` INRs to fit, as starting a process costs seconds), 1 on a GPU."""
+WORK_PER_WORKER = 10_000_000  # pixel-steps (INRs x max steps x pixels): a few seconds of one thread
+
+
+def default_workers(device, n_rows: int, steps: int, pixels: int) -> int:
+    """``--workers auto``: one process per available CPU core on a CPU, 1 on a GPU; but at most
+    one per ``WORK_PER_WORKER`` pixel-steps of work (``n_rows * steps * pixels``, an upper bound
+    as INRs stop early), since starting a process (importing torch) costs seconds."""
     if str(device).split(":")[0] != "cpu":
         return 1
-    return max(1, min(available_cpus(), n_rows // max(1, min_rows_per_worker)))
+    return max(1, min(available_cpus(), int(n_rows) * int(steps) * int(pixels) // WORK_PER_WORKER))
 
 
 # ------------------------------------------------------------------ chunk files
@@ -225,7 +229,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _worker(wid, job, images, index, keys, ranges, partial, max_chunks, q, parent_pid):
     """Entry point of a worker process (spawned: a fresh interpreter)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers on Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers on Ctrl-C (already so, inherited)
     try:
         import torch
 
@@ -246,13 +250,22 @@ def _worker(wid, job, images, index, keys, ranges, partial, max_chunks, q, paren
 
 
 @contextlib.contextmanager
-def _single_thread_env():
-    """OMP/MKL/... = 1 for processes started inside (spawn copies this environment)."""
+def _worker_start_env():
+    """For processes started inside: OMP/MKL/... = 1 (spawn copies this environment, so it
+    holds before torch is imported there) and SIGINT ignored (inherited through exec; Python
+    then installs no KeyboardInterrupt handler), so that a Ctrl-C reaches only this process,
+    which stops the workers itself."""
+    import threading
+
     old = {k: os.environ.get(k) for k in _THREAD_VARS}
     os.environ.update({k: "1" for k in _THREAD_VARS})
+    in_main = threading.current_thread() is threading.main_thread()
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
     try:
         yield
     finally:
+        if in_main:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if old_int is None else old_int)
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -267,8 +280,9 @@ def _run_workers(job, images, index, keys, plan, partial, max_chunks, on_event) 
     q = ctx.Queue()
     procs = []
     n = len(plan)
+    ok = False
     try:
-        with _single_thread_env():
+        with _worker_start_env():
             for w, ranges in enumerate(plan):
                 rows = _rows(ranges)
                 objs, local = np.unique(index[rows], return_inverse=True)
@@ -301,12 +315,16 @@ def _run_workers(job, images, index, keys, plan, partial, max_chunks, on_event) 
             if kind in ("done", "stopped"):
                 finished.add(w)
             on_event(kind, *msg[2:])
-    finally:
+        ok = True
+    finally:  # on an error or an interrupt, stop every worker at once
         for p in procs:
-            if p.is_alive():
+            if not ok and p.is_alive():
                 p.terminate()
         for p in procs:
             p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+                p.join()
         q.close()
         q.cancel_join_thread()
 

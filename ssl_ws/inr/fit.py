@@ -36,6 +36,10 @@ Reproducible views: INR number ``k`` of image ``i`` is initialised from a 62-bit
 depends only on ``(seed, i, k)`` (:func:`inr_keys`); the uniform numbers are a counter-based
 hash of ``(key, parameter index)`` (:func:`keyed_uniform`), computed on any device with
 integer tensor ops, so adding views or images later never changes existing fits.
+Batch-independent (on a CPU): an INR's fit is bit-identical whatever batch it is fitted in and
+on any number of threads (a batch of one is padded, as its matmuls take other kernels; Adam's bias
+corrections come from a table, as a tensor power rounds differently in vectorised and scalar
+code), so chunked, sharded and multi-process fits (:mod:`.chunked`) give the same store.
 A non-finite loss re-initialises that INR from ``retry_key(key, attempt)`` (recorded in
 :attr:`FitResult.retries`); after ``max_retries`` it is marked failed, never returned as NaN.
 """
