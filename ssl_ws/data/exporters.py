@@ -35,7 +35,7 @@ from typing import Dict, Optional
 import torch
 
 from ..errors import SslWsError
-from .store import INRStore, load_store
+from .store import INRStore, load_store, swap_into_place
 
 FORMATS = ("dwsnets",)
 
@@ -104,13 +104,7 @@ def export_dwsnets(
         with open(tmp / "export.json", "w") as fh:
             json.dump(info, fh, indent=1)
         os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / "export")
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+        swap_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
