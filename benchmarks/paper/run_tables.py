@@ -323,10 +323,40 @@ def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) ->
         print(f"| {n} | {sum(1 for m in ms if 'test_acc' in m or 'probe_all' in m or 'probe_10' in m)} | " + " | ".join(cells) + " |")
     if t == 2:
         print_supervised_beside(scale, seeds)
+    if t in (1, 2, 3):
+        print_baselines(scale)
     print("\nCommands (seed {}):\n".format(seeds[0]))
     for n in names:
         for step in per_seed[seeds[0]][n]:
             print(f"- {n}: `{shlex.join(render(step, per_seed[seeds[0]][n]))}`")
+
+
+BASELINE_VIEWS = ("1", "all")  # training fits per object of the baselines (the 1-view rows, the all-view rows)
+
+
+def baselines_steps(scale: str) -> List[Dict]:
+    """``ssl-ws baselines`` on the tables' store: raw-weight LR, rendered-pixel LR and CNN (issue 12)."""
+    st, steps = store(RECIPE, scale), []
+    for v in BASELINE_VIEWS:
+        out = os.path.join("runs", "paper", scale, f"baselines-{v}view.json")
+        steps.append(dict(kind="eval", key=f"baselines_{v}", out=out,
+                          cmd=["ssl-ws", "baselines", st, "--train-views", v, "--eval-views", "1", "--quiet", "--out", out]))
+    return steps
+
+
+def print_baselines(scale: str) -> None:
+    """The baselines beside every table: what a user would do instead of learning from weights."""
+    print("\nBaselines on the same INRs (`ssl-ws baselines`; train / test accuracy):\n")
+    print("| training fits per object | raw-weight LR | rendered-pixel LR | small CNN on renders |")
+    print("|---|---|---|---|")
+    for step in baselines_steps(scale):
+        if not os.path.exists(step["out"]):
+            print(f"| {step['key'].split('_')[1]} | (not run) | | |")
+            continue
+        res = json.load(open(step["out"]))["results"]["methods"]
+        cell = lambda m: f"{res[m]['train_acc']:.3f} / {res[m]['test_acc']:.3f}" if m in res else "—"
+        print(f"| {step['key'].split('_')[1]} | {cell('raw-lr')} | {cell('pixels-lr')} | {cell('pixels-cnn')} |")
+    print("\n" + "\n".join(f"- `{shlex.join(s['cmd'])}`" for s in baselines_steps(scale)))
 
 
 SUPERVISED_BESIDE = ["1v-none", "1v-paper", "1v-aligned-mixup", "10v-none", "10v-all"]
@@ -381,6 +411,9 @@ def main(argv=None) -> int:
     for k in ("sup_steps", "pre_steps", "ft_steps"):
         if getattr(args, k) is not None:
             SCALES[args.scale][k] = getattr(args, k)
+    if not args.print_only and any(t in (1, 2, 3) for t in args.table):
+        os.makedirs(os.path.join("runs", "paper", args.scale), exist_ok=True)
+        run_row(baselines_steps(args.scale), args.dry_run, os.path.join("runs", "paper", args.scale, "baselines-log.txt"))
     for t in args.table:
         if not args.print_only:
             for seed in args.seeds:
