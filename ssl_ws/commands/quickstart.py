@@ -221,7 +221,7 @@ def run(args) -> int:
     baselines = json.load(open(base_json))["results"]["methods"]
     timings["baselines"] = time.perf_counter() - t
 
-    # 5. retrieval ------------------------------------------------------------------------------
+    # 6. retrieval ------------------------------------------------------------------------------
     t = _stage("6/6 retrieval index and queries")
     index_dir = os.path.join(out, "index")
     _cli(["index", os.path.join(out, "encoder.pt"), store_path, "--out", index_dir,

@@ -15,6 +15,8 @@ flattened row-major, so ``x`` grows to the right and ``y`` grows downwards.
 
 from __future__ import annotations
 
+from typing import List
+
 import torch
 from torch import Tensor
 
@@ -47,6 +49,12 @@ def render(ws: WeightSpace, coords: Tensor) -> Tensor:
     Returns:
         ``[B, N, d_out]``.
     """
+    return render_layers(ws, coords)[-1] + ws.spec.output_offset
+
+
+def render_layers(ws: WeightSpace, coords: Tensor) -> List[Tensor]:
+    """Every layer's output at ``coords``: ``[h_1, .., h_L]``, ``h_k`` of shape ``[B, N, d_k]``
+    (hidden layers after the activation; the last without the output offset)."""
     spec = ws.spec
     coords = coords.to(device=ws.device, dtype=ws.dtype)
     if coords.shape[-1] != spec.in_dim:
@@ -55,14 +63,15 @@ def render(ws: WeightSpace, coords: Tensor) -> Tensor:
         coords = coords.unsqueeze(0).expand(len(ws), -1, -1)
     elif coords.dim() != 3 or coords.shape[0] != len(ws):
         raise SslWsError(f"coordinates must be [N, d_in] or [B={len(ws)}, N, d_in], got {tuple(coords.shape)}")
-    h = coords
+    h, out = coords, []
     last = spec.n_layers - 1
     for i, (w, b) in enumerate(zip(ws.weights, ws.biases)):
         # [B, N, d_in] @ [B, d_in, d_out] + [B, 1, d_out]
         h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
         if i < last:
             h = activate(h, spec)
-    return h + spec.output_offset
+        out.append(h)
+    return out
 
 
 def render_image(ws: WeightSpace, height: int, width: int, chunk: int = 4096) -> Tensor:

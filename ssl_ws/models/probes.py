@@ -31,7 +31,7 @@ from typing import List
 import torch
 from torch import Tensor, nn
 
-from ..inr.render import activate, image_coordinates
+from ..inr.render import image_coordinates, render_layers
 from ..weights import INRSpec, WeightSpace
 
 PROBE_COORDS = ("grid", "learned")
@@ -60,13 +60,4 @@ class ProbeFeatures(nn.Module):
             self.register_buffer("coords", start)
 
     def forward(self, raw: WeightSpace) -> List[Tensor]:
-        spec = raw.spec
-        h = self.coords.to(raw.dtype).unsqueeze(0).expand(len(raw), -1, -1)  # [B, P, d_in]
-        out = []
-        last = spec.n_layers - 1
-        for i, (w, b) in enumerate(zip(raw.weights, raw.biases)):
-            h = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))  # [B, P, d_{i+1}]
-            if i < last:
-                h = activate(h, spec)
-            out.append(h.transpose(1, 2))
-        return out
+        return [h.transpose(1, 2) for h in render_layers(raw, self.coords)]

@@ -21,11 +21,15 @@ import datetime as _dt
 import json
 import os
 import sys
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from ..errors import SslWsError
+
+# evaluation (and so the checkpoint's monitored metric) runs every eval.every_n_steps, not every epoch
+warnings.filterwarnings("ignore", message=".*could not find the monitored key.*")
 
 RUN_DIR_ENV = "SSL_WS_RUN_DIR"  # shared with DDP worker processes re-launched by Lightning
 
@@ -146,10 +150,6 @@ def _trainer(cfg: Dict, run_dir: str, monitor: str, extra_callbacks: Sequence = 
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    import warnings
-
-    # evaluation (and so the monitored metric) runs every eval.every_n_steps, not every epoch
-    warnings.filterwarnings("ignore", message=".*could not find the monitored key.*")
     t = cfg["trainer"]
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     every = t.get("checkpoint_every_n_steps")
