@@ -231,6 +231,9 @@ def _worker(wid, job, images, index, keys, ranges, partial, max_chunks, q, paren
     """Entry point of a worker process (spawned: a fresh interpreter)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the workers on Ctrl-C (already so, inherited)
     try:
+        from ..allocator import retain_freed_memory
+
+        retain_freed_memory()
         import torch
 
         torch.set_num_threads(1)
