@@ -1,4 +1,8 @@
-"""`ssl-ws info STORE`: what a store holds -- splits, views, classes, architecture, PSNR."""
+"""`ssl-ws info STORE [--check]`: what a store holds -- splits, views, classes, architecture, PSNR.
+
+Every load validates the store once (:func:`ssl_ws.data.store.check_store`, cached in
+``checks.json``); ``--check`` runs the full scan again regardless of the cache and says so.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ import argparse
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("store", help="INR store directory")
+    p.add_argument("--check", action="store_true",
+                   help="scan the whole store now (finite params, labels in range, splits disjoint and stored), "
+                        "ignoring the cached result of an earlier scan")
 
 
 def summarize(store) -> str:
@@ -49,7 +56,14 @@ def summarize(store) -> str:
 
 
 def run(args) -> int:
-    from ..data.store import load_store
+    from ..data.store import check_store, load_store
 
-    print(summarize(load_store(args.store)))
+    store = load_store(args.store, check="none" if args.check else "cached")
+    report = check_store(store, use_cache=False) if args.check else None
+    print(summarize(store))
+    if report is not None:
+        classes = f"[0, {store.num_classes})" if store.num_classes else "non-negative"
+        print(f"check        OK: {report['rows']} rows scanned in {report['seconds']:.2f} s: params finite, "
+              f"labels {classes}, (object, view) unique, splits disjoint and exactly the stored objects"
+              + (f"; recorded in {report['record']}" if report["record"] else ""))
     return 0

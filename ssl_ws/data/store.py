@@ -110,11 +110,226 @@ def _json_load(path: Path):
     except FileNotFoundError:
         raise SslWsError(f"{path.parent} is not a complete INR store: {path.name} is missing") from None
     except (OSError, ValueError) as exc:
-        raise SslWsError(f"corrupt {path}: {exc}") from None
+        raise SslWsError(f"corrupt {path}: {' '.join(str(exc).split())}") from None
 
 
-def load_store(path) -> INRStore:
-    """Open an INR store directory (``params.npy`` memory-mapped)."""
+# ---------------------------------------------------------------------------- validation
+#: files whose size / mtime / inode key the cached result of :func:`check_store`
+STORE_FILES = ("meta.json", "splits.json") + tuple(f for f, _, _ in ARRAYS.values())
+CHECKS_FILE = "checks.json"
+CHECKS_FORMAT = "ssl_ws.store_checks"
+CHECKS_VERSION = 1  # bump when check_contents checks more: older caches are then ignored
+RACY_NS = 2_000_000_000  # a file modified less than this before a scan may change unseen (mtime granularity)
+SCAN_BYTES = 1 << 26  # params.npy is scanned in blocks of about this many bytes (64 MiB)
+
+
+def first_nonfinite_row(params: np.ndarray, block_bytes: int = SCAN_BYTES) -> Optional[int]:
+    """Index of the first row of ``params`` ``[N, P]`` holding a NaN or an Inf, or None.
+
+    Reads ``params`` (a memory map is fine) in blocks of whole rows of about ``block_bytes``,
+    so a store of any size is scanned with bounded memory, at the speed of reading it once.
+    """
+    n = int(params.shape[0])
+    width = max(1, int(np.prod(params.shape[1:], dtype=np.int64)) * params.dtype.itemsize)
+    step = max(1, int(block_bytes) // width)
+    for lo in range(0, n, step):
+        ok = np.isfinite(np.asarray(params[lo : lo + step])).reshape(min(step, n - lo), -1).all(axis=1)
+        if not ok.all():
+            return lo + int(np.argmin(ok))
+    return None
+
+
+def _split_ids(splits) -> Dict[str, np.ndarray]:
+    """``splits.json``'s content as ``{name: int64 ids}``; anything else is one clear error."""
+    if not isinstance(splits, dict):
+        raise SslWsError("splits.json must hold {split name: [object ids]}")
+    out = {}
+    for name, ids in splits.items():
+        if not isinstance(ids, list):
+            raise SslWsError(f"splits.json: split {name!r} must be a list of object ids, got {type(ids).__name__}")
+        bad = next((x for x in ids if isinstance(x, bool) or not isinstance(x, (int, np.integer))), None)
+        if bad is not None:
+            raise SslWsError(f"splits.json: split {name!r} holds {bad!r}, not an integer object id")
+        try:
+            out[str(name)] = np.asarray(ids, dtype=np.int64).reshape(-1)
+        except OverflowError:
+            raise SslWsError(f"splits.json: split {name!r} holds an object id beyond int64") from None
+    return out
+
+
+def check_contents(params, labels, object_ids, view_ids, splits: Mapping[str, np.ndarray], num_classes: int) -> None:
+    """Everything a store promises beyond its shapes; raises one :class:`SslWsError` line
+    naming the file and the first bad row (the caller prefixes the store's path).
+
+    * ``params.npy`` finite (:func:`first_nonfinite_row`, chunked: O(N P) once);
+    * ``labels.npy`` in ``[0, num_classes)`` (only ``>= 0`` when meta.json names no classes);
+    * object and view ids non-negative, no two rows with one (object, view);
+    * ``splits.json``: no object in two splits or twice in one, every listed object stored,
+      every stored object in a split (so train and test never share an object).
+
+    Everything but the params scan is O(N log N) work on the small integer arrays.
+    """
+    labels = np.asarray(labels)
+    object_ids = np.asarray(object_ids)
+    view_ids = np.asarray(view_ids)
+    for fname, arr, what in (("object_ids.npy", object_ids, "object id"), ("view_ids.npy", view_ids, "view id")):
+        if arr.size and arr.min() < 0:
+            r = int(np.argmax(arr < 0))
+            raise SslWsError(f"{fname} row {r} has a negative {what} ({int(arr[r])})")
+    if labels.size:
+        hi = int(num_classes) if num_classes else None
+        bad = (labels < 0) | (labels >= hi) if hi else labels < 0
+        if bad.any():
+            r = int(np.argmax(bad))
+            rng = f"[0, {hi}) (meta.json names {hi} classes)" if hi else "[0, inf)"
+            raise SslWsError(f"labels.npy row {r} has label {int(labels[r])}, outside {rng}")
+    if len(object_ids):
+        order = np.lexsort((view_ids, object_ids))
+        same = (np.diff(object_ids[order]) == 0) & (np.diff(view_ids[order]) == 0)
+        if same.any():
+            j = int(np.argmax(same))
+            a, b = sorted((int(order[j]), int(order[j + 1])))
+            raise SslWsError(f"rows {a} and {b} are both object {int(object_ids[a])}, view {int(view_ids[a])} "
+                             f"(object_ids.npy / view_ids.npy)")
+    names = list(splits)
+    all_ids = np.concatenate([np.asarray(splits[k], dtype=np.int64) for k in names]) if names else np.zeros(0, np.int64)
+    owner = np.repeat(np.arange(len(names)), [len(splits[k]) for k in names])
+    if all_ids.size:
+        order = np.argsort(all_ids, kind="stable")
+        dup = np.diff(all_ids[order]) == 0
+        if dup.any():
+            j = int(np.argmax(dup))
+            o, a, b = int(all_ids[order[j]]), names[owner[order[j]]], names[owner[order[j + 1]]]
+            raise SslWsError(f"splits.json: object {o} is in both split {a!r} and {b!r}" if a != b
+                             else f"splits.json: object {o} is listed twice in split {a!r}")
+    stored = np.unique(object_ids)
+    unknown = ~np.isin(all_ids, stored)
+    if unknown.any():
+        j = int(np.argmax(unknown))
+        raise SslWsError(f"splits.json: split {names[owner[j]]!r} lists object {int(all_ids[j])}, "
+                         f"which has no row in the store ({int(unknown.sum())} such id(s))")
+    orphan = ~np.isin(object_ids, all_ids)
+    if orphan.any():
+        r = int(np.argmax(orphan))
+        raise SslWsError(f"object {int(object_ids[r])} (row {r}) is in no split of splits.json "
+                         f"({len(np.unique(object_ids[orphan]))} such object(s))")
+    r = first_nonfinite_row(params)
+    if r is not None:
+        raise SslWsError(f"params.npy row {r} (object {int(object_ids[r])}, view {int(view_ids[r])}) "
+                         f"holds non-finite parameters (NaN or Inf)")
+
+
+def _files_key(path: Path) -> Optional[Dict[str, list]]:
+    try:
+        return {f: [st.st_size, st.st_mtime_ns, st.st_ino] for f in STORE_FILES for st in [os.stat(path / f)]}
+    except OSError:
+        return None
+
+
+def _cache_paths(path: Path):
+    """Where the result of a scan is kept: ``STORE/checks.json``, else (a read-only store) the
+    user's cache directory, one file per store path."""
+    import hashlib
+
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24]
+    return [path / CHECKS_FILE, home / "ssl_ws" / "store-checks" / f"{digest}.json"]
+
+
+def _cached_ok(path: Path, key) -> bool:
+    for p in _cache_paths(path):
+        try:
+            with open(p) as fh:
+                c = json.load(fh)
+        except (OSError, ValueError):
+            continue
+        if (isinstance(c, dict) and c.get("format") == CHECKS_FORMAT and c.get("version") == CHECKS_VERSION
+                and c.get("ok") is True and c.get("files") == key):
+            return True
+    return False
+
+
+def _write_cache(path: Path, key, checked_ns: int, seconds: float) -> Optional[Path]:
+    record = {"format": CHECKS_FORMAT, "version": CHECKS_VERSION, "ok": True, "files": key,
+              "checked_ns": checked_ns, "seconds": round(seconds, 3),
+              "what": "params finite, labels in range, unique (object, view), splits disjoint and exactly the stored objects"}
+    for p in _cache_paths(path):
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".checks-", suffix=".tmp", dir=p.parent)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(record, fh, indent=1)
+            os.replace(tmp, p)
+            return p
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except (OSError, UnboundLocalError):
+                pass
+    return None
+
+
+def check_store(store: "INRStore", *, use_cache: bool = True) -> Dict:
+    """Validate ``store``'s contents (:func:`check_contents`) unless a cached record says
+    that these very files passed already; raises ``SslWsError("corrupt store PATH: ...")``.
+
+    The record (``checks.json`` in the store, or in the user's cache directory when the
+    store is read-only) is keyed by the size, mtime and inode of every store file, so any
+    rewrite of a file makes the next load scan again. A record is only written when every
+    file is older than ``RACY_NS`` at the start of the scan (a file modified within the
+    mtime granularity could change without changing its key): a store loaded in the first
+    seconds after it was written is scanned each time, then once more, then never.
+
+    Returns ``{"cached": bool, "seconds": float, "rows": N, "record": path or None}``.
+    """
+    import time
+
+    path = store.path
+    key = _files_key(path)
+    if use_cache and key is not None and _cached_ok(path, key):
+        return {"cached": True, "seconds": 0.0, "rows": len(store), "record": None}
+    start_ns = time.time_ns()
+    t0 = time.perf_counter()
+    try:
+        check_contents(store.params, store.labels, store.object_ids, store.view_ids, store.splits, store.num_classes)
+    except SslWsError as exc:
+        raise SslWsError(f"corrupt store {path}: {exc}") from None
+    except (OSError, ValueError) as exc:  # a memory-mapped file cut short under our feet, say
+        raise SslWsError(f"corrupt store {path}: cannot read it ({' '.join(str(exc).split())})") from None
+    seconds = time.perf_counter() - t0
+    record = None
+    if key is not None and all(v[1] < start_ns - RACY_NS for v in key.values()) and _files_key(path) == key:
+        record = _write_cache(path, key, start_ns, seconds)
+    return {"cached": False, "seconds": seconds, "rows": len(store), "record": str(record) if record else None}
+
+
+def _check_meta(path: Path, meta: Dict) -> None:
+    names = meta.get("class_names", [])
+    if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
+        raise SslWsError(f"corrupt {path}/meta.json: class_names must be a list of strings")
+    size = meta.get("image_size", [])
+    if not isinstance(size, list) or len(size) not in (0, 2) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+        raise SslWsError(f"corrupt {path}/meta.json: image_size must be [height, width], got {size!r}")
+    ch = meta.get("channels", 1)
+    if not isinstance(ch, int) or isinstance(ch, bool) or ch < 1:
+        raise SslWsError(f"corrupt {path}/meta.json: channels must be a positive integer, got {ch!r}")
+    if meta.get("num_rows") is not None and not isinstance(meta["num_rows"], int):
+        raise SslWsError(f"corrupt {path}/meta.json: num_rows must be an integer, got {meta['num_rows']!r}")
+
+
+def load_store(path, *, check: str = "cached") -> INRStore:
+    """Open an INR store directory (``params.npy`` memory-mapped) and validate it.
+
+    Shapes, dtypes and metadata are checked on every load (O(1)). The contents
+    (:func:`check_contents`: finite params, labels in range, disjoint splits of stored
+    objects) are checked by :func:`check_store`: ``check="cached"`` (default) scans once and
+    trusts the cached record while the files are unchanged; ``"full"`` always scans (what
+    ``ssl-ws info --check`` does); ``"none"`` skips it (to inspect or repair a corrupt store).
+    A failed check is one ``SslWsError`` line naming the file and the first bad row.
+    """
+    if check not in ("cached", "full", "none"):
+        raise ValueError(f"check must be 'cached', 'full' or 'none', got {check!r}")
     path = Path(path)
     if not path.is_dir():
         hint = " (an unfinished fit? run the same command again to resume)" if Path(str(path) + ".partial").is_dir() else ""
@@ -122,12 +337,17 @@ def load_store(path) -> INRStore:
     meta = _json_load(path / "meta.json")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise SslWsError(f"{path}/meta.json is not an ssl_ws INR store (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if int(meta.get("version", 0)) > VERSION:
+    try:
+        version = int(meta.get("version", 0))
+    except (TypeError, ValueError):
+        raise SslWsError(f"corrupt {path}/meta.json: version {meta.get('version')!r} is not a number") from None
+    if version > VERSION:
         raise SslWsError(f"{path} has store format version {meta.get('version')}; this ssl_ws reads up to {VERSION}")
     try:
         spec = INRSpec.from_dict(meta["spec"])
-    except (KeyError, TypeError) as exc:
-        raise SslWsError(f"{path}/meta.json has no valid spec: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SslWsError(f"{path}/meta.json has no valid spec: {exc!r}") from None
+    _check_meta(path, meta)
     arrays = {}
     for key, (fname, dtype, ndim) in ARRAYS.items():
         f = path / fname
@@ -136,9 +356,10 @@ def load_store(path) -> INRStore:
         try:
             arr = np.load(f, mmap_mode="r" if key == "params" else None, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
-            raise SslWsError(f"corrupt {f}: {exc}") from None
-        if arr.dtype != dtype or arr.ndim != ndim:
-            raise SslWsError(f"corrupt {f}: expected {np.dtype(dtype).name} with {ndim} dims, got {arr.dtype} {arr.shape}")
+            raise SslWsError(f"corrupt {f}: {' '.join(str(exc).split())}") from None
+        if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != ndim:
+            raise SslWsError(f"corrupt {f}: expected {np.dtype(dtype).name} with {ndim} dims, "
+                             f"got {getattr(arr, 'dtype', type(arr).__name__)} {getattr(arr, 'shape', '')}")
         arrays[key] = arr
     n = arrays["params"].shape[0]
     if arrays["params"].shape[1] != spec.n_params:
@@ -146,33 +367,16 @@ def load_store(path) -> INRStore:
     for key in ("labels", "object_ids", "view_ids", "psnr"):
         if len(arrays[key]) != n:
             raise SslWsError(f"corrupt {path}: {key}.npy has {len(arrays[key])} rows, params.npy {n}")
-    splits = _json_load(path / "splits.json")
-    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
-        raise SslWsError(f"corrupt {path}/splits.json: expected {{split name: [object ids]}}")
-    return INRStore(path, meta, arrays, splits)
-
-
-def _check_arrays(params, labels, object_ids, view_ids, psnr, splits):
-    n = len(params)
-    if params.ndim != 2:
-        raise SslWsError(f"params must be [N, P], got {params.shape}")
-    for name, a in (("labels", labels), ("object_ids", object_ids), ("view_ids", view_ids), ("psnr", psnr)):
-        if a.shape != (n,):
-            raise SslWsError(f"{name} must have shape [{n}], got {a.shape}")
-    if not np.isfinite(params).all():
-        raise SslWsError("refusing to write non-finite INR parameters (a diverged fit?)")
-    pairs = object_ids.astype(np.int64) * (1 << 20) + view_ids
-    if len(np.unique(pairs)) != n:
-        raise SslWsError("two rows share one (object id, view id)")
-    seen = {}
-    for name, ids in splits.items():
-        for o in np.asarray(ids, dtype=np.int64).tolist():
-            if o in seen:
-                raise SslWsError(f"object {o} is in both split {seen[o]!r} and {name!r}")
-            seen[o] = name
-    missing = np.setdiff1d(np.unique(object_ids), np.fromiter(seen.keys(), dtype=np.int64, count=len(seen)))
-    if missing.size:
-        raise SslWsError(f"{missing.size} object(s) (e.g. {int(missing[0])}) are in no split")
+    if meta.get("num_rows") is not None and int(meta["num_rows"]) != n:
+        raise SslWsError(f"corrupt {path}: meta.json says {meta['num_rows']} rows, params.npy has {n}")
+    try:
+        splits = _split_ids(_json_load(path / "splits.json"))
+    except SslWsError as exc:
+        raise SslWsError(f"corrupt {path}/{exc}" if str(exc).startswith("splits.json") else str(exc)) from None
+    store = INRStore(path, meta, arrays, splits)
+    if check != "none":
+        check_store(store, use_cache=check == "cached")
+    return store
 
 
 def write_store(
@@ -213,7 +417,16 @@ def write_store(
     if params.shape[1:] != (spec.n_params,):
         raise SslWsError(f"params have {params.shape[1:]} columns, the spec needs {spec.n_params}")
     splits = {str(k): sorted(int(o) for o in v) for k, v in splits.items()}
-    _check_arrays(arrays["params"], arrays["labels"], arrays["object_ids"], arrays["view_ids"], arrays["psnr"], splits)
+    n = len(params)
+    for name in ("labels", "object_ids", "view_ids", "psnr"):
+        if arrays[name].shape != (n,):
+            raise SslWsError(f"{name} must have shape [{n}], got {arrays[name].shape}")
+    names = meta.get("class_names") or []
+    try:  # the checks load_store makes, so that a store that loads is never written wrong
+        check_contents(arrays["params"], arrays["labels"], arrays["object_ids"], arrays["view_ids"],
+                       {k: np.asarray(v, dtype=np.int64) for k, v in splits.items()}, len(names))
+    except SslWsError as exc:
+        raise SslWsError(f"refusing to write {path}: {exc}") from None
     meta = {"format": FORMAT, "version": VERSION, **{k: v for k, v in meta.items() if k not in ("format", "version")}}
     meta["num_rows"] = int(len(params))
 
