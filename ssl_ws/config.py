@@ -34,6 +34,8 @@ class DataConfig:
     store: str = _f("???", "required: path of the INR store (written by `ssl-ws fit` or `ssl-ws import`)")
     batch_size: int = _f(64, "INRs (SimCLR: positive pairs) per step and per device; the global batch is x devices x nodes")
     max_views: Optional[int] = _f(None, "views (independent fits) per object used in training; null = all")
+    objects_per_class: Optional[int] = _f(None, "training objects per class (a fixed stratified subset drawn by object with "
+                                          "seed 0, nested: 50 of a class are among its 100); null = all. For learning curves")
     eval_max_views: int = _f(1, "views per object embedded for evaluation (online kNN/probe, val/test accuracy)")
     num_workers: int = _f(0, "DataLoader worker processes gathering parameter batches from the memmap")
 
@@ -270,6 +272,8 @@ def _check_values(cfg, kind: str) -> None:
         raise SslWsError(f"optim.warmup_steps must be non-negative or null, got {cfg.optim.warmup_steps}")
     if cfg.data.max_views is not None and cfg.data.max_views < 1:
         raise SslWsError(f"data.max_views must be at least 1 or null, got {cfg.data.max_views}")
+    if cfg.data.objects_per_class is not None and cfg.data.objects_per_class < 1:
+        raise SslWsError(f"data.objects_per_class must be at least 1 or null, got {cfg.data.objects_per_class}")
 
 
 def to_yaml(cfg) -> str:

@@ -82,3 +82,18 @@ def test_default_dwsnet_fits_its_training_set(store, tmp_path):
     assert res["global_step"] == 80  # max_steps, not epochs, ends the run (mid-epoch)
     assert [r["step"] for r in res["history"]] == [42, 80]  # first epoch end after 40 steps, then the last step
     assert res["history"][-1]["train_acc"] >= 0.95
+
+
+def test_objects_per_class_is_a_nested_stratified_subset(store, tmp_path):
+    from ssl_ws.train.runs import training_rows
+
+    st = load_store(store)
+    rows = {k: training_rows(st, cfg("train", store, tmp_path, f"data.objects_per_class={k}")) for k in (2, 4)}
+    full = training_rows(st, cfg("train", store, tmp_path))
+    for k, r in rows.items():
+        objs, first = np.unique(st.object_ids[r], return_index=True)
+        assert np.bincount(st.labels[r][first], minlength=4).tolist() == [k] * 4  # k objects of every class
+        assert np.isin(st.object_ids[full], objs).sum() == r.size  # every view of a chosen object
+    assert set(rows[2]) <= set(rows[4])  # nested: a learning curve's subsets grow
+    res = run_train(cfg("train", store, tmp_path, "data.objects_per_class=2", "data.max_views=2"))
+    assert res["global_step"] == -(-2 * 4 * 2 // 16)  # 8 objects x 2 views, batch 16

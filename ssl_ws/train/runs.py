@@ -232,6 +232,19 @@ def _ckpt_path(trainer, name: str) -> Optional[str]:
     return p if os.path.exists(p) else None
 
 
+def training_rows(store, cfg) -> np.ndarray:
+    """The store rows a run trains on: views ``< data.max_views`` of the training objects, or of
+    ``data.objects_per_class`` of them per class (a subset fixed by seed 0, so that the
+    subsets of a learning curve are nested and identical across training seeds)."""
+    from ..eval.few_labels import sample_per_class
+
+    rows = store.rows("train", max_views=cfg.data.max_views)
+    per_class = cfg.data.objects_per_class
+    if per_class is not None:
+        rows = rows[sample_per_class(store.labels[rows], store.object_ids[rows], int(per_class), seed=0)]
+    return rows
+
+
 # --------------------------------------------------------------------------- pretrain
 def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) -> Dict:
     """SimCLR pretraining (``ssl-ws pretrain``). ``cfg``: from :func:`ssl_ws.config.load_config`.
@@ -244,7 +257,7 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
 
     store, plain, run_dir, ckpt = _prepare("pretrain", cfg, resume)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    train_rows = store.rows("train", max_views=cfg.data.max_views)
+    train_rows = training_rows(store, cfg)
     plain["ssl"]["positives"] = resolve_positives(plain["ssl"]["positives"], store, train_rows)
     eval_rows = _eval_rows(store, cfg, bank_split="train")
     normalizer = fit_normalizer(store, train_rows)
@@ -288,7 +301,7 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
     store, plain, run_dir, ckpt = _prepare("train", cfg, resume)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     subset = train_rows
-    train_rows = store.rows("train", max_views=cfg.data.max_views)
+    train_rows = training_rows(store, cfg)
     if subset is not None:
         train_rows = np.intersect1d(train_rows, np.asarray(subset, dtype=np.int64))
     pretrained = pretrained if pretrained is not None else cfg.supervised.pretrained
