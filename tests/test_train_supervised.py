@@ -82,6 +82,8 @@ def test_default_dwsnet_fits_its_training_set(store, tmp_path):
     assert res["global_step"] == 80  # max_steps, not epochs, ends the run (mid-epoch)
     assert [r["step"] for r in res["history"]] == [42, 80]  # first epoch end after 40 steps, then the last step
     assert res["history"][-1]["train_acc"] >= 0.95
+    losses = [r["train_loss"] for r in res["history"]]  # mean loss since the previous evaluation
+    assert losses[1] < losses[0]
 
 
 def test_objects_per_class_is_a_nested_stratified_subset(store, tmp_path):

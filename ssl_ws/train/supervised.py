@@ -74,6 +74,7 @@ class SupervisedModule(WeightSpaceModule):
                 p.requires_grad_(False)
         self.eval_rows = eval_rows
         self.best = None  # {"epoch", "val_acc", "test_acc"}
+        self._loss_sum, self._loss_n = None, 0
 
     def forward(self, ws):
         return self.head(self.encode(ws))
@@ -99,6 +100,9 @@ class SupervisedModule(WeightSpaceModule):
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=n, sync_dist=True)
         self.log("train/acc", acc, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         self.mark_consumed(batch)
+        # mean training loss since the last evaluation, for the history's loss curve (no host sync here)
+        self._loss_sum = self._loss_sum + loss.detach() if self._loss_n else loss.detach()
+        self._loss_n += 1
         return loss
 
     @torch.no_grad()
@@ -119,6 +123,9 @@ class SupervisedModule(WeightSpaceModule):
         self.log("val/acc", val, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("test/acc", test, on_epoch=True, sync_dist=True)
         rec = {"epoch": int(self.current_epoch), "step": int(self.global_step), "val_acc": val, "test_acc": test}
+        if self._loss_n:  # mean (augmented / mixed) training loss since the previous evaluation
+            rec["train_loss"] = float(self._loss_sum) / self._loss_n
+            self._loss_sum, self._loss_n = None, 0
         if len(self.eval_rows.get("train", ())):
             # clean train accuracy: unaugmented, eval mode (train/acc is on augmented batches)
             rec["train_acc"] = self.accuracy(self.eval_rows["train"])
