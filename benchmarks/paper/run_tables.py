@@ -12,6 +12,14 @@ commands that reproduce every row.
     python benchmarks/paper/run_tables.py --table 2 --rows ssl-none ssl-all --seeds 0
     python benchmarks/paper/run_tables.py --table 1 2 3 --print-only
     python benchmarks/paper/run_tables.py --table 1 --dry-run       # list the commands
+    python benchmarks/paper/run_tables.py --table 1 4 --scale small --store /work/data/fmnist-dwsnets-small
+
+Table 4 is the learning curve: Table 1's 1-view, best-augmentation and 10-view rows on nested
+stratified subsets of the training objects (``data.objects_per_class``). Every finished row's
+metrics (train / test accuracy, the loss at half and at all of the steps, its commands) also go
+to ``benchmarks/paper/results/<scale>.json``, tracked in git, so finished rows can be committed
+as they come; two runners (one per core, ``OMP_NUM_THREADS=1``, different ``--rows`` or
+``--seeds``) may share it.
 
 Data: ``benchmarks/paper/build_data.sh --scale S`` writes ``data/fmnist-inr-<recipe>-S``.
 Results: ``runs/paper/<scale>/t<table>/<row>/seed<k>/`` (training runs under
@@ -75,8 +83,11 @@ ENCODERS = {
 }
 
 
+STORE_OVERRIDE: Optional[str] = None  # --store
+
+
 def store(recipe: str, scale: str) -> str:
-    return f"data/fmnist-inr-{recipe}-{scale}"
+    return STORE_OVERRIDE or f"data/fmnist-inr-{recipe}-{scale}"
 
 
 # ----------------------------------------------------------------------------- rows
@@ -87,7 +98,8 @@ def store(recipe: str, scale: str) -> str:
 def sup(name: str, overrides: List[str], ctx) -> Dict:
     d = f"{ctx['dir']}"
     cmd = ["ssl-ws", "train", "--config", SUP_CFG, f"data.store={ctx['store']}", f"output_dir={d}", f"name={name}",
-           f"seed={ctx['seed']}", f"trainer.max_steps={ctx['sup_steps']}", f"eval.every_n_steps={max(ctx['sup_steps'] // 10, 1)}", f"data.num_workers={ctx['workers']}",
+           f"seed={ctx['seed']}", f"trainer.max_steps={ctx['sup_steps']}", f"eval.every_n_steps={max(ctx['sup_steps'] // 10, 1)}",
+           f"optim.warmup_steps={ctx['sup_steps'] // 10}", f"data.num_workers={ctx['workers']}",
            "trainer.progress_bar=false", "supervised.mixup=none"] + overrides
     return dict(kind="train", cmd=cmd, out=os.path.join(d, name))
 
@@ -95,7 +107,8 @@ def sup(name: str, overrides: List[str], ctx) -> Dict:
 def ssl_steps(name: str, overrides: List[str], ctx, finetune: bool = True) -> List[Dict]:
     d = ctx["dir"]
     pre = ["ssl-ws", "pretrain", "--config", PRE_CFG, f"data.store={ctx['store']}", f"output_dir={d}", f"name={name}",
-           f"seed={ctx['seed']}", f"trainer.max_steps={ctx['pre_steps']}", f"eval.every_n_steps={max(ctx['pre_steps'] // 10, 1)}", f"data.num_workers={ctx['workers']}",
+           f"seed={ctx['seed']}", f"trainer.max_steps={ctx['pre_steps']}", f"eval.every_n_steps={max(ctx['pre_steps'] // 10, 1)}",
+           f"optim.warmup_steps={ctx['pre_steps'] // 10}", f"data.num_workers={ctx['workers']}",
            "trainer.progress_bar=false"] + overrides
     steps = [dict(kind="pretrain", cmd=pre, out=os.path.join(d, name))]
     for lpc in ("10", "all"):
@@ -169,7 +182,20 @@ def table3(ctx) -> Dict[str, List[Dict]]:
     return rows
 
 
-TABLES = {0: table0, 1: table1, 2: table2, 3: table3}
+# Learning curve (issue 13, item 5): the 1-view, best-augmentation and 10-view rows of Table 1 on
+# nested stratified subsets of the training objects (data.objects_per_class; 100% = Table 1's rows).
+CURVE_PER_CLASS = (50, 100)  # of the small store's 200 training objects per class: 25% and 50%
+
+
+def table4(ctx) -> Dict[str, List[Dict]]:
+    base = {"1v-none": ["data.max_views=1", "augment.preset=none"],
+            "1v-best": ["data.max_views=1"] + BEST_SUP,
+            "10v-none": ["data.max_views=10", "augment.preset=none"]}
+    return {f"{k}@{pc}pc": [sup(f"{k}@{pc}pc", v + [f"data.objects_per_class={pc}"], ctx)]
+            for pc in CURVE_PER_CLASS for k, v in base.items()}
+
+
+TABLES = {0: table0, 1: table1, 2: table2, 3: table3, 4: table4}
 
 
 # ----------------------------------------------------------------------------- running
@@ -217,6 +243,26 @@ def run_row(steps, dry: bool, log) -> None:
         if rc != 0:
             print("  step failed; the row's later steps are skipped", flush=True)
             return
+
+
+def record(scale: str, t: int, name: str, seed: int, steps) -> None:
+    """Write the row's metrics to benchmarks/paper/results/<scale>.json (tracked in git: runs/
+    is not), so finished rows can be committed as they come."""
+    m = metrics(steps)
+    if not m:
+        return
+    import fcntl
+
+    path = os.path.join("benchmarks", "paper", "results", f"{scale}.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".lock", "w") as lock:  # two runners (one per core) may finish rows at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.load(open(path)) if os.path.exists(path) else {}
+        data[f"t{t}/{name}/seed{seed}"] = dict(m, commands=[shlex.join(render(s, steps)) for s in steps])
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -272,6 +318,13 @@ def metrics(steps) -> Dict[str, float]:
             if tr is not None:
                 m["train_acc"] = tr
                 m["gap"] = tr - r["test_acc"]
+            # loss curve: mean training loss over the eval interval at half the steps and at the end
+            # (the step-matched budget is long enough when these are close)
+            losses = [(h["step"], h["train_loss"]) for h in r.get("history", []) if "train_loss" in h]
+            if losses:
+                half = losses[-1][0] / 2
+                m["loss_half"] = min(losses, key=lambda sl: abs(sl[0] - half))[1]
+                m["loss_end"] = losses[-1][1]
         elif s["kind"] == "pretrain":
             best = r.get("best") or {}
             m["online_knn"] = best.get("knn_acc")
@@ -286,16 +339,17 @@ def metrics(steps) -> Dict[str, float]:
 
 COLUMNS = {
     0: ["median_psnr", "p10_psnr", "mean_steps", "fit_s", "train_acc", "val_acc", "test_acc", "epochs"],
-    1: ["train_acc", "test_acc", "gap"],
+    1: ["train_acc", "test_acc", "gap", "loss_half", "loss_end"],
     2: ["probe_10", "knn_10", "finetune_10", "probe_all", "knn_all", "finetune_all"],
     3: ["test_acc", "probe_10", "knn_10", "probe_all", "knn_all"],
+    4: ["train_acc", "test_acc", "gap", "loss_half", "loss_end"],
 }
 
 
 def fmt(vals: List[float]) -> str:
     if not vals:
         return "—"
-    if all(abs(v) > 2 for v in vals):  # PSNR, steps, seconds
+    if all(abs(v) > 2.5 for v in vals):  # PSNR, steps, seconds
         return f"{statistics.mean(vals):.1f}" + (f" ± {statistics.stdev(vals):.1f}" if len(vals) > 1 else "")
     return f"{statistics.mean(vals):.3f}" + (f" ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else "")
 
@@ -338,7 +392,7 @@ def baselines_steps(scale: str) -> List[Dict]:
     """``ssl-ws baselines`` on the tables' store: raw-weight LR, rendered-pixel LR and CNN (issue 12)."""
     st, steps = store(RECIPE, scale), []
     for v in BASELINE_VIEWS:
-        out = os.path.join("runs", "paper", scale, f"baselines-{v}view.json")
+        out = os.path.join("benchmarks", "paper", "results", f"{scale}-baselines-{v}view.json")
         steps.append(dict(kind="eval", key=f"baselines_{v}", out=out,
                           cmd=["ssl-ws", "baselines", st, "--train-views", v, "--eval-views", "1", "--quiet", "--out", out]))
     return steps
@@ -398,6 +452,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", nargs="+", help="only these row names (default: all rows of the table)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--scale", default="small", choices=sorted(SCALES))
+    ap.add_argument("--store", help="the store of Tables 1-4 (default data/fmnist-inr-<recipe>-<scale>); keep big "
+                    "stores outside the repository, e.g. /work/data/fmnist-dwsnets-small")
     ap.add_argument("--recipe", choices=["siren", "dwsnets"], help="store recipe of Tables 1-3 (default: RECIPE in this file)")
     ap.add_argument("--sup-steps", type=int, help="supervised optimizer steps, every row (default: the scale's)")
     ap.add_argument("--pre-steps", type=int, help="SimCLR optimizer steps, every row (default: the scale's)")
@@ -408,6 +464,8 @@ def main(argv=None) -> int:
     os.chdir(ROOT)
     if args.recipe:
         globals()["RECIPE"] = args.recipe
+    if args.store:
+        globals()["STORE_OVERRIDE"] = os.path.abspath(os.path.join(os.getcwd(), args.store)) if not os.path.isabs(args.store) else args.store
     for k in ("sup_steps", "pre_steps", "ft_steps"):
         if getattr(args, k) is not None:
             SCALES[args.scale][k] = getattr(args, k)
@@ -424,6 +482,8 @@ def main(argv=None) -> int:
                     log = os.path.join("runs", "paper", args.scale, f"t{t}", name, f"seed{seed}", "log.txt")
                     os.makedirs(os.path.dirname(log), exist_ok=True)
                     run_row(steps, args.dry_run, log)
+                    if not args.dry_run:
+                        record(args.scale, t, name, seed, steps)
         print_table(t, args.scale, args.seeds, args.rows, args.dry_run)
     return 0
 
