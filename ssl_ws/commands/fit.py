@@ -97,14 +97,12 @@ def psnr_summary(psnr, target) -> str:
 
 def run(args) -> int:
     import numpy as np
-    import torch
-    from tqdm import tqdm
 
     from ..data.sources import load_source
-    from ..data.store import make_splits, parse_split_sizes, write_store
-    from ..errors import SslWsError
-    from ..inr.chunked import FitJob, default_workers, fit_chunked
-    from ..inr.fit import RECIPES, inr_keys
+    from ..data.store import make_splits, parse_split_sizes
+    from ..errors import SslWsError, user_os_errors
+    from ..inr.fit import RECIPES
+    from ..inr.partial import claim_partial
     from ..weights import INRSpec
 
     out = Path(args.out)
@@ -113,6 +111,7 @@ def run(args) -> int:
         raise SslWsError(f"output {out} already exists; pass --overwrite to replace it")
     if args.views < 1 or args.chunk < 1:
         raise SslWsError("--views and --chunk must be positive")
+    _check_numbers(args)
     shard = _parse_shard(args.shard)
     workers = _parse_workers(getattr(args, "workers", "auto"))
     sizes = parse_split_sizes(args.split)
@@ -167,19 +166,60 @@ def run(args) -> int:
         "split_sizes": list(sizes), "shard": list(shard) if shard else None, "chunk": args.chunk,
     }
 
+    # one writer per --out (a lock held until we exit), a full disk is one line
+    hint = f"; finished chunks stay in {partial}: free space and run the same command again"
+    with claim_partial(partial), user_os_errors(f"cannot write {out}", hint):
+        if out.exists() and not args.overwrite:  # another fit finished it while we prepared
+            raise SslWsError(f"output {out} already exists; pass --overwrite to replace it")
+        return _fit_claimed(args, out, partial, src, spec, rec, fit_cfg, config, splits, selected, obj_rows,
+                            view_rows, eval_views, sizes, shard, workers, source_desc)
+
+
+def _check_numbers(args) -> None:
+    """Refuse numbers that would fit nothing (0 steps) or run blind (a NaN target)."""
+    import math
+
+    from ..errors import SslWsError
+
+    if args.steps is not None and args.steps < 1:
+        raise SslWsError(f"--steps must be at least 1, got {args.steps}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise SslWsError(f"--lr must be a positive number, got {args.lr}")
+    if args.target_psnr is not None and not math.isfinite(args.target_psnr):
+        raise SslWsError(f"--target-psnr must be a finite number of dB (e.g. 1000 to never stop early), "
+                         f"got {args.target_psnr}")
+    if not (math.isfinite(args.w0) and args.w0 > 0):
+        raise SslWsError(f"--w0 must be a positive number, got {args.w0}")
+    if args.limit is not None and args.limit < 1:
+        raise SslWsError(f"--limit must be at least 1, got {args.limit}")
+    if args.eval_views is not None and args.eval_views < 1:
+        raise SslWsError(f"--eval-views must be positive, got {args.eval_views}")
+
+
+def _fit_claimed(args, out, partial, src, spec, rec, fit_cfg, config, splits, selected, obj_rows, view_rows,
+                 eval_views, sizes, shard, workers, source_desc) -> int:
+    """The fit proper, in the claimed ``partial`` directory: resume, fit, write the store."""
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from ..data.store import write_store
+    from ..errors import SslWsError
+    from ..inr.chunked import FitJob, default_workers, fit_chunked
+    from ..inr.fit import inr_keys
+    from ..inr.partial import LOCK_NAME, clear_partial
+
+    n_inr = len(obj_rows)
     # ---------------------------------------------------------------- resume
-    if partial.exists():
+    try:
+        old = json.loads((partial / "config.json").read_text())
+    except (OSError, ValueError):
         old = None
-        try:
-            old = json.loads((partial / "config.json").read_text())
-        except (OSError, ValueError):
-            pass
-        if old != config:
+    if old != config:
+        if any(p.name != LOCK_NAME for p in partial.iterdir()):
             if not args.overwrite:
                 raise SslWsError(f"{partial} holds chunks of a different fit; delete it or pass --overwrite")
-            shutil.rmtree(partial)
-    if not partial.exists():
-        partial.mkdir(parents=True)
+            clear_partial(partial)
         (partial / "config.json").write_text(json.dumps(config, sort_keys=True))
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
