@@ -196,32 +196,84 @@ class RetrievalIndex:
 
     @classmethod
     def load(cls, path: str) -> "RetrievalIndex":
+        """Read an index directory, checking everything a query relies on: ``index.json`` a
+        JSON object of this format; the arrays of the right dtype, shape and length, finite
+        embeddings; ``index.faiss`` readable and of the embeddings' size (rebuilt from the
+        embeddings when absent). Anything else is one :class:`SslWsError` line naming the file."""
         faiss = _faiss()
         meta_path = os.path.join(path, "index.json")
         if not os.path.isfile(meta_path):
             raise SslWsError(f"{path} is not a retrieval index (no index.json); build one with `ssl-ws index`")
-        with open(meta_path) as f:
-            info = json.load(f)
-        if info.get("format") != FORMAT:
-            raise SslWsError(f"{path}/index.json is not an ssl_ws retrieval index")
-        if int(info.get("version", 0)) > VERSION:
-            raise SslWsError(f"{path} was written by a newer ssl_ws (index version {info.get('version')}); upgrade ssl_ws")
         try:
-            emb = np.load(os.path.join(path, "embeddings.npy"))
-            arrays = [np.load(os.path.join(path, f"{name}.npy")) for name in _ARRAYS]
-        except (FileNotFoundError, ValueError) as exc:
-            raise SslWsError(f"{path} is an incomplete retrieval index ({exc})") from None
+            with open(meta_path) as f:
+                info = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise SslWsError(f"corrupt {meta_path}: {' '.join(str(exc).split())}; rebuild it with `ssl-ws index`") from None
+        if not isinstance(info, dict) or info.get("format") != FORMAT:
+            raise SslWsError(f"{path}/index.json is not an ssl_ws retrieval index")
+        try:
+            version = int(info.get("version", 0))
+        except (TypeError, ValueError):
+            version = None
+        if version is None or version > VERSION:
+            raise SslWsError(f"{path} was written by a newer ssl_ws (index version {info.get('version')!r}); upgrade ssl_ws")
+        for key, kind in (("encoder", dict), ("store", dict), ("index", dict), ("class_names", list), ("image_size", list)):
+            if key in info and info[key] is None:
+                del info[key]
+            elif key in info and not isinstance(info[key], kind):
+                raise SslWsError(f"corrupt {meta_path}: {key!r} must be a JSON {'object' if kind is dict else 'list'}")
+        for key, value in (("channels", info.get("channels")), ("store.rows", info.get("store", {}).get("rows"))):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise SslWsError(f"corrupt {meta_path}: {key} must be a non-negative integer, got {value!r}")
+        emb = _load_array(path, "embeddings", np.float32, 2)
+        arrays = [_load_array(path, name, np.int64, 1) for name in _ARRAYS]
+        n = emb.shape[0]
+        for name, a in zip(_ARRAYS, arrays):
+            if a.shape[0] != n:
+                raise SslWsError(f"corrupt {path}/{name}.npy: {a.shape[0]} entries for {n} embeddings")
+        bad = ~np.isfinite(emb).all(axis=1)
+        if bad.any():
+            raise SslWsError(f"corrupt {path}/embeddings.npy: row {int(np.argmax(bad))} is not finite (NaN or Inf)")
+        n_store = (info.get("store") or {}).get("rows")
+        if n and (arrays[0].min() < 0 or (isinstance(n_store, int) and arrays[0].max() >= n_store)):
+            j = int(np.argmax((arrays[0] < 0) | (arrays[0] >= (n_store if isinstance(n_store, int) else np.inf))))
+            raise SslWsError(f"corrupt {path}/rows.npy: entry {j} is row {int(arrays[0][j])}, "
+                             f"outside the store's rows 0..{n_store - 1 if isinstance(n_store, int) else '?'}")
         faiss_path = os.path.join(path, "index.faiss")
         if os.path.exists(faiss_path):
-            index = faiss.read_index(faiss_path)
+            try:
+                index = faiss.read_index(faiss_path)
+            except (RuntimeError, OSError, MemoryError) as exc:
+                first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+                first = first.split("Error: ")[-1].strip()  # faiss prefixes the C++ function and source line
+                raise SslWsError(f"corrupt {faiss_path}: faiss cannot read it ({first[:200]}); delete it and "
+                                 f"it is rebuilt from the embeddings") from None
             if index.ntotal != emb.shape[0] or index.d != emb.shape[1]:
                 raise SslWsError(f"{faiss_path} does not match embeddings.npy; delete it and it is rebuilt from the embeddings")
             obj = cls(emb, *arrays, info=info, index=index)
         else:  # the raw embeddings are enough to rebuild it
             params = dict(info.get("index", {}))
             kind = params.pop("kind", "flat")
-            obj = cls.build(emb, *arrays, info=info, kind=kind, **_build_kwargs(params))
+            try:
+                obj = cls.build(emb, *arrays, info=info, kind=kind, **_build_kwargs(params))
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise SslWsError(f"corrupt {meta_path}: cannot rebuild the index from its recorded parameters "
+                                 f"{params} ({' '.join(str(exc).split())[:200]})") from None
         return obj
+
+
+def _load_array(path: str, name: str, dtype, ndim: int) -> np.ndarray:
+    f = os.path.join(path, f"{name}.npy")
+    try:
+        a = np.load(f, allow_pickle=False)
+    except FileNotFoundError:
+        raise SslWsError(f"{path} is an incomplete retrieval index ({name}.npy is missing)") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise SslWsError(f"corrupt {f}: {' '.join(str(exc).split())}") from None
+    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.ndim != ndim:
+        raise SslWsError(f"corrupt {f}: expected {np.dtype(dtype).name} with {ndim} dims, "
+                         f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}")
+    return a
 
 
 def _build_kwargs(params: Dict) -> Dict:
