@@ -26,6 +26,12 @@ def run(args) -> int:
 
     if Path(args.out).exists() and not args.overwrite:
         raise SslWsError(f"output {args.out} already exists; pass --overwrite to replace it")
+    seen_paths = {}
+    for p in args.shards:
+        key = Path(p).resolve()
+        if key in seen_paths:
+            raise SslWsError(f"store {p} is given twice (as {seen_paths[key]} and {p}); give each shard once")
+        seen_paths[key] = p
     stores = [load_store(p) for p in args.shards]
     ref = _same_fit(stores[0].meta)
     seen = {}

@@ -28,6 +28,11 @@ def load(args, kind: str = KIND):
     if args.resume and path is None:
         run_dir, _ = resolve_resume(args.resume)
         path = os.path.join(run_dir, "config.yaml")
+        if not os.path.isfile(path):
+            from ..errors import SslWsError
+
+            raise SslWsError(f"cannot resume from {args.resume}: it is not in a run directory (no {path}); "
+                             f"give the run directory (runs/NAME/STAMP), or the run's config with --config")
     return load_config(kind, path, args.overrides)
 
 

@@ -77,10 +77,13 @@ def run(args) -> int:
 
     from ..augment import preset
     from ..data import load_store
-    from ..errors import SslWsError
+    from ..errors import SslWsError, user_os_errors
 
     if args.n < 1 or args.k < 0:
         raise SslWsError("--n must be >= 1 and --k >= 0")
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise SslWsError(f"cannot write {out}: directory {out.parent} does not exist (create it first)")
     store = load_store(args.store)
     transform = preset(args.augment, num_classes=store.num_classes or None)
     rows = store.rows(args.split)
@@ -97,10 +100,8 @@ def run(args) -> int:
         height = width = 28
     generator = torch.Generator().manual_seed(args.seed)
     image = make_gallery(ws, transform, args.k, height, width, generator=generator, cell=args.cell)
-    out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-    image.save(out)
+    with user_os_errors(f"cannot write {out}"):
+        image.save(out)
     print(f"wrote {out}: {len(chosen)} INRs (rows {', '.join(map(str, chosen.tolist()))}) x "
           f"(original + {args.k} x {args.augment}), {height}x{width} renders upscaled to {image.size[0]}x{image.size[1]} px")
     return 0

@@ -161,6 +161,15 @@ def load_array_file(path) -> ImageSet:
     path = Path(path)
     if not path.is_file():
         raise SslWsError(f"array file not found: {path}")
+    magic = {".npz": b"PK", ".npy": b"\x93NUMPY"}.get(path.suffix)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError as exc:
+        raise SslWsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if magic and not head.startswith(magic):
+        kind = "a NumPy .npz archive (a zip file)" if path.suffix == ".npz" else "a NumPy .npy file (no NUMPY header)"
+        raise SslWsError(f"{path} is not {kind}; save the images with numpy.save / numpy.savez")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
@@ -178,7 +187,10 @@ def load_array_file(path) -> ImageSet:
     except SslWsError:
         raise
     except (OSError, ValueError, EOFError) as exc:
-        raise SslWsError(f"cannot read {path}: {exc}") from None
+        if "pickle" in str(exc).lower():
+            raise SslWsError(f"{path} holds pickled Python objects, which ssl_ws never loads; "
+                             f"save the images as a numeric array") from None
+        raise SslWsError(f"cannot read {path}: {' '.join(str(exc).split())}") from None
     images = _nchw(np.asarray(images), str(path))
     if labels is None:
         labels = np.zeros(len(images), dtype=np.int64)
