@@ -34,6 +34,10 @@ def run(args):
     from ..eval.index import RetrievalIndex
     from ..eval.results import encoder_info, environment, store_info
 
+    from ..eval.index import check_index_params
+
+    params = {"hnsw_m": args.hnsw_m, "ef_search": args.ef_search, "nlist": args.nlist, "nprobe": args.nprobe}
+    check_index_params(**params)
     model, store, device = load_model_and_store(args)
     t0 = time.perf_counter()
     emb = embed_split(model, store, args.split, batch_size=args.batch_size, device=device, progress=not args.quiet,
@@ -49,7 +53,6 @@ def run(args):
         "config": config_of(args),
         "environment": environment(),
     }
-    params = {"hnsw_m": args.hnsw_m, "ef_search": args.ef_search, "nlist": args.nlist, "nprobe": args.nprobe}
     index = RetrievalIndex.build(emb.emb, emb.rows, emb.labels, np.asarray(store.object_ids)[emb.rows],
                                  np.asarray(store.view_ids)[emb.rows], info=info, kind=args.kind, **params)
     index.info["seconds"] = {"embed": round(t1 - t0, 3), "build": round(time.perf_counter() - t1, 3)}

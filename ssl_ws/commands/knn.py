@@ -24,11 +24,16 @@ from ._eval_common import (
 
 
 def _setting(text: str):
+    import math
+
     try:
         k, t = text.split(":")
-        return int(k), float(t)
+        k, t = int(k), float(t)
     except ValueError:
         raise SslWsError(f"a kNN setting is K:T (e.g. 20:0.07), got {text!r}") from None
+    if k < 1 or not (t > 0 and math.isfinite(t)):
+        raise SslWsError(f"a kNN setting K:T needs K >= 1 and a positive temperature T, got {text!r}")
+    return k, t
 
 
 def configure(parser):

@@ -36,6 +36,12 @@ def run(args):
     from ..eval.linear_probe import DEFAULT_CS, linear_probe
     from ..eval.results import encoder_info, store_info, write_results
 
+    from ..errors import SslWsError
+
+    if args.cs is not None and not all(c > 0 and c < float("inf") for c in args.cs):
+        raise SslWsError(f"--C values must be positive numbers, got {args.cs}")
+    if args.max_iter < 1:
+        raise SslWsError(f"--max-iter must be at least 1, got {args.max_iter}")
     model, store, device = load_model_and_store(args)
     t0 = time.perf_counter()
     train_rows, per_class = labelled_rows(store, "train", args)

@@ -104,6 +104,8 @@ def check_compatible(model, store) -> None:
 def split_rows(store, split: str, max_views: Optional[int] = None) -> np.ndarray:
     """Sorted row ids of ``split`` (``"all"``: every row); an empty split is an error."""
     n_total = int(store.params.shape[0])
+    if max_views is not None and int(max_views) < 1:
+        raise SslWsError(f"--max-views must be at least 1, got {max_views}")
     if split == SPLITS_ALL:
         rows = np.arange(n_total, dtype=np.int64)
         if max_views is not None:
@@ -124,7 +126,19 @@ def embed_weights(model, ws, batch_size: int = 256, device=None) -> np.ndarray:
     device = resolve_device(device) if not isinstance(device, torch.device) else device
     model = model.to(device).eval()
     outs = [model(ws[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(ws), batch_size)]
-    return torch.cat(outs).numpy() if outs else np.zeros((0, model.out_dim), np.float32)
+    out = torch.cat(outs).numpy() if outs else np.zeros((0, model.out_dim), np.float32)
+    _check_finite(out)
+    return out
+
+
+def _check_finite(emb: np.ndarray, rows=None) -> None:
+    """Refuse NaN/Inf embeddings (a corrupt encoder): they would give silently wrong numbers."""
+    ok = np.isfinite(emb).all(axis=1)
+    if not ok.all():
+        j = int(np.argmin(ok))
+        what = f"store row {int(rows[j])}" if rows is not None else f"INR {j} of the batch"
+        raise SslWsError(f"the encoder gave a non-finite embedding (NaN or Inf) for {what}; "
+                         f"its weights may be corrupt (check the checkpoint)")
 
 
 @torch.inference_mode()
@@ -157,6 +171,7 @@ def embed_rows(
             ws = store.weights(batch, device=device)
             out[s : s + batch.size] = model(ws).float().cpu().numpy()
             bar.update(batch.size)
+    _check_finite(out, rows)
     labels = np.asarray(store.labels)[rows].astype(np.int64)
     return Embeddings(out, rows, labels, {"encoder_identity": getattr(model, "identity", None)})
 

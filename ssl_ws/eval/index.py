@@ -52,6 +52,13 @@ def _faiss():
     return faiss
 
 
+def check_index_params(**params) -> None:
+    """Every index parameter given (not None) must be a positive integer (``hnsw_m=0`` -> one line)."""
+    for name, value in params.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise SslWsError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+
+
 def build_faiss_index(
     emb: np.ndarray,
     kind: str = "flat",
@@ -66,6 +73,7 @@ def build_faiss_index(
     faiss = _faiss()
     if kind not in INDEX_KINDS:
         raise SslWsError(f"unknown index kind {kind!r}; expected one of {INDEX_KINDS}")
+    check_index_params(hnsw_m=hnsw_m, ef_construction=ef_construction, ef_search=ef_search, nprobe=nprobe, nlist=nlist)
     x = l2_normalize(emb)
     n, d = x.shape
     if n == 0:

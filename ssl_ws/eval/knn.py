@@ -99,8 +99,8 @@ def weighted_vote(
     Scores are scaled per query by ``exp(-max_j s_qj / T)`` (no overflow at small T;
     the argmax is unchanged). Neighbour slots with ``idx < 0`` (faiss padding) are ignored.
     """
-    if temperature <= 0:
-        raise SslWsError(f"kNN temperature must be positive, got {temperature}")
+    if not (temperature > 0 and np.isfinite(temperature)):
+        raise SslWsError(f"kNN temperature must be a positive number, got {temperature}")
     sims = np.asarray(sims, dtype=np.float64)
     idx = np.asarray(idx, dtype=np.int64)
     n_q, k = idx.shape

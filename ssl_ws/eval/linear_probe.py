@@ -73,8 +73,10 @@ def linear_probe(
     train_y = np.asarray(train_y, dtype=np.int64)
     test_y = np.asarray(test_y, dtype=np.int64)
     cs = [float(c) for c in cs]
-    if not cs or min(cs) <= 0:
-        raise SslWsError(f"regularization values C must be positive, got {cs}")
+    if not cs or not all(c > 0 and np.isfinite(c) for c in cs):
+        raise SslWsError(f"regularization values C must be positive numbers, got {cs}")
+    if int(max_iter) < 1:
+        raise SslWsError(f"--max-iter must be at least 1, got {max_iter}")
     if len(train_x) == 0 or len(test_x) == 0:
         raise SslWsError("the linear probe needs a non-empty training and test split")
     if np.unique(train_y).size < 2:
