@@ -195,6 +195,22 @@ def _check_keys(user: Dict, kind: str) -> None:
         raise SslWsError(f"unknown config key '{key}'{hint}")
 
 
+def _drop_replaced_encoder_options(layers: List[Dict]) -> List[Dict]:
+    """An ``encoder.name`` that differs from an earlier layer's (``-c cpu.yaml encoder.name=nfn``)
+    replaces the encoder: the earlier layers' encoder options (meant for the other encoder) are
+    dropped, so the new one starts from its own defaults plus the options given beside the name."""
+    out = [dict(layer) for layer in layers]
+    for i, layer in enumerate(out):
+        name = (layer.get("encoder") or {}).get("name") if isinstance(layer.get("encoder"), dict) else None
+        if name is None:
+            continue
+        for earlier in out[:i]:
+            enc = earlier.get("encoder")
+            if isinstance(enc, dict) and enc.get("name", name) != name:
+                earlier["encoder"] = {"name": name}
+    return out
+
+
 def load_config(kind: str, path: Optional[str] = None, overrides: Sequence[str] = ()):
     """The resolved config (an OmegaConf ``DictConfig``) of a ``pretrain``/``train`` run.
 
@@ -228,6 +244,7 @@ def load_config(kind: str, path: Optional[str] = None, overrides: Sequence[str] 
         raise SslWsError(f"bad override: {str(exc).splitlines()[0]}") from None
     for layer in layers:
         _check_keys(layer, kind)
+    layers = _drop_replaced_encoder_options(layers)
     base = OmegaConf.structured(SCHEMAS[kind])
     try:
         cfg = OmegaConf.merge(base, *layers)

@@ -79,3 +79,12 @@ def test_shipped_configs_load():
         kind = "pretrain" if "/pretrain/" in f else "train"
         c = load_config(kind, f, ["data.store=some/store"])  # the cpu recipes name no store
         assert c.trainer.accelerator == "auto"
+
+
+def test_a_new_encoder_name_drops_the_other_encoders_options(tmp_path):
+    y = tmp_path / "c.yaml"
+    y.write_text("data:\n  store: s\nencoder:\n  name: dwsnet\n  hidden: 16\n  norm: batch\n")
+    cfg = load_config("train", str(y), ["encoder.name=nfn", "encoder.n_layers=2"])
+    assert dict(cfg.encoder) == {"name": "nfn", "n_layers": 2}
+    same = load_config("train", str(y), ["encoder.hidden=8"])  # same encoder: options merge
+    assert dict(same.encoder) == {"name": "dwsnet", "hidden": 8, "norm": "batch"}

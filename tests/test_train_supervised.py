@@ -99,3 +99,27 @@ def test_objects_per_class_is_a_nested_stratified_subset(store, tmp_path):
     assert set(rows[2]) <= set(rows[4])  # nested: a learning curve's subsets grow
     res = run_train(cfg("train", store, tmp_path, "data.objects_per_class=2", "data.max_views=2"))
     assert res["global_step"] == -(-2 * 4 * 2 // 16)  # 8 objects x 2 views, batch 16
+
+
+def test_pixel_encoder_trains_with_the_store_image_size(tmp_path):
+    """`encoder.name=pixels-cnn` over a config written for the DWSNet: the DWSNet's options are
+    dropped, the render takes the store's image size, and the same training code runs."""
+    import json as _json
+
+    path = tiny_store(tmp_path / "st", n_obj=20, views=1)
+    meta = _json.load(open(os.path.join(path, "meta.json")))
+    meta["image_size"] = [6, 5]
+    _json.dump(meta, open(os.path.join(path, "meta.json"), "w"))
+    from ssl_ws.config import load_config
+
+    yaml = tmp_path / "dws.yaml"
+    yaml.write_text("encoder:\n  name: dwsnet\n  hidden: 4\n  norm: batch\n")
+    c = load_config("train", str(yaml), [f"data.store={path}", f"output_dir={tmp_path}", "encoder.name=pixels-cnn",
+                                         "augment.preset=none", "supervised.mixup=none", "trainer.max_steps=3",
+                                         "data.batch_size=4", "trainer.progress_bar=false", "trainer.accelerator=cpu"])
+    res = run_train(c)
+    assert res["config"]["encoder"]["name"] == "pixels-cnn"
+    from ssl_ws.models.export import load_encoder
+
+    model = load_encoder(res["best_checkpoint"])
+    assert model.encoder.image_size == (6, 5) and model.encoder_config["image_size"] == [6, 5]

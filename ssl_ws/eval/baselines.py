@@ -117,12 +117,10 @@ class SmallCNN(nn.Module):
 
     def __init__(self, channels: int, height: int, width: int, num_classes: int):
         super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.head = nn.Linear(64 * (height // 2) * (width // 2), num_classes)
+        from ..models.pixels import ConvFeatures  # the conv stack of the `pixels-cnn` encoder
+
+        self.features = ConvFeatures(channels)
+        self.head = nn.Linear(self.features.out_channels * (height // 2) * (width // 2), num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).flatten(1))

@@ -17,10 +17,11 @@ from .dwsnet import DWSNet
 from .mlp import FlatMLP
 from .neural_graph import NeuralGraphTransformer
 from .nfn import NFN
+from .pixels import PixelsCNN, PixelsLinear
 from .statnet import StatNet
 
 ENCODERS: Dict[str, Type[WeightSpaceEncoder]] = {
-    cls.name: cls for cls in (DWSNet, FlatMLP, NFN, NeuralGraphTransformer, StatNet)
+    cls.name: cls for cls in (DWSNet, FlatMLP, NFN, NeuralGraphTransformer, StatNet, PixelsLinear, PixelsCNN)
 }
 
 

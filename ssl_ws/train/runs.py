@@ -81,8 +81,10 @@ def check_checkpoint(path: str, spec, encoder_config: Dict) -> None:
         raise SslWsError(f"checkpoint {path} holds encoder {ck_enc} but the config asks for {want}")
 
 
-def build_encoder_from_config(encoder_cfg: Dict, spec):
-    """``build_encoder(name, spec, **kwargs)`` with one-line errors for bad names/kwargs."""
+def build_encoder_from_config(encoder_cfg: Dict, spec, image_size=None):
+    """``build_encoder(name, spec, **kwargs)`` with one-line errors for bad names/kwargs.
+    Encoders that render the INR (``takes_image_size``) get the store's ``image_size``
+    unless the config sets one."""
     import difflib
     import inspect
 
@@ -95,6 +97,10 @@ def build_encoder_from_config(encoder_cfg: Dict, spec):
     if names and name not in names:
         close = difflib.get_close_matches(str(name), names, n=1)
         raise SslWsError(f"unknown encoder {name!r}" + (f"; did you mean {close[0]!r}?" if close else f"; one of {names}"))
+    from ..models.registry import ENCODERS
+
+    if getattr(ENCODERS.get(name), "takes_image_size", False) and cfg.get("image_size") is None and image_size:
+        cfg["image_size"] = [int(v) for v in image_size]
     try:
         return build_encoder(name, spec, **cfg)
     except TypeError as exc:
@@ -262,7 +268,7 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     eval_rows = _eval_rows(store, cfg, bank_split="train")
     normalizer = fit_normalizer(store, train_rows)
     warn_about_augmentation(plain, normalizer, store.spec)
-    encoder = build_encoder_from_config(plain["encoder"], store.spec)
+    encoder = build_encoder_from_config(plain["encoder"], store.spec, store.image_size)
     module = SimCLRModule(plain, store, encoder, normalizer, train_rows, eval_rows)
     _check_batch(module, cfg)
     trainer = _trainer(plain, run_dir, "online/knn_acc", callbacks)
@@ -315,7 +321,7 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
         plain["encoder"] = dict(model.encoder_config)
     else:
         normalizer = fit_normalizer(store, train_rows)
-        encoder = build_encoder_from_config(plain["encoder"], store.spec)
+        encoder = build_encoder_from_config(plain["encoder"], store.spec, store.image_size)
     warn_about_augmentation(plain, normalizer, store.spec)
     if ckpt is not None:
         check_checkpoint(ckpt, store.spec, plain["encoder"])
