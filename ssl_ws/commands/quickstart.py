@@ -106,7 +106,7 @@ def _random_encoder(pretrain_run: str, out_path: str) -> str:
     store = load_store(cfg["data"]["store"])
     torch.manual_seed(int(cfg.get("seed", 0)))
     encoder = build_encoder_from_config(cfg["encoder"], store.spec)
-    normalizer = fit_normalizer(store, store.rows("train", max_views=cfg["data"].get("max_views")))
+    normalizer = fit_normalizer(store, store.rows("train", max_views=cfg["data"].get("max_views")), canonical=encoder.canonical)
     model = EmbeddingModel(encoder, normalizer, store.spec, dict(cfg["encoder"]), info={"kind": "random-init baseline"})
     save_encoder(model.eval(), out_path, config=cfg)
     return out_path

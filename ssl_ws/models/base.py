@@ -50,6 +50,9 @@ class WeightSpaceEncoder(nn.Module):
     #: ``encode`` also needs the raw (unnormalized) weights, e.g. to evaluate the INR at probe
     #: coordinates; callers pass them as ``encoder(normalized_ws, raw=ws)`` (EmbeddingModel does)
     uses_raw_weights: bool = False
+    #: embed the canonical form of the weights under the neuron-wise sign / scale symmetries
+    #: (:mod:`ssl_ws.canonical`); applied by :func:`encode_weights` before the normalizer
+    canonical: bool = False
 
     def __init__(self, spec: Union[INRSpec, Mapping], out_dim: int):
         super().__init__()
@@ -104,6 +107,16 @@ class WeightSpaceEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"spec={self.spec.layer_sizes}, out_dim={self.out_dim}, invariant={self.invariant}"
+
+
+def encode_weights(encoder: "WeightSpaceEncoder", normalizer, ws: WeightSpace) -> Tensor:
+    """``encoder(normalizer(ws), raw=ws)``, on ``canonicalize(ws)`` when the encoder is
+    ``canonical``: the one path from raw weights to an embedding (training and export)."""
+    if encoder.canonical:
+        from ..canonical import canonicalize
+
+        ws = canonicalize(ws)
+    return encoder(normalizer(ws), raw=ws)
 
 
 def _positive(name: str, value, allow_zero: bool = False) -> None:

@@ -77,6 +77,10 @@ class DWSNet(WeightSpaceEncoder):
             channels of the output bias: the functional view, invariant to every weight
             symmetry of the function, as node features.
         probe_coords: ``"grid"`` (fixed) or ``"learned"`` probe coordinates.
+        canonical: map every INR to its canonical form under the neuron-wise sign and
+            bias-shift symmetries of SIRENs (positive scale for ReLU INRs) before the
+            layers (:mod:`ssl_ws.canonical`), making the embedding invariant to them as well
+            as to permutations, exactly: the symmetries ScaleGMN is built for.
     """
 
     name = "dwsnet"
@@ -100,6 +104,7 @@ class DWSNet(WeightSpaceEncoder):
         head_hidden: int = 256,
         probes: int = 0,
         probe_coords: str = "grid",
+        canonical: bool = False,
     ):
         super().__init__(spec, out_dim)
         _positive("hidden", hidden)
@@ -116,13 +121,17 @@ class DWSNet(WeightSpaceEncoder):
         _probability("dropout", dropout)
         _positive("probes", probes, allow_zero=True)
         _choice("probe_coords", probe_coords, PROBE_COORDS)
+        if not isinstance(canonical, bool):
+            raise SslWsError(f"canonical must be true or false, got {canonical!r}")
         if set_layer == "sab" and hidden % num_heads:
             raise SslWsError(f"num_heads ({num_heads}) must divide hidden ({hidden}) for set_layer='sab'")
         self._record(
             hidden=hidden, n_layers=n_layers, out_dim=out_dim, set_layer=set_layer, num_heads=num_heads,
             pooling=pooling, layer_pooling=layer_pooling, norm=norm, dropout=float(dropout),
             head_layers=head_layers, head_hidden=head_hidden, probes=probes, probe_coords=probe_coords,
+            canonical=canonical,
         )
+        self.canonical = canonical
         self.probes = ProbeFeatures(self.spec, probes, probe_coords) if probes else None
         self.uses_raw_weights = bool(probes)
         sizes = self.spec.layer_sizes

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import SslWsError
+from .base import encode_weights
 from ..normalize import WeightNormalizer
 from ..weights import INRSpec, WeightSpace
 
@@ -113,7 +114,7 @@ class EmbeddingModel(nn.Module):
             raise SslWsError(
                 f"this encoder was trained on INRs [{self.spec.describe()}] but got INRs [{ws.spec.describe()}]"
             )
-        return self.encoder(self.normalizer(ws), raw=ws)
+        return encode_weights(self.encoder, self.normalizer, ws)
 
     @property
     def identity(self) -> str:

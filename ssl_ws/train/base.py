@@ -28,6 +28,7 @@ import torch
 
 from ..data.dataset import iter_row_chunks, make_train_loader
 from ..errors import SslWsError
+from ..models.base import encode_weights
 from ..models.export import CHECKPOINT_KEY, EmbeddingModel
 from ..normalize import WeightNormalizer
 from ..weights import WeightSpace
@@ -103,7 +104,7 @@ class WeightSpaceModule(pl.LightningModule):
 
     def encode(self, ws: WeightSpace) -> torch.Tensor:
         """``encoder(normalize(ws))`` of raw (possibly augmented) weights."""
-        return self.encoder(self.normalizer(ws), raw=ws)
+        return encode_weights(self.encoder, self.normalizer, ws)
 
     # ------------------------------------------------------------ evaluation
     @torch.no_grad()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import shutil
 import sys
 import warnings
 from typing import Dict, List, Optional, Sequence
@@ -124,12 +125,15 @@ def resolve_positives(positives: str, store, train_rows: np.ndarray) -> str:
     return chosen
 
 
-def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096):
-    """Weight statistics over the raw (unaugmented) training rows, streamed."""
+def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096, canonical: bool = False):
+    """Weight statistics over the raw (unaugmented) training rows, streamed; of their canonical
+    forms (:mod:`ssl_ws.canonical`) for an encoder that embeds those."""
+    from ..canonical import canonicalize
     from ..normalize import WeightNormalizer
 
     rows = np.asarray(rows, dtype=np.int64)
-    return WeightNormalizer.fit((store.weights(rows[i : i + chunk]) for i in range(0, len(rows), chunk)), store.spec)
+    prep = canonicalize if canonical else (lambda ws: ws)
+    return WeightNormalizer.fit((prep(store.weights(rows[i : i + chunk])) for i in range(0, len(rows), chunk)), store.spec)
 
 
 def warn_about_augmentation(cfg, normalizer, spec) -> Optional[str]:
@@ -198,20 +202,23 @@ def _prepare(kind: str, cfg, resume: Optional[str]):
     from ..data import load_store
 
     ckpt = None
+    store = load_store(cfg.data.store)  # a bad store is refused before a run directory exists
+    fresh = False
     if resume:
         run_dir, ckpt = resolve_resume(resume)
     elif os.environ.get(RUN_DIR_ENV) and _rank() != 0:
         run_dir = os.environ[RUN_DIR_ENV]
     else:
         run_dir = os.environ.get(RUN_DIR_ENV) if _rank() != 0 else None
+        fresh = run_dir is None
         run_dir = run_dir or new_run_dir(cfg.output_dir, cfg.name)
     os.makedirs(run_dir, exist_ok=True)
     if _rank() == 0:
         with open(os.path.join(run_dir, "config.yaml"), "w") as f:
             f.write(to_yaml(cfg))
-    store = load_store(cfg.data.store)
     plain = to_dict(cfg)
     plain["_run_dir"] = run_dir
+    plain["_fresh_run_dir"] = fresh
     if ckpt is not None:
         check_checkpoint(ckpt, store.spec, plain["encoder"])
     return store, plain, run_dir, ckpt
@@ -266,9 +273,9 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     train_rows = training_rows(store, cfg)
     plain["ssl"]["positives"] = resolve_positives(plain["ssl"]["positives"], store, train_rows)
     eval_rows = _eval_rows(store, cfg, bank_split="train")
-    normalizer = fit_normalizer(store, train_rows)
-    warn_about_augmentation(plain, normalizer, store.spec)
     encoder = build_encoder_from_config(plain["encoder"], store.spec, store.image_size)
+    normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical)
+    warn_about_augmentation(plain, normalizer, store.spec)
     module = SimCLRModule(plain, store, encoder, normalizer, train_rows, eval_rows)
     _check_batch(module, cfg)
     trainer = _trainer(plain, run_dir, "online/knn_acc", callbacks)
@@ -320,8 +327,8 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
         encoder, normalizer = model.encoder, model.normalizer
         plain["encoder"] = dict(model.encoder_config)
     else:
-        normalizer = fit_normalizer(store, train_rows)
         encoder = build_encoder_from_config(plain["encoder"], store.spec, store.image_size)
+        normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical)
     warn_about_augmentation(plain, normalizer, store.spec)
     if ckpt is not None:
         check_checkpoint(ckpt, store.spec, plain["encoder"])
@@ -379,8 +386,18 @@ def _check_batch(module, cfg) -> None:
     from ..data.dataset import BatchIndexSampler
 
     world = _world_size(cfg)
-    BatchIndexSampler(module.train_rows, int(cfg.data.batch_size), unit=module.train_unit,
-                      object_ids=module.store.object_ids, world_size=world)
+    try:
+        BatchIndexSampler(module.train_rows, int(cfg.data.batch_size), unit=module.train_unit,
+                          object_ids=module.store.object_ids, world_size=world)
+    except SslWsError:  # a run that never started leaves no directory holding only its config.yaml
+        run_dir = module.cfg.get("_run_dir")
+        if module.cfg.get("_fresh_run_dir") and run_dir and set(os.listdir(run_dir)) <= {"config.yaml"}:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            try:
+                os.rmdir(os.path.dirname(run_dir))  # runs/NAME, when this was its only run
+            except OSError:
+                pass
+        raise
 
 
 def _world_size(cfg) -> int:
