@@ -1,0 +1,275 @@
+"""How good are nearest-network queries? Retrieval metrics for embeddings of INRs.
+
+A query ``q`` (an INR of the query split) ranks every item of a bank (the train split, or
+the query split itself) by similarity, itself left out (an INR found as its own nearest
+neighbour says nothing). An item is *relevant* to ``q`` under two relations:
+
+``object``
+    another fit (view) of the same image: the multi-view question "given one fit of an
+    image, are its other fits found first?". Needs stores with >= 2 fits per object in the
+    bank; queries without any relevant item are left out of the relation and counted.
+``class``
+    same label: "is the nearest network of the same class?".
+
+Per relation, over the queries that have a relevant item (``r_q(i)``: 1 if the item at rank
+``i`` is relevant, ``R_q`` relevant items in the bank):
+
+* ``recall@k`` = fraction of queries with a relevant item in the top ``k`` (the hit rate, the
+  Recall@K of deep metric learning, e.g. Song et al., CVPR 2016, Stanford Online Products);
+* ``precision@k`` = mean over queries of ``sum_{i<=k} r_q(i) / k``;
+* ``mAP`` = mean over queries of ``AP_q = (1 / R_q) sum_i r_q(i) * precision@i`` over the whole
+  ranking.
+
+Similarity is the dot product of post-processed embeddings (:func:`postprocess`):
+``none`` (raw dot product), ``l2`` (cosine), ``center`` (subtract the bank mean, then L2:
+removes the common direction that makes every cosine ~0.99), ``whiten`` (centre, then PCA
+whitening fitted on the bank with eigenvalue floor ``eps * max``, then L2). Statistics are
+fitted on the bank only and applied to queries, as a deployed index would.
+
+Everything is batched: similarities ``[chunk, n_bank]`` per chunk of queries, one sort per
+chunk (torch), no per-query Python loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import SslWsError
+
+POSTPROCESS = ("none", "l2", "center", "whiten")
+RELATIONS = ("object", "class")
+
+
+@dataclass
+class Postprocess:
+    """``x -> normalize((x - mean) @ proj)`` fitted on a bank (see the module doc)."""
+
+    mode: str
+    mean: Optional[np.ndarray] = None  # [D]
+    proj: Optional[np.ndarray] = None  # [D, D'] (whiten)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self.mean is not None:
+            x = x - self.mean
+        if self.proj is not None:
+            x = x @ self.proj
+        if self.mode != "none":
+            x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        return x.astype(np.float32)
+
+
+def postprocess(bank: np.ndarray, mode: str = "center", eps: float = 1e-6) -> Postprocess:
+    """Fit the post-processing ``mode`` (one of :data:`POSTPROCESS`) on the bank embeddings."""
+    if mode not in POSTPROCESS:
+        raise SslWsError(f"unknown post-processing {mode!r}; choose from {', '.join(POSTPROCESS)}")
+    bank = np.asarray(bank, dtype=np.float64)
+    if mode in ("none", "l2"):
+        return Postprocess(mode)
+    mean = bank.mean(0)
+    if mode == "center":
+        return Postprocess(mode, mean=mean)
+    cov = np.cov(bank - mean, rowvar=False).reshape(bank.shape[1], bank.shape[1])
+    vals, vecs = np.linalg.eigh(cov)
+    keep = vals > eps * max(float(vals.max()), 1e-30)
+    return Postprocess(mode, mean=mean, proj=vecs[:, keep] / np.sqrt(vals[keep]))
+
+
+def median_random_cosine(x: np.ndarray, pairs: int = 10_000, seed: int = 0) -> float:
+    """Median cosine similarity of random pairs of distinct rows: how spread the cloud is
+    (~1: a narrow cone where every item looks alike; ~0: spread)."""
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < 2:
+        return float("nan")
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, len(x), pairs)
+    j = (i + rng.integers(1, len(x), pairs)) % len(x)
+    n = np.linalg.norm(x, axis=1).clip(1e-12)
+    return float(np.median((x[i] * x[j]).sum(1) / (n[i] * n[j])))
+
+
+def retrieval_metrics(
+    queries: np.ndarray,
+    bank: np.ndarray,
+    *,
+    query_rows: np.ndarray,
+    bank_rows: np.ndarray,
+    query_objects: np.ndarray,
+    bank_objects: np.ndarray,
+    query_labels: np.ndarray,
+    bank_labels: np.ndarray,
+    ks: Sequence[int] = (1, 5, 10),
+    chunk: int = 1024,
+    device=None,
+) -> Dict[str, Dict[str, float]]:
+    """recall@k, precision@k and mAP of every query against the bank, per relation.
+
+    ``queries`` / ``bank``: post-processed embeddings ``[n_q, D]`` / ``[n_b, D]`` (similarity =
+    dot product). ``*_rows``: store rows (a bank item with the query's own row is left out);
+    ``*_objects`` / ``*_labels``: object ids and labels of each.
+
+    Returns ``{relation: {"queries": n, "skipped": n_without_relevant, "recall@k": .., "precision@k": .., "mAP": ..}}``.
+    """
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise SslWsError(f"k must be positive integers, got {list(ks)}")
+    q = torch.as_tensor(np.asarray(queries, dtype=np.float32), device=device)
+    b = torch.as_tensor(np.asarray(bank, dtype=np.float32), device=device)
+    if q.dim() != 2 or b.dim() != 2 or q.shape[1] != b.shape[1]:
+        raise SslWsError(f"queries {tuple(q.shape)} and bank {tuple(b.shape)} must be [n, D] of one D")
+    as_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=q.device)
+    qr, br, qo, bo, ql, bl = map(as_t, (query_rows, bank_rows, query_objects, bank_objects, query_labels, bank_labels))
+    sums = {rel: {"n": 0, "skipped": 0, "ap": 0.0, **{f"hit{k}": 0.0 for k in ks}, **{f"prec{k}": 0.0 for k in ks}}
+            for rel in RELATIONS}
+    for s in range(0, len(q), chunk):
+        sl = slice(s, s + chunk)
+        sim = q[sl] @ b.T  # [c, n_b]
+        self_hit = qr[sl, None] == br[None, :]
+        sim = sim.masked_fill(self_hit, float("-inf"))
+        order = torch.argsort(sim, dim=1, descending=True)
+        valid = ~torch.gather(self_hit, 1, order)  # the query itself sinks to the end; not an item
+        for rel, (qa, ba) in {"object": (qo, bo), "class": (ql, bl)}.items():
+            rel_sorted = (ba[order] == qa[sl, None]) & valid  # [c, n_b] relevance by rank
+            n_rel = rel_sorted.sum(1)
+            has = n_rel > 0
+            acc = sums[rel]
+            acc["n"] += int(has.sum())
+            acc["skipped"] += int((~has).sum())
+            if not bool(has.any()):
+                continue
+            r = rel_sorted[has].float()
+            cum = r.cumsum(1)
+            ranks = torch.arange(1, r.shape[1] + 1, device=r.device, dtype=r.dtype)
+            acc["ap"] += float(((cum / ranks) * r).sum(1).div(n_rel[has].float()).sum())
+            for k in ks:
+                top = r[:, :k]
+                acc[f"hit{k}"] += float((top.sum(1) > 0).float().sum())
+                acc[f"prec{k}"] += float(top.sum(1).div(k).sum())
+    out = {}
+    for rel, acc in sums.items():
+        n = acc["n"]
+        res = {"queries": n, "skipped": acc["skipped"]}
+        for k in ks:
+            res[f"recall@{k}"] = acc[f"hit{k}"] / n if n else None
+        for k in ks:
+            res[f"precision@{k}"] = acc[f"prec{k}"] / n if n else None
+        res["mAP"] = acc["ap"] / n if n else None
+        out[rel] = res
+    return out
+
+
+# ---------------------------------------------------------------------------------- driver
+FEATURES = ("encoder", "raw", "pixels", "random")
+
+
+def _standardize(bank: np.ndarray, *others: np.ndarray):
+    """Per-coordinate standardization fitted on the bank (the baselines' StandardScaler)."""
+    mean, std = bank.mean(0), bank.std(0)
+    std = np.where(std > 0, std, 1.0)
+    return [(x - mean) / std for x in (bank, *others)]
+
+
+def feature_matrix(kind: str, store, rows: np.ndarray, model=None, device=None, batch_size: int = 256,
+                   seed: int = 0, progress: bool = False) -> np.ndarray:
+    """``[len(rows), D]`` features of store rows: ``encoder`` (the model's embeddings), ``raw``
+    (flat weights), ``pixels`` (the INR rendered on the store's grid, clipped to [0, 1]) or
+    ``random`` (an encoder of the model's architecture at a random init, seeded, with the
+    model's normalizer: what the encoder's training added)."""
+    from .embed import embed_rows
+
+    rows = np.asarray(rows, dtype=np.int64)
+    if kind == "encoder":
+        return embed_rows(model, store, rows, batch_size=batch_size, device=device, progress=progress,
+                          desc="embed").emb
+    if kind == "raw":
+        return np.asarray(store.params[rows], dtype=np.float32)
+    if kind == "pixels":
+        from ..models.pixels import render_pixels
+        from .baselines import store_image_size
+
+        size, _ = store_image_size(store)
+        out = [render_pixels(store.weights(rows[s : s + 1024]), size).flatten(1).numpy()
+               for s in range(0, len(rows), 1024)]
+        return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+    if kind == "random":
+        from ..models import build_encoder
+        from ..models.export import EmbeddingModel
+
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            enc = build_encoder(**{**model.encoder_config, "spec": model.spec})
+        rand = EmbeddingModel(enc, model.normalizer, model.spec, dict(model.encoder_config)).eval()
+        return embed_rows(rand, store, rows, batch_size=batch_size, device=device, progress=progress,
+                          desc="embed (random init)").emb
+    raise SslWsError(f"unknown feature {kind!r}; choose from {', '.join(FEATURES)}")
+
+
+def evaluate_retrieval(
+    store,
+    model=None,
+    *,
+    features: Sequence[str] = FEATURES,
+    posts: Sequence[str] = ("center",),
+    query_split: str = "test",
+    bank_split: Optional[str] = None,
+    ks: Sequence[int] = (1, 5, 10),
+    max_views: Optional[int] = None,
+    device=None,
+    seed: int = 0,
+    progress: bool = False,
+) -> Dict:
+    """Retrieval metrics of every ``features`` x ``posts`` combination (see the module doc).
+
+    The queries are the rows of ``query_split`` (``max_views`` views per object; all by
+    default), the bank the rows of ``bank_split`` (None: the query split itself, each query
+    left out). Returns ``{"rows": [{"features", "post", "median_cosine", "object": {...},
+    "class": {...}}, ...], "queries": n, "bank": n, ...}``.
+    """
+    from .embed import split_rows
+
+    if model is None and any(f in ("encoder", "random") for f in features):
+        raise SslWsError("the encoder and random features need an encoder checkpoint")
+    q_rows = split_rows(store, query_split, max_views=max_views)
+    b_rows = q_rows if bank_split is None else split_rows(store, bank_split, max_views=max_views)
+    if len(q_rows) == 0 or len(b_rows) < 2:
+        raise SslWsError(f"retrieval needs queries and a bank of at least 2 INRs; got {len(q_rows)} queries "
+                         f"({query_split}) and {len(b_rows)} bank items ({bank_split or query_split})")
+    obj, lab = np.asarray(store.object_ids), np.asarray(store.labels)
+    results = []
+    for kind in features:
+        same = bank_split is None
+        qf = feature_matrix(kind, store, q_rows, model, device=device, seed=seed, progress=progress)
+        bf = qf if same else feature_matrix(kind, store, b_rows, model, device=device, seed=seed, progress=progress)
+        if kind in ("raw", "pixels"):  # unstructured vectors: standardized per coordinate on the bank
+            bf, qf = _standardize(bf, qf)
+        for post in posts:
+            pp = postprocess(bf, post)
+            pb = pp(bf)
+            pq = pb if same else pp(qf)
+            m = retrieval_metrics(pq, pb, query_rows=q_rows, bank_rows=b_rows, query_objects=obj[q_rows],
+                                  bank_objects=obj[b_rows], query_labels=lab[q_rows], bank_labels=lab[b_rows],
+                                  ks=ks, device=device)
+            results.append({"features": kind, "post": post, "dim": int(bf.shape[1]),
+                            "median_cosine": median_random_cosine(pb, seed=seed), **m})
+    return {"query_split": query_split, "bank_split": bank_split or f"{query_split} (query left out)",
+            "queries": int(len(q_rows)), "bank": int(len(b_rows)), "max_views": max_views, "ks": list(ks),
+            "rows": results}
+
+
+def format_table(res: Dict) -> str:
+    """The results as a markdown table: one line per features x post-processing."""
+    ks = res["ks"]
+    head = (["features", "post", "median cos"] + [f"object R@{k}" for k in ks] + ["object mAP"]
+            + [f"class R@{k}" for k in ks] + [f"class P@{ks[-1]}", "class mAP"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    f = lambda v: "—" if v is None else f"{v:.3f}"
+    for r in res["rows"]:
+        o, c = r["object"], r["class"]
+        cells = ([r["features"], r["post"], f(r["median_cosine"])] + [f(o[f"recall@{k}"]) for k in ks] + [f(o["mAP"])]
+                 + [f(c[f"recall@{k}"]) for k in ks] + [f(c[f"precision@{ks[-1]}"]), f(c["mAP"])])
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
