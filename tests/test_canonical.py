@@ -53,12 +53,13 @@ def test_canonical_form_keeps_the_function_and_is_one_per_orbit(spec, make_ws):
     torch.testing.assert_close(canonicalize(permute(ws, perms)).to_flat(), permute(canon, perms).to_flat())
 
 
-def test_canonical_dwsnet_is_invariant_to_signs_shifts_and_permutations(make_ws):
+@pytest.mark.parametrize("name", ["dwsnet", "neural_graph"])
+def test_canonical_encoders_are_invariant_to_signs_shifts_and_permutations(name, make_ws):
     torch.manual_seed(0)
     ws = make_ws(SINE, batch=4, seed=2, scale=3.0)
     moved = permute(random_orbit(ws, 5), random_perms(SINE, 4, 2))
-    plain = build_encoder("dwsnet", SINE, hidden=8, n_layers=2, num_heads=2).eval()
-    canon = build_encoder("dwsnet", SINE, hidden=8, n_layers=2, num_heads=2, canonical=True).eval()
+    plain = build_encoder(name, SINE, hidden=8, n_layers=2, num_heads=2).eval()
+    canon = build_encoder(name, SINE, hidden=8, n_layers=2, num_heads=2, canonical=True).eval()
     canon.load_state_dict(plain.state_dict())
     from ssl_ws.models.base import encode_weights
     from ssl_ws.normalize import WeightNormalizer

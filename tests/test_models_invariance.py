@@ -65,6 +65,20 @@ def test_invariant_encoders_are_invariant(name, sizes, make_ws):
     assert (embed(enc, make_ws(spec, batch=4, seed=3, scale=10.0)) - z).abs().max() > 1e-3
 
 
+@pytest.mark.parametrize("probe_coords", ["grid", "learned"])
+def test_neural_graph_with_probes_is_invariant(probe_coords, make_ws):
+    torch.manual_seed(0)
+    spec = INRSpec((2, 7, 6, 3))
+    enc = build_encoder("neural_graph", spec, hidden=16, n_layers=1, num_heads=2, probes=9,
+                        probe_coords=probe_coords).eval()
+    ws = make_ws(spec, batch=4, seed=2, scale=3.0)
+    moved = permute(ws, random_perms(spec, 4, 1))
+    torch.testing.assert_close(enc(moved, raw=moved), enc(ws, raw=ws), atol=1e-5, rtol=1e-4)
+    # the probes carry information: the same normalized weights with other raw weights differ
+    other = make_ws(spec, batch=4, seed=5, scale=3.0)
+    assert (enc(ws, raw=other) - enc(ws, raw=ws)).abs().max() > 1e-4
+
+
 @pytest.mark.parametrize("options", [
     dict(set_layer="deepsets", pooling="mean"),
     dict(set_layer="sab", pooling="attention", norm="layer"),

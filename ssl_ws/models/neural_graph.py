@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from ..errors import SslWsError
 from ..weights import INRSpec, WeightSpace
 from .base import WeightSpaceEncoder, _choice, _positive, _probability
+from .probes import PROBE_COORDS, ProbeFeatures
 
 POOLINGS = ("mean", "max", "attention")
 
@@ -47,6 +48,13 @@ class NeuralGraphTransformer(WeightSpaceEncoder):
         edge_features: width of the learned per-weight features pooled into each token.
         pooling: pooling over tokens: ``"mean"``, ``"max"`` or ``"attention"``.
         dropout: dropout in the transformer layers.
+        probes: number of probe coordinates ``P`` (0 = none): every neuron's activations at
+            the probes (:mod:`ssl_ws.models.probes`, from the raw weights; the input neurons'
+            are the coordinates themselves) enter its token through a linear map ``P -> D``,
+            as the probe features of Kofinas et al. (2024).
+        probe_coords: ``"grid"`` (fixed) or ``"learned"`` probe coordinates.
+        canonical: embed the canonical form of the weights under SIREN sign flips and bias
+            shifts / ReLU positive scaling (:mod:`ssl_ws.canonical`).
     """
 
     name = "neural_graph"
@@ -64,16 +72,27 @@ class NeuralGraphTransformer(WeightSpaceEncoder):
         edge_features: int = 16,
         pooling: str = "mean",
         dropout: float = 0.0,
+        probes: int = 0,
+        probe_coords: str = "grid",
+        canonical: bool = False,
     ):
         super().__init__(spec, out_dim)
         for key, val in dict(hidden=hidden, n_layers=n_layers, num_heads=num_heads, edge_features=edge_features).items():
             _positive(key, val)
         _choice("pooling", pooling, POOLINGS)
         _probability("dropout", dropout)
+        _positive("probes", probes, allow_zero=True)
+        _choice("probe_coords", probe_coords, PROBE_COORDS)
+        if not isinstance(canonical, bool):
+            raise SslWsError(f"canonical must be true or false, got {canonical!r}")
         if hidden % num_heads:
             raise SslWsError(f"num_heads ({num_heads}) must divide hidden ({hidden})")
         self._record(hidden=hidden, n_layers=n_layers, out_dim=out_dim, num_heads=num_heads,
-                     edge_features=edge_features, pooling=pooling, dropout=float(dropout))
+                     edge_features=edge_features, pooling=pooling, dropout=float(dropout), probes=probes,
+                     probe_coords=probe_coords, canonical=canonical)
+        self.canonical = canonical
+        self.probes = ProbeFeatures(self.spec, probes, probe_coords) if probes else None
+        self.uses_raw_weights = bool(probes)
         sizes = self.spec.layer_sizes
         L = self.spec.n_layers
         D, E = hidden, edge_features
@@ -95,8 +114,10 @@ class NeuralGraphTransformer(WeightSpaceEncoder):
         if pooling == "attention":
             self.pool_query = nn.Parameter(torch.zeros(D))
         self.out = nn.Linear(D, out_dim)
+        if probes:
+            self.probe_proj = nn.Linear(probes, D, bias=False)
 
-    def tokens(self, ws: WeightSpace) -> Tensor:
+    def tokens(self, ws: WeightSpace, raw: WeightSpace = None) -> Tensor:
         """``[B, sum(layer_sizes), D]``: one token per neuron, layer by layer."""
         bsz = len(ws)
         L = self.spec.n_layers
@@ -106,6 +127,9 @@ class NeuralGraphTransformer(WeightSpaceEncoder):
             if k == L:
                 t = t + self.pos_out
             init.append(t)
+        if self.probes is not None:  # [B, d_k, P] per layer; the input neurons' values are the coordinates
+            feats = [self.probes.coords.T.to(ws.dtype).expand(bsz, -1, -1)] + self.probes(raw)
+            init = [t + self.probe_proj(f) for t, f in zip(init, feats)]
         toks = list(init)
         for j, w in enumerate(ws.weights):  # w: [B, d_{j+1} (targets), d_j (sources)]
             e = w.unsqueeze(-1)
@@ -115,8 +139,8 @@ class NeuralGraphTransformer(WeightSpaceEncoder):
             toks[j] = toks[j] + (w.transpose(1, 2) @ self.nbr_out(init[j + 1])) / math.sqrt(w.shape[1])
         return torch.cat(toks, dim=1)
 
-    def encode(self, ws: WeightSpace) -> Tensor:
-        h = self.transformer(self.tokens(ws))
+    def encode(self, ws: WeightSpace, raw: WeightSpace = None) -> Tensor:
+        h = self.transformer(self.tokens(ws, raw))
         how = self._hparams["pooling"]
         if how == "mean":
             z = h.mean(1)
