@@ -461,7 +461,7 @@ def test_fit_refuses_numbers_that_fit_nothing(tmp_path, capsys, bad):
 def test_misleading_messages_of_issue_14(base, tmp_path, capsys):
     (tmp_path / "x.npy").write_text("hello, not numpy")
     rc, _, err = run_cli(capsys, "fit", "--source", tmp_path / "x.npy", "--out", tmp_path / "f")
-    assert_one_line(rc, err, "text .npy", "is not a NumPy .npy file")
+    assert_one_line(rc, err, "text .npy", "not a NumPy .npy file")
     rc, _, err = run_cli(capsys, "merge", base["store"], base["store"], "--out", tmp_path / "m")
     assert_one_line(rc, err, "merge S S", "given twice")
     rc, _, err = run_cli(capsys, "pretrain", "--resume", base["enc"])

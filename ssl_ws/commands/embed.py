@@ -29,7 +29,10 @@ def run(args):
     emb = embed_split(model, store, args.split, batch_size=args.batch_size, device=device, progress=not args.quiet,
                       max_views=args.max_views)
     seconds = time.perf_counter() - t0
-    emb.save(args.out)
+    from ..errors import user_os_errors
+
+    with user_os_errors(f"cannot write embeddings to {args.out}"):
+        emb.save(args.out)
     results = {"split": args.split, "n": len(emb), "dim": emb.dim, "seconds": round(seconds, 3),
                "files": ["embeddings.npy", "rows.npy", "labels.npy"]}
     if args.projector:

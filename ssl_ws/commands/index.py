@@ -61,7 +61,10 @@ def run(args):
 
         index.info["projector"] = export_store_projector(args.projector, store, emb.emb, emb.rows, args.projector_max,
                                                          device=device, tag=f"index-{args.split}")
-    out = index.save(args.out)
+    from ..errors import user_os_errors
+
+    with user_os_errors(f"cannot write the index {args.out}"):
+        out = index.save(args.out)
     print(f"indexed {len(index)} INRs ({args.split}) with {args.kind} [{index.emb.shape[1]}-d, encoder "
           f"{info['encoder']['identity']}] -> {os.path.relpath(out)}" + (f"; projector: {args.projector}" if args.projector else ""))
     return 0

@@ -169,7 +169,7 @@ def load_array_file(path) -> ImageSet:
         raise SslWsError(f"cannot read {path}: {exc.strerror or exc}") from None
     if magic and not head.startswith(magic):
         kind = "a NumPy .npz archive (a zip file)" if path.suffix == ".npz" else "a NumPy .npy file (no NUMPY header)"
-        raise SslWsError(f"{path} is not {kind}; save the images with numpy.save / numpy.savez")
+        raise SslWsError(f"cannot read {path}: it is not {kind}; save the images with numpy.save / numpy.savez")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:

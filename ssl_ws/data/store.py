@@ -147,13 +147,15 @@ def _split_ids(splits) -> Dict[str, np.ndarray]:
     for name, ids in splits.items():
         if not isinstance(ids, list):
             raise SslWsError(f"splits.json: split {name!r} must be a list of object ids, got {type(ids).__name__}")
-        bad = next((x for x in ids if isinstance(x, bool) or not isinstance(x, (int, np.integer))), None)
-        if bad is not None:
-            raise SslWsError(f"splits.json: split {name!r} holds {bad!r}, not an integer object id")
         try:
-            out[str(name)] = np.asarray(ids, dtype=np.int64).reshape(-1)
-        except OverflowError:
-            raise SslWsError(f"splits.json: split {name!r} holds an object id beyond int64") from None
+            arr = np.asarray(ids) if ids else np.zeros(0, np.int64)
+        except (ValueError, OverflowError):  # ragged nesting, say
+            arr = np.asarray(ids, dtype=object)
+        if arr.dtype.kind not in "iu" or arr.ndim != 1:  # the slow search for the culprit only on this error path
+            bad = next((x for x in ids if isinstance(x, bool) or not isinstance(x, int)), ids[0] if ids else None)
+            what = "beyond int64" if isinstance(bad, int) and not isinstance(bad, bool) else "not an integer object id"
+            raise SslWsError(f"splits.json: split {name!r} holds {bad!r}, {what}")
+        out[str(name)] = arr.astype(np.int64)
     return out
 
 
