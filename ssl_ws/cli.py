@@ -61,6 +61,22 @@ def _build_parser(selected: Optional[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _user_write_error(exc: BaseException) -> Optional[str]:
+    """One line for a failure the user can fix that a command did not catch itself: a full disk,
+    a quota, a read-only or forbidden place (``OSError``), or torch's own report of one while
+    writing a checkpoint (``RuntimeError: ... file write failed`` / ``No space left``)."""
+    from .errors import USER_ERRNOS
+
+    if isinstance(exc, OSError) and exc.errno in USER_ERRNOS:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return f"{exc.strerror or exc}{where}; free space or fix permissions, then run again (finished work was saved)"
+    msg = " ".join(str(exc).split())
+    if isinstance(exc, RuntimeError) and ("No space left" in msg or "file write failed" in msg):
+        return (f"writing a file failed ({msg[:160]}); the disk may be full: free space, then resume "
+                f"(finished work was saved)")
+    return None
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
@@ -87,6 +103,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished work was saved; run the same command again to resume", file=sys.stderr)
         return 130
+    except (OSError, RuntimeError) as exc:
+        line = _user_write_error(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 2
     return int(code or 0)
 
 

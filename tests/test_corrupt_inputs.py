@@ -490,3 +490,31 @@ def test_bad_index_numbers(base, tmp_path, capsys, bad):
     rc, _, err = run_cli(capsys, "index", base["enc"], base["store"], "--quiet", "--out", tmp_path / "i", *bad)
     assert_one_line(rc, err, bad)
     assert not (tmp_path / "i").exists()
+
+
+def test_an_uncaught_disk_full_anywhere_is_one_line(monkeypatch, capsys):
+    """A full disk where no command caught it (e.g. Lightning writing a checkpoint) is still one line."""
+    import errno
+
+    from ssl_ws import cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "runs/x/last.ckpt")
+
+    def torch_full(args):
+        raise RuntimeError("[enforce fail at inline_container.cc:783] . PytorchStreamWriter failed writing file data/0: file write failed")
+
+    def bug(args):
+        raise RuntimeError("shape mismatch")  # a bug is not the user's to fix: it keeps its traceback
+
+    monkeypatch.setitem(cli.COMMANDS, "info", ("info", "x"))
+    for fn, code in ((full, 2), (torch_full, 2)):
+        monkeypatch.setattr("ssl_ws.commands.info.run", fn)
+        assert cli.main(["info", "somewhere"]) == code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ")
+    monkeypatch.setattr("ssl_ws.commands.info.run", bug)
+    import pytest
+
+    with pytest.raises(RuntimeError):
+        cli.main(["info", "somewhere"])
