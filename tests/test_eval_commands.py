@@ -134,8 +134,26 @@ def test_index_and_query(toy, capsys, tmp_path):
     assert cli("query", idx, "--id", 13, "-k", 4, "--png", png, "--json", js) == 0
     out = capsys.readouterr().out
     nb = json.load(open(js))["results"]["neighbours"]
-    assert nb[0]["row"] == 13 and abs(nb[0]["similarity"] - 1.0) < 1e-4 and len(nb) == 4
+    assert 13 not in [n["row"] for n in nb] and len(nb) == 4  # the query is not its own answer
     assert "large" in out or "small" in out or "medium" in out
+    assert cli("query", idx, "--id", 13, "-k", 4, "--keep-self", "--json", js) == 0
+    nb = json.load(open(js))["results"]["neighbours"]
+    assert nb[0]["row"] == 13 and abs(nb[0]["similarity"] - 1.0) < 1e-4
+    store = load_store(toy["store"])
+    assert cli("query", idx, "--id", 13, "-k", 4, "--exclude-views", "--filter-class", "1", "--json", js) == 0
+    nb = json.load(open(js))["results"]["neighbours"]
+    assert all(n["object"] != int(store.object_ids[13]) and n["label"] == 1 for n in nb) and len(nb) == 4
+    # batch: one JSON line per id
+    ids = tmp_path / "ids.txt"
+    ids.write_text("13, 14\n15\n")
+    lines_out = tmp_path / "q.jsonl"
+    assert cli("query", idx, "--ids-file", ids, "-k", 2, "--jsonl", lines_out) == 0
+    lines = [json.loads(x) for x in open(lines_out)]
+    assert [x["query"]["row"] for x in lines] == [13, 14, 15] and all(len(x["neighbours"]) == 2 for x in lines)
+    assert all(x["query"]["row"] not in [n["row"] for n in x["neighbours"]] for x in lines)
+    ids.write_text("13 x")
+    assert cli("query", idx, "--ids-file", ids) == 2
+    assert cli("query", idx, "--id", 13, "--filter-class", "nonsense") == 2
     from ssl_ws.eval.gallery import picture_size
 
     assert Image.open(png).size == picture_size(8, 8, 4)

@@ -34,11 +34,20 @@ def test_query_finds_itself_first(kind):
     assert set(nb[0]) == {"row", "label", "class_name", "object", "view", "similarity"}
 
 
-def test_flat_matches_brute_force():
-    idx = make_index()
+@pytest.mark.parametrize("post", ["center", "l2", "whiten"])
+def test_flat_matches_brute_force(post, tmp_path):
+    from ssl_ws.eval.retrieval import postprocess
+
+    idx = make_index(post=post)
     q = np.random.default_rng(5).standard_normal((20, 12)).astype(np.float32)
     sims, pos = idx.search(q, k=10)
-    brute = l2_normalize(q) @ l2_normalize(idx.emb).T
+    pp = postprocess(idx.emb, post)  # fitted on the indexed embeddings, applied to the queries
+    brute = pp(q).astype(np.float64) @ pp(idx.emb).T.astype(np.float64)
+    if post == "l2":  # plain cosine, as indexes before post-processing
+        brute = l2_normalize(q) @ l2_normalize(idx.emb).T
+    back = RetrievalIndex.load(idx.save(str(tmp_path / "i")))  # the statistics travel with the index
+    assert back.post.mode == post
+    np.testing.assert_array_equal(back.search(q, k=10)[1], pos)
     np.testing.assert_array_equal(pos, np.argsort(-brute, axis=1)[:, :10])
     np.testing.assert_allclose(sims, np.sort(brute, axis=1)[:, ::-1][:, :10], atol=1e-5)
 
@@ -110,3 +119,31 @@ def test_load_image_checks(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(SslWsError, match="cannot read"):
         load_image(str(tmp_path / "bad.png"), 1, (8, 8))
+
+
+def test_self_exclusion_objects_and_class_filter():
+    idx = make_index()
+    q = idx.emb[10]
+    own_row, own_obj = int(idx.rows[10]), int(idx.object_ids[10])
+    assert idx.neighbours(q, 3)[0]["row"] == own_row  # the raw search finds the query itself first
+    nb = idx.neighbours(q, 5, exclude_rows=[own_row])
+    assert len(nb) == 5 and own_row not in [n["row"] for n in nb]
+    nb = idx.neighbours(q, 5, exclude_objects=[own_obj])
+    assert all(n["object"] != own_obj for n in nb) and len(nb) == 5
+    nb = idx.neighbours(q, 7, exclude_rows=[own_row], label=2)
+    assert len(nb) == 7 and all(n["label"] == 2 for n in nb)
+    sims = [n["similarity"] for n in nb]
+    assert sims == sorted(sims, reverse=True)
+    # a filter deeper than the first search still returns k answers when they exist
+    assert len(idx.neighbours(q, 150, label=1)) == 150
+
+
+def test_old_indexes_load_as_plain_cosine(tmp_path):
+    import json
+
+    idx = make_index(post="l2")
+    out = idx.save(str(tmp_path / "i"))
+    meta = json.load(open(os.path.join(out, "index.json")))
+    del meta["post"]  # written before post-processing existed
+    json.dump(meta, open(os.path.join(out, "index.json"), "w"))
+    assert RetrievalIndex.load(out).post.mode == "l2"

@@ -22,6 +22,9 @@ def configure(parser):
     parser.add_argument("--ef-search", type=int, default=64, help="HNSW candidates per query (default: 64)")
     parser.add_argument("--nlist", type=int, default=None, help="IVF cells (default: ~4 sqrt(n))")
     parser.add_argument("--nprobe", type=int, default=8, help="IVF cells searched per query (default: 8)")
+    parser.add_argument("--post", choices=("center", "l2", "whiten", "none"), default="center",
+                        help="similarity post-processing fitted on the indexed embeddings and applied to queries: "
+                             "center (default: centre then cosine; best measured), l2 (plain cosine), whiten, none")
     add_projector(parser)
 
 
@@ -54,7 +57,8 @@ def run(args):
         "environment": environment(),
     }
     index = RetrievalIndex.build(emb.emb, emb.rows, emb.labels, np.asarray(store.object_ids)[emb.rows],
-                                 np.asarray(store.view_ids)[emb.rows], info=info, kind=args.kind, **params)
+                                 np.asarray(store.view_ids)[emb.rows], info=info, kind=args.kind, post=args.post,
+                                 **params)
     index.info["seconds"] = {"embed": round(t1 - t0, 3), "build": round(time.perf_counter() - t1, 3)}
     if args.projector:
         from ..eval.projector import export_store_projector
@@ -65,6 +69,10 @@ def run(args):
 
     with user_os_errors(f"cannot write the index {args.out}"):
         out = index.save(args.out)
+    post = index.info["post"]
     print(f"indexed {len(index)} INRs ({args.split}) with {args.kind} [{index.emb.shape[1]}-d, encoder "
           f"{info['encoder']['identity']}] -> {os.path.relpath(out)}" + (f"; projector: {args.projector}" if args.projector else ""))
+    print(f"similarity spread (median cosine of random pairs): {post['median_cosine_raw']:.3f} raw, "
+          f"{post['median_cosine']:.3f} after '{post['mode']}'" + (" (near 1: every INR looks alike; "
+          "try --post center)" if post["median_cosine"] > 0.9 else ""))
     return 0

@@ -1,8 +1,11 @@
-"""``ssl-ws query INDEX --id ROW -k 8`` or ``--image path.png``: nearest INRs.
+"""``ssl-ws query INDEX --id ROW -k 8``, ``--image path.png`` or ``--ids-file ids.txt``: nearest INRs.
 
-Prints the neighbours (rank, row, label, class, object, view, cosine similarity);
+Prints the neighbours (rank, row, label, class, object, view, similarity); the query INR
+itself is never one of its answers (``--keep-self`` keeps it), ``--exclude-views`` also
+leaves out the other fits of its image, ``--filter-class C`` keeps one class.
 ``--png out.png`` draws the query's render beside its neighbours' renders;
-``--json out.json`` writes the neighbours with the exact config.
+``--json out.json`` writes the neighbours with the exact config. ``--ids-file F`` answers
+one query per row id in F (whitespace or comma separated) as JSON lines (stdout or ``--jsonl``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ def configure(parser):
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--id", type=int, dest="row", metavar="ROW", help="store row id of the query INR")
     what.add_argument("--image", help="an image file: fitted to INRs with the store's recipe, embedded, searched")
+    what.add_argument("--ids-file", help="batch: a file of store row ids; one JSON line of neighbours per id")
+    parser.add_argument("--keep-self", action="store_true", help="let a query row be its own first answer (default: left out)")
+    parser.add_argument("--exclude-views", action="store_true", help="also leave out the other fits (views) of the query's image")
+    parser.add_argument("--filter-class", help="only answers of this class (name or label number)")
+    parser.add_argument("--jsonl", help="with --ids-file: write the JSON lines here (default: stdout)")
     parser.add_argument("-k", type=int, default=8, help="neighbours to return (default: 8)")
     parser.add_argument("--png", help="write the query's render beside its neighbours' renders to this PNG")
     parser.add_argument("--json", dest="out", help="write the neighbours and the config to this JSON")
@@ -39,6 +47,9 @@ def run(args):
     device = resolve_device(args.device)
     index = RetrievalIndex.load(args.index_dir)
     names = index.info.get("class_names") or []
+    label = _class_filter(args.filter_class, names)
+    if args.ids_file:
+        return _batch(args, index, label, device)
     need_store = bool(args.png) or args.image is not None
     model = store = None
     query_ws = None
@@ -68,7 +79,12 @@ def run(args):
         query_caption = ["query image", os.path.basename(args.image), "(its INR fit)"]
         query_info = {"image": os.path.abspath(args.image), "views": args.views}
 
-    nb = index.neighbours(q, args.k)
+    exclude_rows = [] if args.keep_self or args.row is None else [args.row]
+    exclude_objects = []
+    if args.exclude_views and args.row is not None:
+        exclude_objects = [int(store.object_ids[args.row]) if store is not None
+                           else int(index.object_ids[index.position_of_row(args.row)])]
+    nb = index.neighbours(q, args.k, exclude_rows=exclude_rows, exclude_objects=exclude_objects, label=label)
     kind = index.info.get("index", {}).get("kind", "flat")
     print(f"query: {desc}; index {args.index_dir} ({kind}, {len(index)} INRs, encoder "
           f"{index.info.get('encoder', {}).get('identity')})")
@@ -93,4 +109,74 @@ def run(args):
         write_results(args.out, "query", {"query": query_info, "neighbours": nb}, config_of(args),
                       index={"path": os.path.abspath(args.index_dir), "kind": kind, "n": len(index),
                              "encoder": index.info.get("encoder")})
+    return 0
+
+
+def _class_filter(text, names):
+    """``--filter-class``: a class name of the index or a label number."""
+    if text is None:
+        return None
+    if text in names:
+        return names.index(text)
+    try:
+        lab = int(text)
+    except ValueError:
+        lab = -1
+    if lab < 0 or (names and lab >= len(names)):
+        raise SslWsError(f"--filter-class {text!r} is neither a class name ({', '.join(names[:12])}) nor a label "
+                         f"0..{max(len(names) - 1, 0)}")
+    return lab
+
+
+def _read_ids(path):
+    import re
+
+    try:
+        text = open(path).read()
+    except OSError as exc:
+        raise SslWsError(f"cannot read --ids-file {path}: {exc.strerror or exc}") from None
+    ids = []
+    for tok in re.split(r"[\s,]+", text.strip()):
+        if not tok:
+            continue
+        try:
+            ids.append(int(tok))
+        except ValueError:
+            raise SslWsError(f"--ids-file {path}: {tok!r} is not a row id (integers separated by spaces, commas "
+                             f"or new lines)") from None
+    if not ids:
+        raise SslWsError(f"--ids-file {path} holds no row ids")
+    return ids
+
+
+def _batch(args, index, label, device):
+    """One JSON line per query row: {"query": {row, label, object}, "neighbours": [...]}."""
+    import json
+    import sys
+
+    from ..eval.query import check_row, embed_row, index_encoder, index_store
+
+    ids = _read_ids(args.ids_file)
+    for row in ids:
+        check_row(index, row)
+    missing = [r for r in ids if index.position_of_row(r) is None]
+    model = store = None
+    if missing:  # rows outside the index are embedded by its encoder
+        model = index_encoder(index, args.ckpt).to(device)
+        store = index_store(index, args.store)
+    out = open(args.jsonl, "w") if args.jsonl else sys.stdout
+    try:
+        for row in ids:
+            q = embed_row(index, row, model, store, device)
+            pos = index.position_of_row(row)
+            obj = int(index.object_ids[pos]) if pos is not None else int(store.object_ids[row])
+            lab = int(index.labels[pos]) if pos is not None else int(store.labels[row])
+            nb = index.neighbours(q, args.k, exclude_rows=[] if args.keep_self else [row],
+                                  exclude_objects=[obj] if args.exclude_views else [], label=label)
+            out.write(json.dumps({"query": {"row": row, "label": lab, "object": obj}, "neighbours": nb}) + "\n")
+    finally:
+        if args.jsonl:
+            out.close()
+    if args.jsonl:
+        print(f"{len(ids)} queries -> {args.jsonl}")
     return 0
