@@ -149,3 +149,22 @@ def test_linear_probe_above_chance_and_chooses_c():
         linear_probe(x[:300], y[:300], None, None, x[400:], y[400:], cs=(0.1, 1.0))
     with pytest.raises(SslWsError):
         linear_probe(x[:300], np.zeros(300, np.int64), None, None, x[400:], y[400:], cs=(1.0,))
+
+
+def test_online_evaluation_uses_the_package_classifiers():
+    """The training-time kNN / probe are the evaluators' own (one implementation): same
+    predictions as ssl-ws knn's knn_predict on separable toy embeddings."""
+    import torch
+
+    from ssl_ws.eval.knn import knn_predict
+    from ssl_ws.train.online_eval import knn_accuracy, probe_accuracy
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8)) * 5
+    y = rng.integers(0, 3, 120)
+    z = centres[y] + rng.normal(size=(120, 8))
+    bank, q = torch.tensor(z[:80], dtype=torch.float32), torch.tensor(z[80:], dtype=torch.float32)
+    acc = knn_accuracy(bank, torch.tensor(y[:80]), q, torch.tensor(y[80:]), k=5, temperature=0.1, num_classes=3)
+    pred = knn_predict(z[:80].astype(np.float32), y[:80], z[80:].astype(np.float32), k=5, temperature=0.1, num_classes=3)
+    assert acc == float(np.mean(pred == y[80:])) == 1.0
+    assert probe_accuracy(z[:80], y[:80], z[80:], y[80:]) == 1.0
