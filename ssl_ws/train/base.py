@@ -12,14 +12,14 @@ is fixed by the sampler. With Lightning restoring weights, optimizer, scheduler
 and loop state, a resumed run therefore continues exactly as an uninterrupted one.
 
 The learning rate follows a per-step linear warm-up then cosine decay to zero
-(Loshchilov & Hutter 2017), or stays constant. Its length is ``trainer.max_steps``
+(Loshchilov & Hutter 2017), or stays constant after the warm-up: lightly's
+``CosineWarmupScheduler``. Its length is ``trainer.max_steps``
 when set (the way to compare methods: equal optimizer steps, whatever the data size),
 else ``trainer.max_epochs`` epochs.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Dict, Optional
 
 import numpy as np
@@ -89,6 +89,18 @@ class WeightSpaceModule(pl.LightningModule):
         world = self.trainer.world_size if self._trainer is not None else 1
         return len(BatchIndexSampler(self.train_rows, int(self.cfg["data"]["batch_size"]), unit=self.train_unit,
                                      object_ids=self.store.object_ids, world_size=world))
+
+    #: batch entries left on the host: the step's ``(epoch, index)`` key seeds the CPU generator
+    #: and the loader's resume position, so reading it must not wait for the device
+    HOST_BATCH_KEYS = ("key",)
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
+        """Lightning's move to ``device`` of everything but :attr:`HOST_BATCH_KEYS`."""
+        if not isinstance(batch, dict):
+            return super().transfer_batch_to_device(batch, device, dataloader_idx)
+        host = {k: batch[k] for k in self.HOST_BATCH_KEYS if k in batch}
+        moved = super().transfer_batch_to_device({k: v for k, v in batch.items() if k not in host}, device, dataloader_idx)
+        return {**moved, **host}
 
     def batch_weights(self, batch: Dict, key: str = "params") -> WeightSpace:
         return WeightSpace.from_flat(batch[key], self.spec)
@@ -180,18 +192,14 @@ class WeightSpaceModule(pl.LightningModule):
             opt = torch.optim.Adam(groups, lr=lr, weight_decay=wd)
         else:
             opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd)
+        from lightly.utils.scheduler import CosineWarmupScheduler
+
         total, warm = self.schedule_steps()
-        cosine = ocfg["scheduler"] == "cosine"
-
-        def factor(step: int) -> float:
-            if warm and step < warm:
-                return (step + 1) / warm
-            if not cosine:
-                return 1.0
-            t = (step - warm) / max(total - warm, 1)
-            return 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        # lightly's schedule: linear warm-up (step + 1) / warm, then cosine from 1 to 0 over the
+        # remaining steps ("constant": from 1 to 1); a factor of each group's learning rate
+        end = 0.0 if ocfg["scheduler"] == "cosine" else 1.0
+        sched = CosineWarmupScheduler(opt, warmup_epochs=warm, max_epochs=max(total, warm, 1), start_value=1.0,
+                                      end_value=end)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ----------------------------------------------------------- checkpoints
