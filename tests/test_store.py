@@ -120,3 +120,11 @@ def test_splits_by_object_stratified_deterministic():
     assert [len(c[k]) for k in ("train", "val", "test")] == [100, 20, 30]
     with pytest.raises(SslWsError):
         make_splits(ids, labels, (300, 20, 30))
+
+
+def test_num_classes_without_class_names_is_the_largest_label_plus_one(tmp_path, spec):
+    kw = _store_kwargs(spec)
+    kw["meta"] = {k: v for k, v in kw["meta"].items() if k != "class_names"}
+    kw["labels"] = kw["labels"] * 3  # labels 0 and 3: four classes, one of them empty
+    write_store(tmp_path / "s", **kw)
+    assert load_store(tmp_path / "s").num_classes == 4

@@ -81,12 +81,8 @@ def config_of(args) -> Dict:
 
 
 def num_classes(store) -> int:
-    """Classes of the store: its class names, else the largest label + 1."""
-    import numpy as np
-
-    n = int(store.num_classes)
-    labels = np.asarray(store.labels)
-    return max(n, int(labels.max()) + 1 if labels.size else 0)
+    """Classes of the store (:attr:`INRStore.num_classes`: its class names, else the largest label + 1)."""
+    return int(store.num_classes)
 
 
 def class_names(store) -> list:

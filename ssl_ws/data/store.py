@@ -20,6 +20,7 @@ inconsistent directory with one clear line.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -69,9 +70,14 @@ class INRStore:
     def class_names(self):
         return list(self.meta.get("class_names", []))
 
-    @property
+    @functools.cached_property
     def num_classes(self) -> int:
-        return len(self.class_names)
+        """Classes: the number of class names in meta.json, else the largest label + 1 (labels
+        are checked to lie in ``[0, num_classes)`` when the store is loaded)."""
+        n = len(self.class_names)
+        if not n and len(self.labels):
+            n = int(np.max(self.labels)) + 1
+        return n
 
     @property
     def image_size(self):
