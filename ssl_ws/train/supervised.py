@@ -91,6 +91,9 @@ class SupervisedModule(WeightSpaceModule):
         ws = self.augment(self.batch_weights(batch), g)
         target = batch["labels"]
         if self.mixup is not None:
+            # soft labels given to MixUp: it would check integer labels' range on the host (a sync
+            # per step); the store's labels were checked when it was loaded
+            target = nn.functional.one_hot(target.long(), self.num_classes).float()
             ws, target = self.mixup.mix(ws, target, generator=g)
         logits = self(ws)
         loss = soft_cross_entropy(logits, target, self.label_smoothing)
