@@ -15,6 +15,7 @@ two so that load from other processes hits both alike.
     python benchmarks/encoder_speed.py                     # everything
     python benchmarks/encoder_speed.py --only dwsnet --steps 10
     python benchmarks/encoder_speed.py --only dwsnet --threads 1   # steadier on a busy machine
+    python benchmarks/encoder_speed.py --only dwsnet --device cuda --batch 1024   # on a GPU
 """
 
 from __future__ import annotations
@@ -57,16 +58,23 @@ def permuted(ws: WeightSpace, seed: int) -> WeightSpace:
 
 
 class Stepper:
+    """One training step of ``model`` on ``ws``, on the device of ``ws`` (the model is moved there)."""
+
     def __init__(self, model, ws):
-        self.model, self.ws = model.train(), ws
+        self.model, self.ws = model.to(ws.device).train(), ws
         self.opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        cuda = ws.device.type == "cuda"
+        self.sync = torch.cuda.synchronize if cuda else (lambda: None)
 
     def __call__(self):
-        """(wall seconds, process CPU seconds) of one step; CPU time is less inflated by other processes."""
+        """(wall seconds, process CPU seconds) of one step; CPU time is less inflated by other processes.
+        On a GPU the step is timed to its end (synchronized), so wall seconds are the GPU's."""
+        self.sync()
         t, c = time.perf_counter(), time.process_time()
         self.opt.zero_grad(set_to_none=True)
         self.model(self.ws).square().mean().backward()
         self.opt.step()
+        self.sync()
         return time.perf_counter() - t, time.process_time() - c
 
 
@@ -81,6 +89,7 @@ def compare_fused_blockwise(spec, ws, steps, warmup, rounds, **options):
     fused = build_encoder("dwsnet", spec, **options)
     block = BlockwiseDWSNet.from_fused(fused)
     n_f, n_b = count_parameters(fused), count_parameters(block)
+    fused, block = fused.to(ws.device), block.to(ws.device)
     probe = ws[:16]
     with torch.no_grad():
         fused.eval(), block.eval()
@@ -114,6 +123,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2, help="alternating fused/blockwise rounds")
     parser.add_argument("--only", choices=sorted(ENCODERS), default=None)
     parser.add_argument("--skip-blockwise", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's choice; 1 gives steadier CPU times on a shared machine)")
     args = parser.parse_args(argv)
@@ -121,9 +131,10 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
 
     spec = INRSpec(tuple(int(s) for s in args.layers.split(",")))
-    ws = random_inrs(spec, args.batch)
+    ws = random_inrs(spec, args.batch).to(args.device)
     print("command: python benchmarks/encoder_speed.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor() or platform.machine()}, "
+    where = torch.cuda.get_device_name(ws.device) if ws.device.type == "cuda" else platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {where}, "
           f"batch {args.batch} INRs of {' -> '.join(map(str, spec.layer_sizes))}; train step = fwd + bwd + Adam")
     print(f"{'encoder':<14}{'params':>10}{'ms/step':>10}{'INRs/s':>10}{'cpu ms':>10}  invariant")
     for name in ENCODERS if args.only is None else [args.only]:

@@ -11,6 +11,12 @@ Q queries against N D-dimensional embeddings:
   neighbours; ties go to the smallest class in both. Predictions are compared
   one by one and the mismatches counted.
 
+* torch: ``knn_predict(backend="torch", device=--device)``, the exact search of ``ssl-ws knn``
+  without faiss (and of the online evaluation during training), on a GPU with ``--device cuda``.
+
+faiss is optional: without it (the GPU machine has none unless its wheel travels) the faiss
+rows are left out and the torch backend is compared with scikit-learn alone.
+
 An approximate variant is timed beside them: faiss ``IndexIVFFlat`` (k-means cells
 trained on a subsample, ``nprobe`` cells scanned per query) with the same vote; its
 prediction mismatches against scikit-learn are counted too.
@@ -26,6 +32,7 @@ isotropic noise, so neighbours are meaningful and the intrinsic dimension is low
 
 Run:  python benchmarks/knn_speed.py            (full: 100k x 128-d, 10k queries; 1M HNSW)
       python benchmarks/knn_speed.py --n-db 20000 --n-queries 2000 --hnsw-n 100000   (smoke)
+      python benchmarks/knn_speed.py --device cuda --skip-hnsw                       (torch search on a GPU)
 """
 
 from __future__ import annotations
@@ -55,13 +62,30 @@ def bench_knn(args, data_seed: int = 0):
 
     from ssl_ws.eval.knn import knn_predict, l2_normalize
 
+    from ssl_ws.eval.knn import have_faiss
+
     x, y = synthetic(args.n_db + args.n_queries, args.dim, args.classes, args.latent, args.noise, data_seed)
     xtr, ytr, xq, yq = x[: args.n_db], y[: args.n_db], x[args.n_db :], y[args.n_db :]
     k, t = args.k, args.temperature
+    faiss_ok = have_faiss()
 
+    import torch
+
+    def torch_knn():
+        out = knn_predict(xtr, ytr, xq, k=k, temperature=t, num_classes=args.classes, backend="torch", device=args.device)
+        if torch.device(args.device).type == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    torch_knn()  # warm-up: CUDA context, kernels
     t0 = time.perf_counter()
-    pred_faiss = knn_predict(xtr, ytr, xq, k=k, temperature=t, num_classes=args.classes, backend="faiss")
-    t_faiss = time.perf_counter() - t0
+    pred_torch = torch_knn()
+    t_torch = time.perf_counter() - t0
+
+    if faiss_ok:
+        t0 = time.perf_counter()
+        pred_faiss = knn_predict(xtr, ytr, xq, k=k, temperature=t, num_classes=args.classes, backend="faiss")
+        t_faiss = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     ntr, nq = l2_normalize(xtr), l2_normalize(xq)
@@ -72,6 +96,15 @@ def bench_knn(args, data_seed: int = 0):
     clf.fit(ntr, ytr)
     pred_sk = clf.predict(nq)
     t_sk = time.perf_counter() - t0
+    mism_torch = int(np.sum(pred_torch != pred_sk))
+    print(f"kNN classification, {args.n_queries} queries vs {args.n_db} x {args.dim}-d, k={k}, T={t}:")
+    print(f"  torch on {args.device} (exact search + vote)  {t_torch:8.3f} s   top-1 {np.mean(pred_torch == yq):.4f}")
+    print(f"  sklearn KNeighborsClassifier brute  {t_sk:8.3f} s   top-1 {np.mean(pred_sk == yq):.4f}")
+    print(f"  torch: speed-up {t_sk / t_torch:.1f}x, prediction mismatches vs sklearn {mism_torch} / {args.n_queries}")
+    res = {"torch_s": t_torch, "sklearn_s": t_sk, "mismatches_torch": mism_torch, "device": str(args.device)}
+    if not faiss_ok:
+        print("  faiss not installed: faiss rows skipped")
+        return res
 
     # approximate: IVF (k-means cells trained on a subsample), then the same vote
     import faiss
@@ -93,13 +126,11 @@ def bench_knn(args, data_seed: int = 0):
 
     mism = int(np.sum(pred_faiss != pred_sk))
     mism_ivf = int(np.sum(pred_ivf != pred_sk))
-    print(f"kNN classification, {args.n_queries} queries vs {args.n_db} x {args.dim}-d, k={k}, T={t}:")
     print(f"  faiss (IndexFlatIP + vote)          {t_faiss:8.3f} s   top-1 {np.mean(pred_faiss == yq):.4f}")
-    print(f"  sklearn KNeighborsClassifier brute  {t_sk:8.3f} s   top-1 {np.mean(pred_sk == yq):.4f}")
     print(f"  faiss IVF nlist={nlist} nprobe={args.ivf_nprobe} (train+add+search) {t_ivf:8.3f} s   top-1 {np.mean(pred_ivf == yq):.4f}")
     print(f"  exact faiss: speed-up {t_sk / t_faiss:.1f}x, prediction mismatches vs sklearn {mism} / {args.n_queries}")
     print(f"  IVF faiss:   speed-up {t_sk / t_ivf:.1f}x, prediction mismatches vs sklearn {mism_ivf} / {args.n_queries}")
-    return {"faiss_s": t_faiss, "sklearn_s": t_sk, "ivf_s": t_ivf, "mismatches": mism, "mismatches_ivf": mism_ivf}
+    return dict(res, faiss_s=t_faiss, ivf_s=t_ivf, mismatches=mism, mismatches_ivf=mism_ivf)
 
 
 def bench_hnsw(args, data_seed: int = 1):
@@ -166,14 +197,20 @@ def main(argv=None):
     p.add_argument("--ef-search", type=int, default=64)
     p.add_argument("--skip-knn", action="store_true")
     p.add_argument("--skip-hnsw", action="store_true")
+    p.add_argument("--device", default="cpu", help="device of the torch backend's search: cpu (default), cuda, cuda:N")
     args = p.parse_args(argv)
-    import faiss
+    from ssl_ws.eval.knn import have_faiss
 
-    print("command: python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__)] + sys.argv[1:]))
-    print(f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} OpenMP threads, {os.cpu_count()} CPUs")
+    print("command: python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__)] + (sys.argv[1:] if argv is None else argv)))
+    if have_faiss():
+        import faiss
+
+        print(f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} OpenMP threads, {os.cpu_count()} CPUs")
+    else:
+        print(f"faiss not installed ({os.cpu_count()} CPUs): torch backend and scikit-learn only")
     if not args.skip_knn:
         bench_knn(args)
-    if not args.skip_hnsw:
+    if not args.skip_hnsw and have_faiss():
         bench_hnsw(args)
 
 
