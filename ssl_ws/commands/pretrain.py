@@ -2,60 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
+from ._run_common import configure_run, load_run_config, print_run_summary
 
 KIND = "pretrain"
 
 
-def configure(parser: argparse.ArgumentParser, kind: str = KIND) -> None:
-    from ..config import describe_schema
-
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = describe_schema(kind)
-    parser.add_argument("--config", "-c", default=None, help="YAML config file (see configs/); keys below")
-    parser.add_argument("--resume", default=None, metavar="RUN",
-                        help="continue an interrupted run: its directory (uses checkpoints/last.ckpt and config.yaml) or a .ckpt")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides, e.g. trainer.max_epochs=2")
-
-
-def load(args, kind: str = KIND):
-    import os
-
-    from ..config import load_config
-    from ..train.runs import resolve_resume
-
-    path = args.config
-    if args.resume and path is None:
-        run_dir, _ = resolve_resume(args.resume)
-        path = os.path.join(run_dir, "config.yaml")
-        if not os.path.isfile(path):
-            from ..errors import SslWsError
-
-            raise SslWsError(f"cannot resume from {args.resume}: it is not in a run directory (no {path}); "
-                             f"give the run directory (runs/NAME/STAMP), or the run's config with --config")
-    return load_config(kind, path, args.overrides)
+def configure(parser) -> None:
+    configure_run(parser, KIND)
 
 
 def run(args) -> int:
     from ..train.runs import run_pretrain
 
-    cfg = load(args)
-    res = run_pretrain(cfg, resume=args.resume)
-    _summary(res)
+    res = run_pretrain(load_run_config(args, KIND), resume=args.resume)
+    print_run_summary(res)
     return 0
-
-
-def _summary(res) -> None:
-    import os
-
-    if os.environ.get("LOCAL_RANK", "0") != "0":
-        return
-    print(f"run: {res['run_dir']}")
-    final = res.get("final") or (res.get("history") or [{}])[-1]
-    parts = [f"{k}={v:.4f}" for k, v in final.items() if isinstance(v, float)]
-    if parts:
-        print("final: " + " ".join(parts))
-    if res.get("test_acc") is not None:
-        train = f"train_acc={res['train_acc']:.4f} " if res.get("train_acc") is not None else ""
-        print(f"best epoch {res['best_epoch']}: {train}val_acc={res['val_acc']:.4f} test_acc={res['test_acc']:.4f}")
-    print(f"results: {os.path.join(res['run_dir'], 'results.json')}")

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from .pretrain import _summary, load
+from ._run_common import configure_run, load_run_config, print_run_summary
 
 KIND = "train"
 
 
 def configure(parser) -> None:
-    from .pretrain import configure as _configure
-
-    _configure(parser, KIND)
+    configure_run(parser, KIND)
 
 
 def run(args) -> int:
     from ..train.runs import run_train
 
-    cfg = load(args, KIND)
-    res = run_train(cfg, resume=args.resume)
-    _summary(res)
+    res = run_train(load_run_config(args, KIND), resume=args.resume)
+    print_run_summary(res)
     return 0
