@@ -83,3 +83,21 @@ def test_spec_mismatch(run, tmp_path):
         run_pretrain(load_config("pretrain", os.path.join(res["run_dir"], "config.yaml")), resume=str(tmp_path / "bad"))
     with pytest.raises(SslWsError, match="no checkpoints/last.ckpt"):
         run_pretrain(load_config("pretrain", os.path.join(res["run_dir"], "config.yaml")), resume=str(tmp_path))
+
+
+def test_reinitialized_is_the_architecture_with_seeded_random_weights():
+    from ssl_ws.models import build_encoder
+    from ssl_ws.models.export import EmbeddingModel
+    from ssl_ws.normalize import WeightNormalizer
+
+    enc = build_encoder("dwsnet", SPEC, hidden=4, out_dim=8, num_heads=2)
+    model = EmbeddingModel(enc, WeightNormalizer.identity(SPEC), SPEC, enc.config)
+    state = torch.random.get_rng_state()
+    a, b, c = model.reinitialized(3), model.reinitialized(3), model.reinitialized(4)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's RNG is untouched
+    assert a.encoder_config == model.encoder_config and a.normalizer is model.normalizer
+    pa, pb, pc = (torch.cat([p.flatten() for p in m.encoder.parameters()]) for m in (a, b, c))
+    assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+    torch.manual_seed(3)  # as a run seeded 3 builds its encoder
+    fresh = build_encoder("dwsnet", SPEC, hidden=4, out_dim=8, num_heads=2)
+    assert torch.equal(pa, torch.cat([p.flatten() for p in fresh.parameters()]))

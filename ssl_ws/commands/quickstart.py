@@ -93,22 +93,11 @@ def _store_is_complete(path: str, cfg) -> bool:
     )
 
 
-def _random_encoder(pretrain_run: str, out_path: str) -> str:
-    """The pretrained encoder's architecture with its initial (random) weights: the baseline."""
-    import torch
+def _random_encoder(encoder_path: str, seed: int, out_path: str) -> str:
+    """The pretrained encoder's architecture and normalizer with random weights: the baseline."""
+    from ..models.export import load_encoder, save_encoder
 
-    from ..data import load_store
-    from ..models.export import EmbeddingModel, save_encoder
-    from ..train.runs import build_encoder_from_config, fit_normalizer
-    from omegaconf import OmegaConf
-
-    cfg = OmegaConf.to_container(OmegaConf.load(os.path.join(pretrain_run, "config.yaml")), resolve=True)
-    store = load_store(cfg["data"]["store"])
-    torch.manual_seed(int(cfg.get("seed", 0)))
-    encoder = build_encoder_from_config(cfg["encoder"], store.spec)
-    normalizer = fit_normalizer(store, store.rows("train", max_views=cfg["data"].get("max_views")), canonical=encoder.canonical)
-    model = EmbeddingModel(encoder, normalizer, store.spec, dict(cfg["encoder"]), info={"kind": "random-init baseline"})
-    save_encoder(model.eval(), out_path, config=cfg)
+    save_encoder(load_encoder(encoder_path).reinitialized(seed), out_path)
     return out_path
 
 
@@ -189,7 +178,8 @@ def run(args) -> int:
 
     # 3. evaluate: pretrained vs random init -------------------------------------------------
     t = _stage("3/6 evaluate: linear probe and kNN, pretrained vs random weights")
-    random_ckpt = _random_encoder(pre_run, os.path.join(out, "random_encoder.pt"))
+    random_ckpt = _random_encoder(os.path.join(out, "encoder.pt"), int(pre_res["config"].get("seed", 0)),
+                                  os.path.join(out, "random_encoder.pt"))
     evals = {}
     for tag, enc in (("pretrained", os.path.join(out, "encoder.pt")), ("random", random_ckpt)):
         for lpc in cfg["evaluate"]["labels_per_class"]:

@@ -196,14 +196,7 @@ def feature_matrix(kind: str, store, rows: np.ndarray, model=None, device=None, 
                for s in range(0, len(rows), 1024)]
         return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
     if kind == "random":
-        from ..models import build_encoder
-        from ..models.export import EmbeddingModel
-
-        with torch.random.fork_rng():
-            torch.manual_seed(seed)
-            enc = build_encoder(**{**model.encoder_config, "spec": model.spec})
-        rand = EmbeddingModel(enc, model.normalizer, model.spec, dict(model.encoder_config)).eval()
-        return embed_rows(rand, store, rows, batch_size=batch_size, device=device, progress=progress,
+        return embed_rows(model.reinitialized(seed), store, rows, batch_size=batch_size, device=device, progress=progress,
                           desc="embed (random init)").emb
     raise SslWsError(f"unknown feature {kind!r}; choose from {', '.join(FEATURES)}")
 

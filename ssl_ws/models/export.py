@@ -107,6 +107,18 @@ class EmbeddingModel(nn.Module):
     def out_dim(self) -> int:
         return int(self.encoder.out_dim)
 
+    def reinitialized(self, seed: int = 0) -> "EmbeddingModel":
+        """The same architecture and normalizer with fresh random weights (``torch.manual_seed(seed)``
+        before building, as a run seeded ``seed`` builds its encoder): the random-init baseline
+        every pretrained number is read against. The global RNG state is left as it was."""
+        from .registry import build_encoder
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            enc = build_encoder(**{**self.encoder_config, "spec": self.spec})
+        return EmbeddingModel(enc, self.normalizer, self.spec, dict(self.encoder_config),
+                              info={**self.info, "kind": "random-init baseline", "seed": int(seed)}).eval()
+
     def forward(self, ws: WeightSpace) -> Tensor:
         if not isinstance(ws, WeightSpace):
             raise SslWsError(f"an EmbeddingModel takes a WeightSpace, got {type(ws).__name__}")
