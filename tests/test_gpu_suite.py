@@ -1,0 +1,84 @@
+"""The GPU suite (benchmarks/gpu/run_suite.py) runs end to end at tiny scale on a CPU.
+
+Same script, same stages and commands as the full-scale GPU run, at ``--scale tiny --device
+cpu``: 60 embedded digits fitted with the published recipe (1 view, then 10 views in two
+shards merged), the four step-matched supervised rows and SimCLR + linear probe / kNN /
+fine-tune, with and without probe features, and the four speed benchmarks. Nothing is
+downloaded (the digits ship with scikit-learn). Then: every stage is skipped when run
+again (resumable), a stage whose record is removed re-runs only its unfinished steps, and
+``--pack`` holds the results without stores or checkpoints.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "benchmarks", "gpu", "run_suite.py")
+STAGES = ["fit-1v", "fit-10v-0", "fit-10v-1", "merge-10v", "supervised", "simclr", "supervised-probes",
+          "simclr-probes", "speed"]
+
+
+def suite(out, *args):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    res = subprocess.run([sys.executable, SCRIPT, "--scale", "tiny", "--device", "cpu", "--out", str(out), *args],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res.stdout
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    pytest.importorskip("sklearn.datasets")  # the embedded digits
+    out = tmp_path_factory.mktemp("gpu-suite") / "tiny"
+    return out, suite(out)
+
+
+def stage(out, name):
+    return json.load(open(out / "stages" / f"{name}.json"))
+
+
+def test_every_stage_recorded_with_its_numbers(ran):
+    out, log = ran
+    assert sorted(os.listdir(out / "stages")) == sorted(f"{s}.json" for s in STAGES), log
+    assert stage(out, "fit-1v")["results"]["fit-1v"]["inrs"] == 60
+    splits = json.load(open(out / "data" / "inr-10v" / "splits.json"))  # ~36/12/12, stratified by label
+    n_train = len(splits["train"])
+    assert stage(out, "merge-10v")["results"]["merge-10v"]["inrs"] == 10 * n_train + (60 - n_train)  # 1 view val/test
+    for name in ("supervised", "supervised-probes"):
+        rows = stage(out, name)["results"]
+        assert len(rows) == 4 and all(0 <= r["test_acc"] <= 1 and r["global_step"] == 6 for r in rows.values()), rows
+    for name in ("simclr", "simclr-probes"):
+        res = stage(out, name)["results"]
+        assert {k.split(name + "-")[-1] for k in res} >= {"probe-10", "knn-10", "probe-all", "knn-all", "finetune-all"}
+        assert all(0 <= v["top1"] <= 1 for k, v in res.items() if "top1" in v)
+    speed = "\n".join(line for v in stage(out, "speed")["results"].values() for line in v["lines"])
+    for what in ("(c) ours", "paper pipeline", "aligned MixUp", "fused", "torch on cpu"):
+        assert what in speed, speed
+    summary = (out / "summary.md").read_text()
+    assert all(f"## {s} " in summary for s in STAGES)
+
+
+def test_second_run_skips_every_stage_and_resumes_a_stage_by_step(ran):
+    out, _ = ran
+    again = suite(out)
+    assert again.count("skipped") == len(STAGES) and "+ ssl-ws" not in again
+    # a stage killed after some of its steps: only the unfinished ones run
+    os.remove(out / "stages" / "supervised.json")
+    for d in (out / "runs" / "sup-10v").iterdir():
+        (d / "results.json").unlink()
+    rerun = suite(out, "--stage", "supervised")
+    assert rerun.count("+ ssl-ws train") == 1 and "name=sup-10v " in rerun
+    assert len(stage(out, "supervised")["results"]) == 4
+
+
+def test_pack_holds_results_not_stores(ran, tmp_path):
+    out, _ = ran
+    suite(out, "--stage", "none", "--pack", str(tmp_path / "suite.tar.gz"))
+    names = tarfile.open(tmp_path / "suite.tar.gz").getnames()
+    assert "tiny/summary.md" in names and "tiny/stages/speed.json" in names
+    assert not any("/data/" in n or n.endswith(".ckpt") or n.endswith(".npy") for n in names)
