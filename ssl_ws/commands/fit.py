@@ -1,4 +1,5 @@
-"""`ssl-ws fit`: fit several INR views per image of a source and write an INR store.
+"""`ssl-ws fit`: fit several INR views per image of a source and write an INR store
+(parsing and printing; the work is :mod:`ssl_ws.inr.build`).
 
 Work is cut into chunks of ``--chunk`` INRs (object-major: all views of an image are
 neighbours). Each finished chunk is saved to ``<out>.partial/`` at once; the same command
@@ -13,10 +14,7 @@ splits everywhere), e.g. on other machines; ``ssl-ws merge`` joins the shard sto
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
-import time
 from pathlib import Path
 
 
@@ -96,25 +94,19 @@ def psnr_summary(psnr, target) -> str:
 
 
 def run(args) -> int:
-    import numpy as np
+    from tqdm import tqdm
 
     from ..data.sources import load_source
-    from ..data.store import make_splits, parse_split_sizes
-    from ..errors import SslWsError, user_os_errors
-    from ..inr.fit import RECIPES
-    from ..inr.partial import claim_partial
-    from ..weights import INRSpec
+    from ..errors import SslWsError
+    from ..inr.build import fit_store, plan_fit, resolve_device
 
-    out = Path(args.out)
-    partial = Path(str(out) + ".partial")
-    if out.exists() and not args.overwrite:
-        raise SslWsError(f"output {out} already exists; pass --overwrite to replace it")
+    if Path(args.out).exists() and not args.overwrite:
+        raise SslWsError(f"output {args.out} already exists; pass --overwrite to replace it")
     if args.views < 1 or args.chunk < 1:
         raise SslWsError("--views and --chunk must be positive")
     _check_numbers(args)
     shard = _parse_shard(args.shard)
     workers = _parse_workers(getattr(args, "workers", "auto"))
-    sizes = parse_split_sizes(args.split)
     if args.layer_sizes:
         try:
             hidden = [int(x) for x in args.layer_sizes.split(",") if x.strip()]
@@ -124,55 +116,51 @@ def run(args) -> int:
         hidden = [args.hidden] * args.layers
     if not hidden or min(hidden) < 1:
         raise SslWsError("the INR needs at least one hidden layer of positive width")
-
     src = load_source(args.source, data_dir=args.data_dir, limit=args.limit)
-    spec = INRSpec((2, *hidden, src.channels), activation="sine", w0=args.w0, output_offset=0.5)
-    rec = RECIPES[args.recipe]
-    fit_cfg = {
-        "recipe": rec.name,
-        "init": {"siren": "first layer U(+-1/d_in)", "dwsnets": "first layer U(+-sqrt(6/d_in)/w0)"}[rec.first_layer]
-        + "; other hidden layers U(+-sqrt(6/d_in)/w0); hidden biases 0; output layer U(+-1/sqrt(d_in))",
-        "optimizer": "adam",
-        "loss": "mse over pixels and channels",
-        "steps": rec.steps if args.steps is None else int(args.steps),
-        "lr": rec.lr if args.lr is None else float(args.lr),
-        "target_psnr": rec.target_psnr if args.target_psnr is None else float(args.target_psnr),
-        "betas": list(rec.betas),
-        "eps": rec.eps,
-        "seed": int(args.seed),
-        "max_retries": 2,
-        "init_scheme": args.init,
-        "init_key": "inr_keys(seed, object_id, view_id)" if args.init == "independent" else "inr_keys(seed, 0, view_id)",
-    }
-    n_obj = len(src)
-    all_ids = np.arange(n_obj, dtype=np.int64)
-    splits = make_splits(all_ids, src.labels, sizes, seed=args.seed)
-    selected = np.array(sorted(o for v in splits.values() for o in v), dtype=np.int64)
-    if shard is not None:
-        i, n = shard
-        selected = selected[i * len(selected) // n : (i + 1) * len(selected) // n]
-    eval_views = args.views if args.eval_views is None else args.eval_views
-    if args.views < 1 or eval_views < 1:
-        raise SslWsError(f"--views and --eval-views must be positive, got {args.views} and {eval_views}")
-    n_views = np.where(np.isin(selected, splits["train"]), args.views, eval_views).astype(np.int64)
-    obj_rows = np.repeat(selected, n_views)
-    view_rows = np.arange(len(obj_rows), dtype=np.int64) - np.repeat(np.cumsum(n_views) - n_views, n_views)
-    n_inr = len(obj_rows)
-    if n_inr == 0:
-        raise SslWsError("nothing to fit: no objects selected (check --limit, --split and --shard)")
-    source_desc = dict(src.description, source=args.source, limit=args.limit, num_images=n_obj)
-    config = {
-        "spec": spec.to_dict(), "fit": fit_cfg, "views": args.views, "eval_views": eval_views, "source": source_desc,
-        "split_sizes": list(sizes), "shard": list(shard) if shard else None, "chunk": args.chunk,
-    }
+    plan = plan_fit(src, source_name=args.source, limit=args.limit, views=args.views, eval_views=args.eval_views,
+                    recipe=args.recipe, steps=args.steps, lr=args.lr, target_psnr=args.target_psnr, hidden=hidden,
+                    w0=args.w0, init=args.init, seed=args.seed, split=args.split, shard=shard, chunk=args.chunk)
+    device = resolve_device(args.device)
+    views_desc = (f"{plan.views} views" if plan.eval_views == plan.views
+                  else f"{plan.views} views, {plan.eval_views} for val/test")
+    bar = None
 
-    # one writer per --out (a lock held until we exit), a full disk is one line
-    hint = f"; finished chunks stay in {partial}: free space and run the same command again"
-    with claim_partial(partial), user_os_errors(f"cannot write {out}", hint):
-        if out.exists() and not args.overwrite:  # another fit finished it while we prepared
-            raise SslWsError(f"output {out} already exists; pass --overwrite to replace it")
-        return _fit_claimed(args, out, partial, src, spec, rec, fit_cfg, config, splits, selected, obj_rows,
-                            view_rows, eval_views, sizes, shard, workers, source_desc)
+    def progress(ev):
+        nonlocal bar
+        if bar is None:  # first event: the plan is made
+            procs = f", {ev['workers']} worker processes" if ev["workers"] > 1 else ""
+            saved = f", {ev['chunks_done']} saved" if ev["chunks_done"] else ""
+            print(f"fitting {len(plan)} INRs ({len(plan.selected)} images, {views_desc}) of [{plan.spec.describe()}] "
+                  f"to {args.source} {src.image_size[0]}x{src.image_size[1]}, recipe {plan.fit_cfg['recipe']}, "
+                  f"{ev['chunks']} chunk(s){saved} on {device}{procs}", file=sys.stderr)
+            bar = tqdm(total=len(plan), unit="INR", dynamic_ncols=True, file=sys.stderr)
+        post = {"chunks": f"{ev['chunks_done']}/{ev['chunks']}"}
+        if ev["psnr_median"] is not None:
+            post["psnr"] = f"{ev['psnr_median']:.1f}"
+        bar.set_postfix(post, refresh=not ev["inrs"])
+        bar.update(ev["inrs"])
+
+    try:
+        rep = fit_store(plan, src, args.out, device=device, workers=workers, overwrite=args.overwrite,
+                        progress=progress, max_chunks=args.max_chunks)
+    finally:
+        if bar is not None:
+            bar.close()
+    if rep.stopped:
+        print(f"stopped after {rep.new_chunks} new chunk(s) (--max-chunks); run again to resume", file=sys.stderr)
+        return 3
+    if rep.failed:
+        print(f"warning: {rep.failed} fit(s) diverged after retries and are left out "
+              f"(listed in meta.json 'failed_fits')", file=sys.stderr)
+    counts = ", ".join(f"{k} {v}" for k, v in rep.split_counts.items())
+    print(f"wrote {args.out}: {rep.kept} INRs, objects per split: {counts}")
+    print(psnr_summary(rep.psnr, plan.fit_cfg["target_psnr"]))
+    rate = ""
+    if rep.new_chunks and rep.seconds > 0:
+        rate = f" ({rep.inr_steps / rep.seconds:.0f} INR-steps/s this run" + (
+            f", {rep.workers} worker processes)" if rep.workers > 1 else ")")
+    print(f"mean steps {rep.mean_steps:.0f}; fitting took {rep.seconds:.1f} s" + rate)
+    return 0
 
 
 def _check_numbers(args) -> None:
@@ -194,109 +182,3 @@ def _check_numbers(args) -> None:
         raise SslWsError(f"--limit must be at least 1, got {args.limit}")
     if args.eval_views is not None and args.eval_views < 1:
         raise SslWsError(f"--eval-views must be positive, got {args.eval_views}")
-
-
-def _fit_claimed(args, out, partial, src, spec, rec, fit_cfg, config, splits, selected, obj_rows, view_rows,
-                 eval_views, sizes, shard, workers, source_desc) -> int:
-    """The fit proper, in the claimed ``partial`` directory: resume, fit, write the store."""
-    import numpy as np
-    import torch
-    from tqdm import tqdm
-
-    from ..data.store import write_store
-    from ..errors import SslWsError
-    from ..inr.chunked import FitJob, default_workers, fit_chunked
-    from ..inr.fit import inr_keys
-    from ..inr.partial import LOCK_NAME, clear_partial
-
-    n_inr = len(obj_rows)
-    # ---------------------------------------------------------------- resume
-    try:
-        old = json.loads((partial / "config.json").read_text())
-    except (OSError, ValueError):
-        old = None
-    if old != config:
-        if any(p.name != LOCK_NAME for p in partial.iterdir()):
-            if not args.overwrite:
-                raise SslWsError(f"{partial} holds chunks of a different fit; delete it or pass --overwrite")
-            clear_partial(partial)
-        (partial / "config.json").write_text(json.dumps(config, sort_keys=True))
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as exc:
-        raise SslWsError(f"device {args.device!r} is not available: {exc}") from None
-    keys = inr_keys(args.seed, obj_rows if args.init == "independent" else np.zeros_like(obj_rows), view_rows)
-    job = FitJob(spec=spec.to_dict(), recipe=rec.name, steps=fit_cfg["steps"], lr=fit_cfg["lr"],
-                 target_psnr=fit_cfg["target_psnr"], max_retries=fit_cfg["max_retries"], device=str(device))
-    if workers is None:
-        workers = default_workers(device, n_inr, fit_cfg["steps"], src.image_size[0] * src.image_size[1])
-    views_desc = f"{args.views} views" if eval_views == args.views else f"{args.views} views, {eval_views} for val/test"
-    t0 = time.perf_counter()
-    bar = None
-
-    def progress(ev):
-        nonlocal bar
-        if bar is None:  # first event: the plan is made
-            procs = f", {ev['workers']} worker processes" if ev["workers"] > 1 else ""
-            saved = f", {ev['chunks_done']} saved" if ev["chunks_done"] else ""
-            print(f"fitting {n_inr} INRs ({len(selected)} images, {views_desc}) of [{spec.describe()}] "
-                  f"to {args.source} {src.image_size[0]}x{src.image_size[1]}, recipe {rec.name}, "
-                  f"{ev['chunks']} chunk(s){saved} on {device}{procs}", file=sys.stderr)
-            bar = tqdm(total=n_inr, unit="INR", dynamic_ncols=True, file=sys.stderr)
-        post = {"chunks": f"{ev['chunks_done']}/{ev['chunks']}"}
-        if ev["psnr_median"] is not None:
-            post["psnr"] = f"{ev['psnr_median']:.1f}"
-        bar.set_postfix(post, refresh=not ev["inrs"])
-        bar.update(ev["inrs"])
-
-    try:
-        fit = fit_chunked(job, src.images, obj_rows, keys.numpy(), partial, chunk=args.chunk, workers=workers,
-                          progress=progress, max_chunks=args.max_chunks)
-    finally:
-        if bar is not None:
-            bar.close()
-    if fit.stopped:
-        print(f"stopped after {fit.new_chunks} new chunk(s) (--max-chunks); run again to resume", file=sys.stderr)
-        return 3
-    new_chunks, inr_steps, cat = fit.new_chunks, fit.new_inr_steps, fit.results
-    elapsed = time.perf_counter() - t0
-
-    failed = cat["failed"].astype(bool)
-    keep = ~failed
-    meta = {
-        "spec": spec.to_dict(),
-        "class_names": src.class_names,
-        "image_size": list(src.image_size),
-        "channels": src.channels,
-        "num_views": args.views,
-        "eval_views": eval_views,
-        "source": source_desc,
-        "fit": fit_cfg,
-        "splits": {"sizes": list(sizes), "seed": int(args.seed), "stratified_by": "label", "by": "object"},
-        "shard": list(shard) if shard else None,
-        "coordinates": "pixel (row r, col c) at (x, y) = (linspace(-1,1,W)[c], linspace(-1,1,H)[r]), row-major",
-        "failed_fits": [[int(o), int(v)] for o, v in zip(obj_rows[failed], view_rows[failed])],
-        "retried_fits": [[int(o), int(v), int(r)] for o, v, r in
-                         zip(obj_rows[cat["retries"] > 0], view_rows[cat["retries"] > 0], cat["retries"][cat["retries"] > 0])],
-        "mean_steps": float(cat["steps"][keep].mean()) if keep.any() else 0.0,
-    }
-    if failed.any():
-        print(f"warning: {int(failed.sum())} fit(s) diverged after retries and are left out "
-              f"(listed in meta.json 'failed_fits')", file=sys.stderr)
-    kept_objs = set(np.unique(obj_rows[keep]).tolist())
-    shard_splits = {name: [o for o in ids if o in kept_objs] for name, ids in splits.items()}
-    write_store(
-        out, params=cat["params"][keep], labels=src.labels[obj_rows[keep]], object_ids=obj_rows[keep],
-        view_ids=view_rows[keep], psnr=cat["psnr"][keep], splits=shard_splits, meta=meta, overwrite=args.overwrite,
-    )
-    shutil.rmtree(partial, ignore_errors=True)
-    counts = ", ".join(f"{k} {len(v)}" for k, v in shard_splits.items())
-    print(f"wrote {out}: {int(keep.sum())} INRs, objects per split: {counts}")
-    print(psnr_summary(cat["psnr"][keep], fit_cfg["target_psnr"]))
-    print(f"mean steps {meta['mean_steps']:.0f}; fitting took {elapsed:.1f} s"
-          + (f" ({inr_steps / elapsed:.0f} INR-steps/s this run"
-             + (f", {fit.workers} worker processes)" if fit.workers > 1 else ")") if new_chunks and elapsed > 0 else ""))
-    return 0

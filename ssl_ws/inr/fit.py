@@ -497,9 +497,9 @@ def fit_like_store(
     shared = fit.get("init_scheme", "independent") == "shared"
     if seed is None:
         seed = int(fit.get("seed", 0)) + (0 if shared else 1)
+    from .build import init_keys
+
     image_ids = torch.arange(b).repeat_interleave(views)
-    if shared:
-        image_ids = torch.zeros_like(image_ids)
     view_ids = torch.arange(views).repeat(b)
     res = fit_inrs(
         images.repeat_interleave(views, dim=0),
@@ -508,7 +508,7 @@ def fit_like_store(
         steps=fit.get("steps"),
         lr=fit.get("lr"),
         target_psnr=fit.get("target_psnr"),
-        seeds=inr_keys(seed, image_ids, view_ids),
+        seeds=init_keys(seed, image_ids, view_ids, "shared" if shared else "independent"),
         device=device,
     )
     if bool(res.failed.any()):

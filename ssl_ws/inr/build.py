@@ -1,0 +1,271 @@
+"""Building an INR store by fitting an image source: plan, fit (resumable, on every core), write.
+
+:func:`plan_fit` decides *what* is fitted: the object splits (stratified by label, by
+object), which objects this shard takes, how many views each gets (``views`` for training
+objects, ``eval_views`` for validation / test ones), every INR's init key, the recipe
+(:data:`~ssl_ws.inr.fit.RECIPES`) and the identity of the fit (``plan.config``, stored in the
+``OUT.partial`` directory so that a resumed run can only continue the same fit).
+:func:`fit_store` does it: it claims ``OUT.partial`` (one writer at a time), fits the INRs in
+chunks saved as they finish (:func:`~ssl_ws.inr.chunked.fit_chunked`, with worker processes
+on a CPU), and writes the store (``meta.json`` records the recipe, the init scheme, failed
+and retried fits), byte for byte the same whatever the workers, chunks or interruptions.
+
+Rows are object-major: all views of an image are neighbours. Init keys follow one rule,
+:func:`init_keys`: ``independent`` -- view ``k`` of image ``i`` starts from its own init
+``inr_keys(seed, i, k)`` (the published data sets); ``shared`` -- view ``k`` of every image
+starts from one init ``inr_keys(seed, 0, k)``, so weights of one view are comparable across
+images.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import SslWsError
+from ..weights import INRSpec
+
+INIT_SCHEMES = ("independent", "shared")
+
+
+def init_keys(seed: int, image_ids, view_ids, scheme: str = "independent"):
+    """The init key ``[B]`` of view ``view_ids[b]`` of image ``image_ids[b]`` under ``scheme``
+    (see the module doc): the one place the shared-init rule lives."""
+    from .fit import inr_keys
+
+    if scheme not in INIT_SCHEMES:
+        raise SslWsError(f"unknown init scheme {scheme!r}; choose from {', '.join(INIT_SCHEMES)}")
+    image_ids = np.asarray(image_ids, dtype=np.int64)
+    return inr_keys(seed, image_ids if scheme == "independent" else np.zeros_like(image_ids), view_ids)
+
+
+@dataclass
+class FitPlan:
+    """What a fit will produce (see :func:`plan_fit`)."""
+
+    spec: INRSpec
+    fit_cfg: Dict  # recipe, init, optimizer, steps, lr, target PSNR, seed, init scheme: meta.json's "fit"
+    splits: Dict[str, List[int]]
+    selected: np.ndarray  # objects fitted (this shard's)
+    obj_rows: np.ndarray  # object of every row
+    view_rows: np.ndarray  # view of every row
+    views: int
+    eval_views: int
+    sizes: Tuple[float, ...]
+    shard: Optional[Tuple[int, int]]
+    source_desc: Dict
+    chunk: int
+    config: Dict = field(default_factory=dict)  # the identity of the fit (OUT.partial/config.json)
+
+    def __len__(self) -> int:
+        return int(len(self.obj_rows))
+
+    def keys(self) -> np.ndarray:
+        return init_keys(self.fit_cfg["seed"], self.obj_rows, self.view_rows, self.fit_cfg["init_scheme"]).numpy()
+
+
+def plan_fit(
+    src,
+    *,
+    source_name: str,
+    limit: Optional[int] = None,
+    views: int = 1,
+    eval_views: Optional[int] = None,
+    recipe: str = "siren",
+    steps: Optional[int] = None,
+    lr: Optional[float] = None,
+    target_psnr: Optional[float] = None,
+    hidden: Sequence[int] = (32, 32),
+    w0: float = 30.0,
+    init: str = "independent",
+    seed: int = 0,
+    split: str = "0.8,0.1,0.1",
+    shard: Optional[Tuple[int, int]] = None,
+    chunk: int = 512,
+) -> FitPlan:
+    """Plan the fit of ``src`` (an :class:`~ssl_ws.data.sources.ImageSource`): see the module doc."""
+    from ..data.store import make_splits, parse_split_sizes
+    from .fit import RECIPES
+
+    eval_views = views if eval_views is None else eval_views
+    if views < 1 or eval_views < 1 or chunk < 1:
+        raise SslWsError(f"views, eval views and chunk must be positive, got {views}, {eval_views} and {chunk}")
+    if recipe not in RECIPES:
+        raise SslWsError(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
+    if init not in INIT_SCHEMES:
+        raise SslWsError(f"unknown init scheme {init!r}; choose from {', '.join(INIT_SCHEMES)}")
+    hidden = [int(h) for h in hidden]
+    if not hidden or min(hidden) < 1:
+        raise SslWsError("the INR needs at least one hidden layer of positive width")
+    sizes = parse_split_sizes(split)
+    spec = INRSpec((2, *hidden, src.channels), activation="sine", w0=w0, output_offset=0.5)
+    rec = RECIPES[recipe]
+    fit_cfg = {
+        "recipe": rec.name,
+        "init": {"siren": "first layer U(+-1/d_in)", "dwsnets": "first layer U(+-sqrt(6/d_in)/w0)"}[rec.first_layer]
+        + "; other hidden layers U(+-sqrt(6/d_in)/w0); hidden biases 0; output layer U(+-1/sqrt(d_in))",
+        "optimizer": "adam",
+        "loss": "mse over pixels and channels",
+        "steps": rec.steps if steps is None else int(steps),
+        "lr": rec.lr if lr is None else float(lr),
+        "target_psnr": rec.target_psnr if target_psnr is None else float(target_psnr),
+        "betas": list(rec.betas),
+        "eps": rec.eps,
+        "seed": int(seed),
+        "max_retries": 2,
+        "init_scheme": init,
+        "init_key": "inr_keys(seed, object_id, view_id)" if init == "independent" else "inr_keys(seed, 0, view_id)",
+    }
+    n_obj = len(src)
+    splits = make_splits(np.arange(n_obj, dtype=np.int64), src.labels, sizes, seed=seed)
+    selected = np.array(sorted(o for v in splits.values() for o in v), dtype=np.int64)
+    if shard is not None:
+        i, n = shard
+        selected = selected[i * len(selected) // n : (i + 1) * len(selected) // n]
+    n_views = np.where(np.isin(selected, splits["train"]), views, eval_views).astype(np.int64)
+    obj_rows = np.repeat(selected, n_views)
+    view_rows = np.arange(len(obj_rows), dtype=np.int64) - np.repeat(np.cumsum(n_views) - n_views, n_views)
+    if len(obj_rows) == 0:
+        raise SslWsError("nothing to fit: no objects selected (check --limit, --split and --shard)")
+    source_desc = dict(src.description, source=source_name, limit=limit, num_images=n_obj)
+    config = {
+        "spec": spec.to_dict(), "fit": fit_cfg, "views": views, "eval_views": eval_views, "source": source_desc,
+        "split_sizes": list(sizes), "shard": list(shard) if shard else None, "chunk": chunk,
+    }
+    return FitPlan(spec, fit_cfg, splits, selected, obj_rows, view_rows, views, eval_views, tuple(sizes), shard,
+                   source_desc, chunk, config)
+
+
+@dataclass
+class FitReport:
+    """What :func:`fit_store` did."""
+
+    out: Path
+    stopped: bool = False  # max_chunks reached: run again to resume
+    new_chunks: int = 0
+    inr_steps: int = 0  # Adam steps taken by this run
+    seconds: float = 0.0
+    workers: int = 1
+    kept: int = 0
+    failed: int = 0
+    psnr: Optional[np.ndarray] = None
+    mean_steps: float = 0.0
+    split_counts: Dict[str, int] = field(default_factory=dict)
+
+
+def resolve_device(name: Optional[str]):
+    """``name`` or cuda when available, checked to exist."""
+    import torch
+
+    device = name or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError) as exc:
+        raise SslWsError(f"device {name!r} is not available: {exc}") from None
+    return device
+
+
+def fit_store(
+    plan: FitPlan,
+    src,
+    out,
+    *,
+    device=None,
+    workers: Optional[int] = None,
+    overwrite: bool = False,
+    progress: Optional[Callable[[Dict], None]] = None,
+    max_chunks: Optional[int] = None,
+) -> FitReport:
+    """Fit ``plan`` on the images of ``src`` and write the store ``out`` (see the module doc).
+
+    ``workers``: processes (None: :func:`~ssl_ws.inr.chunked.default_workers`); ``progress``:
+    :func:`~ssl_ws.inr.chunked.fit_chunked`'s callback; ``max_chunks``: stop after that many
+    new chunks (tests of resuming). A full disk is one :class:`SslWsError` line; finished
+    chunks stay in ``OUT.partial`` for the next run.
+    """
+    from ..errors import user_os_errors
+    from .partial import claim_partial
+
+    out = Path(out)
+    partial = Path(str(out) + ".partial")
+    if out.exists() and not overwrite:
+        raise SslWsError(f"output {out} already exists; pass --overwrite to replace it")
+    device = resolve_device(device)
+    hint = f"; finished chunks stay in {partial}: free space and run the same command again"
+    with claim_partial(partial), user_os_errors(f"cannot write {out}", hint):
+        if out.exists() and not overwrite:  # another fit finished it while we prepared
+            raise SslWsError(f"output {out} already exists; pass --overwrite to replace it")
+        return _fit_claimed(plan, src, out, partial, device, workers, overwrite, progress, max_chunks)
+
+
+def _fit_claimed(plan, src, out, partial, device, workers, overwrite, progress, max_chunks) -> FitReport:
+    """The fit proper, in the claimed ``partial`` directory: resume, fit, write the store."""
+    from ..data.store import write_store
+    from .chunked import FitJob, default_workers, fit_chunked
+    from .partial import LOCK_NAME, clear_partial
+
+    try:
+        old = json.loads((partial / "config.json").read_text())
+    except (OSError, ValueError):
+        old = None
+    if old != plan.config:
+        if any(p.name != LOCK_NAME for p in partial.iterdir()):
+            if not overwrite:
+                raise SslWsError(f"{partial} holds chunks of a different fit; delete it or pass --overwrite")
+            clear_partial(partial)
+        (partial / "config.json").write_text(json.dumps(plan.config, sort_keys=True))
+
+    cfg = plan.fit_cfg
+    job = FitJob(spec=plan.spec.to_dict(), recipe=cfg["recipe"], steps=cfg["steps"], lr=cfg["lr"],
+                 target_psnr=cfg["target_psnr"], max_retries=cfg["max_retries"], device=str(device))
+    if workers is None:
+        workers = default_workers(device, len(plan), cfg["steps"], src.image_size[0] * src.image_size[1])
+    t0 = time.perf_counter()
+    fit = fit_chunked(job, src.images, plan.obj_rows, plan.keys(), partial, chunk=plan.chunk, workers=workers,
+                      progress=progress, max_chunks=max_chunks)
+    report = FitReport(out=out, stopped=fit.stopped, new_chunks=fit.new_chunks, inr_steps=fit.new_inr_steps,
+                       workers=fit.workers)
+    if fit.stopped:
+        return report
+    report.seconds = time.perf_counter() - t0
+    cat = fit.results
+    obj_rows, view_rows = plan.obj_rows, plan.view_rows
+    failed = cat["failed"].astype(bool)
+    keep = ~failed
+    retried = cat["retries"] > 0
+    meta = {
+        "spec": plan.spec.to_dict(),
+        "class_names": src.class_names,
+        "image_size": list(src.image_size),
+        "channels": src.channels,
+        "num_views": plan.views,
+        "eval_views": plan.eval_views,
+        "source": plan.source_desc,
+        "fit": cfg,
+        "splits": {"sizes": list(plan.sizes), "seed": int(cfg["seed"]), "stratified_by": "label", "by": "object"},
+        "shard": list(plan.shard) if plan.shard else None,
+        "coordinates": "pixel (row r, col c) at (x, y) = (linspace(-1,1,W)[c], linspace(-1,1,H)[r]), row-major",
+        "failed_fits": [[int(o), int(v)] for o, v in zip(obj_rows[failed], view_rows[failed])],
+        "retried_fits": [[int(o), int(v), int(r)] for o, v, r in
+                         zip(obj_rows[retried], view_rows[retried], cat["retries"][retried])],
+        "mean_steps": float(cat["steps"][keep].mean()) if keep.any() else 0.0,
+    }
+    kept_objs = set(np.unique(obj_rows[keep]).tolist())
+    shard_splits = {name: [o for o in ids if o in kept_objs] for name, ids in plan.splits.items()}
+    write_store(
+        out, params=cat["params"][keep], labels=src.labels[obj_rows[keep]], object_ids=obj_rows[keep],
+        view_ids=view_rows[keep], psnr=cat["psnr"][keep], splits=shard_splits, meta=meta, overwrite=overwrite,
+    )
+    shutil.rmtree(partial, ignore_errors=True)
+    report.kept, report.failed = int(keep.sum()), int(failed.sum())
+    report.psnr = cat["psnr"][keep]
+    report.mean_steps = meta["mean_steps"]
+    report.split_counts = {k: len(v) for k, v in shard_splits.items()}
+    return report
