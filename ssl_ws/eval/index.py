@@ -181,8 +181,6 @@ class RetrievalIndex:
     def embed(self, ws, device=None) -> np.ndarray:
         """Raw embeddings of INRs by the index's encoder (the recorded checkpoint, identity-checked)."""
         from .embed import embed_weights
-        from .query import index_encoder
-
         if self._model is None:
             self._model = index_encoder(self)
         return embed_weights(self._model, ws, device=device)
@@ -333,6 +331,27 @@ class RetrievalIndex:
                 raise SslWsError(f"corrupt {meta_path}: cannot rebuild the index from its recorded parameters "
                                  f"{params} ({' '.join(str(exc).split())[:200]})") from None
         return obj
+
+
+def index_encoder(index: RetrievalIndex, ckpt: Optional[str] = None):
+    """The encoder of the index (``ckpt`` or the recorded path), identity-checked."""
+    from ..models.export import load_encoder
+
+    enc = index.info.get("encoder", {})
+    want = enc.get("identity")
+    path = ckpt or enc.get("path")
+    if not path:
+        raise SslWsError("the index does not record its encoder's path; pass the checkpoint with --ckpt")
+    if ckpt is None and not os.path.exists(path):
+        raise SslWsError(f"the index's encoder {path} no longer exists; pass the checkpoint it was built with (--ckpt)")
+    model = load_encoder(path, map_location="cpu")
+    if want and model.identity != want:
+        src = "the checkpoint given" if ckpt else f"the file now at the index's encoder path {path}"
+        raise SslWsError(
+            f"encoder mismatch: the index was built by encoder {want}, but {src} is encoder {model.identity}; "
+            "rebuild the index with `ssl-ws index` or use the encoder it was built with"
+        )
+    return model
 
 
 def _load_post(path: str, info: Dict, dim: int) -> Postprocess:

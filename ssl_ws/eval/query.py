@@ -23,29 +23,8 @@ import numpy as np
 import torch
 
 from ..errors import SslWsError
-from .index import RetrievalIndex
+from .index import RetrievalIndex, index_encoder  # noqa: F401 (index_encoder: part of this module's API)
 from .knn import l2_normalize
-
-
-def index_encoder(index: RetrievalIndex, ckpt: Optional[str] = None):
-    """The encoder of the index (``ckpt`` or the recorded path), identity-checked."""
-    from ..models.export import load_encoder
-
-    enc = index.info.get("encoder", {})
-    want = enc.get("identity")
-    path = ckpt or enc.get("path")
-    if not path:
-        raise SslWsError("the index does not record its encoder's path; pass the checkpoint with --ckpt")
-    if ckpt is None and not os.path.exists(path):
-        raise SslWsError(f"the index's encoder {path} no longer exists; pass the checkpoint it was built with (--ckpt)")
-    model = load_encoder(path, map_location="cpu")
-    if want and model.identity != want:
-        src = "the checkpoint given" if ckpt else f"the file now at the index's encoder path {path}"
-        raise SslWsError(
-            f"encoder mismatch: the index was built by encoder {want}, but {src} is encoder {model.identity}; "
-            "rebuild the index with `ssl-ws index` or use the encoder it was built with"
-        )
-    return model
 
 
 def index_store(index: RetrievalIndex, store_path: Optional[str] = None):

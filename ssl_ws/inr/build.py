@@ -30,20 +30,7 @@ import numpy as np
 
 from ..errors import SslWsError
 from ..weights import INRSpec
-
-INIT_SCHEMES = ("independent", "shared")
-
-
-def init_keys(seed: int, image_ids, view_ids, scheme: str = "independent"):
-    """The init key ``[B]`` of view ``view_ids[b]`` of image ``image_ids[b]`` under ``scheme``
-    (see the module doc): the one place the shared-init rule lives."""
-    from .fit import inr_keys
-
-    if scheme not in INIT_SCHEMES:
-        raise SslWsError(f"unknown init scheme {scheme!r}; choose from {', '.join(INIT_SCHEMES)}")
-    image_ids = np.asarray(image_ids, dtype=np.int64)
-    return inr_keys(seed, image_ids if scheme == "independent" else np.zeros_like(image_ids), view_ids)
-
+from .fit import INIT_SCHEMES, init_keys
 
 @dataclass
 class FitPlan:

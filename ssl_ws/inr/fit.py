@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, asdict
-from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -161,6 +161,20 @@ def inr_keys(seed: int, image_ids, view_ids, device=None) -> Tensor:
     if view_ids.numel() and (view_ids.min() < 0 or view_ids.max() >= _MAX_VIEWS):
         raise SslWsError(f"view ids must lie in [0, 2**20), got {int(view_ids.min())}..{int(view_ids.max())}")
     return ((image_ids << 20) | view_ids) ^ _seed_mask(seed, image_ids.device)
+
+
+INIT_SCHEMES = ("independent", "shared")
+
+
+def init_keys(seed: int, image_ids, view_ids, scheme: str = "independent"):
+    """The init key ``[B]`` of view ``view_ids[b]`` of image ``image_ids[b]`` under ``scheme``, the
+    one place the shared-init rule lives: ``independent`` -- ``inr_keys(seed, image, view)``, every
+    fit from its own init (the published data sets); ``shared`` -- ``inr_keys(seed, 0, view)``,
+    view ``k`` of every image from one init, so weights of one view are comparable across images."""
+    if scheme not in INIT_SCHEMES:
+        raise SslWsError(f"unknown init scheme {scheme!r}; choose from {', '.join(INIT_SCHEMES)}")
+    image_ids = torch.as_tensor(image_ids, dtype=torch.int64)
+    return inr_keys(seed, image_ids if scheme == "independent" else torch.zeros_like(image_ids), view_ids)
 
 
 def retry_key(keys: Tensor, attempt: Tensor) -> Tensor:
@@ -497,8 +511,6 @@ def fit_like_store(
     shared = fit.get("init_scheme", "independent") == "shared"
     if seed is None:
         seed = int(fit.get("seed", 0)) + (0 if shared else 1)
-    from .build import init_keys
-
     image_ids = torch.arange(b).repeat_interleave(views)
     view_ids = torch.arange(views).repeat(b)
     res = fit_inrs(
