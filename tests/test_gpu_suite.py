@@ -19,8 +19,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu", "run_suite.py")
-STAGES = ["fit-1v", "fit-10v-0", "fit-10v-1", "merge-10v", "supervised", "simclr", "supervised-probes",
-          "simclr-probes", "speed"]
+STAGES = ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "speed", "fit-10v-0", "fit-10v-1",
+          "merge-10v", "supervised-10v"]
 
 
 def suite(out, *args):
@@ -49,9 +49,9 @@ def test_every_stage_recorded_with_its_numbers(ran):
     splits = json.load(open(out / "data" / "inr-10v" / "splits.json"))  # ~36/12/12, stratified by label
     n_train = len(splits["train"])
     assert stage(out, "merge-10v")["results"]["merge-10v"]["inrs"] == 10 * n_train + (60 - n_train)  # 1 view val/test
-    for name in ("supervised", "supervised-probes"):
+    for name, n in (("supervised", 3), ("supervised-probes", 3), ("supervised-10v", 2)):
         rows = stage(out, name)["results"]
-        assert len(rows) == 4 and all(0 <= r["test_acc"] <= 1 and r["global_step"] == 6 for r in rows.values()), rows
+        assert len(rows) == n and all(0 <= r["test_acc"] <= 1 and r["global_step"] == 6 for r in rows.values()), rows
     for name in ("simclr", "simclr-probes"):
         res = stage(out, name)["results"]
         assert {k.split(name + "-")[-1] for k in res} >= {"probe-10", "knn-10", "probe-all", "knn-all", "finetune-all"}
@@ -69,11 +69,11 @@ def test_second_run_skips_every_stage_and_resumes_a_stage_by_step(ran):
     assert again.count("skipped") == len(STAGES) and "+ ssl-ws" not in again
     # a stage killed after some of its steps: only the unfinished ones run
     os.remove(out / "stages" / "supervised.json")
-    for d in (out / "runs" / "sup-10v").iterdir():
+    for d in (out / "runs" / "sup-1v-symmetry").iterdir():
         (d / "results.json").unlink()
     rerun = suite(out, "--stage", "supervised")
-    assert rerun.count("+ ssl-ws train") == 1 and "name=sup-10v " in rerun
-    assert len(stage(out, "supervised")["results"]) == 4
+    assert rerun.count("+ ssl-ws train") == 1 and "name=sup-1v-symmetry " in rerun
+    assert len(stage(out, "supervised")["results"]) == 3
 
 
 def test_pack_holds_results_not_stores(ran, tmp_path):
