@@ -101,3 +101,12 @@ def test_retrieval_eval_command(tmp_path, capsys):
     assert all(r["object"]["queries"] == 8 for r in res["rows"])
     assert "object R@1" in capsys.readouterr().out
     assert main(["retrieval-eval", ckpt, store, "--post", "sharpen"]) == 2
+    png = tmp_path / "r.png"
+    assert main(["retrieval-eval", ckpt, store, "--quiet", "--features", "encoder", "--out", str(out),
+                 "--png", str(png), "--png-queries", "3", "--png-k", "4"]) == 0
+    pic = json.load(open(out))["results"]["picture"]
+    assert len(pic["queries"]) == 3 and all(len(q["other_fit_ranks"]) == 1 for q in pic["queries"])  # 2 fits each
+    from PIL import Image
+
+    assert Image.open(png).size[1] > 3 * 60  # three rows stacked
+    assert main(["retrieval-eval", ckpt, store, "--png", str(tmp_path / "missing" / "r.png")]) == 2

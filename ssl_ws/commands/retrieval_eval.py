@@ -9,6 +9,8 @@ each similarity post-processing (:mod:`ssl_ws.eval.retrieval`).
 
 from __future__ import annotations
 
+import os
+
 from ..errors import SslWsError
 from ._eval_common import add_model_store, config_of, load_model_and_store, results_path
 
@@ -47,6 +49,10 @@ def configure(parser):
                              "(default: all; statistics fitted on the bank)")
     parser.add_argument("--k", default="1,5,10", help="cut-offs of recall@k and precision@k (default: 1,5,10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random-init encoder (default: 0)")
+    parser.add_argument("--png", help="also draw, for a few queries, the query, its top answers and the rank of its "
+                                      "other fits (encoder embeddings) to this PNG")
+    parser.add_argument("--png-queries", type=int, default=4, help="queries in the picture (default: 4)")
+    parser.add_argument("--png-k", type=int, default=6, help="answers per query in the picture (default: 6)")
     parser.add_argument("--out", help="results JSON (default: retrieval.json beside CKPT)")
 
 
@@ -57,12 +63,23 @@ def run(args):
     features = _list(args.features, FEATURES, "features")
     posts = _list(args.post, POSTPROCESS, "post")
     ks = _ks(args.k)
+    if args.png and (args.png_queries < 1 or args.png_k < 1):
+        raise SslWsError("--png-queries and --png-k must be positive")
+    if args.png and not os.path.isdir(os.path.dirname(os.path.abspath(args.png))):
+        raise SslWsError(f"the folder of --png {args.png} does not exist")
     model, store, device = load_model_and_store(args)
     if args.max_views is not None and args.max_views < 1:
         raise SslWsError(f"--max-views must be positive, got {args.max_views}")
     res = evaluate_retrieval(store, model, features=features, posts=posts, query_split=args.queries,
                              bank_split=args.bank, ks=ks, max_views=args.max_views, device=device, seed=args.seed,
                              progress=not args.quiet)
+    if args.png:
+        from ..eval.retrieval import retrieval_picture
+
+        post = "center" if "center" in posts else posts[0]
+        res["picture"] = retrieval_picture(store, model, args.png, post=post, query_split=args.queries,
+                                           bank_split=args.bank, n_queries=args.png_queries, k=args.png_k,
+                                           max_views=args.max_views, seed=args.seed, device=device)
     path = write_results(results_path(args, "retrieval"), "retrieval", res, config_of(args),
                          encoder=encoder_info(model, args.ckpt), store=store_info(store, args.store))
     print(f"retrieval: {res['queries']} queries ({res['query_split']}) against {res['bank']} INRs "
@@ -71,5 +88,8 @@ def run(args):
     skipped = {r["object"]["skipped"] for r in res["rows"]}
     if skipped and max(skipped) == res["queries"]:
         print("\nno query has another fit of its object in the bank: object metrics need >= 2 fits per object")
+    if args.png:
+        ranks = "; ".join(f"row {q['row']}: {q['other_fit_ranks'][:3]}" for q in res["picture"]["queries"])
+        print(f"\npicture -> {args.png} (other fits found at ranks {ranks})")
     print(f"\nresults -> {path}")
     return 0

@@ -35,7 +35,8 @@ def render_rows(
     progress: bool = False,
     desc: str = "render",
 ) -> torch.Tensor:
-    """Renders ``[n, C, H, W]`` (CPU, [0, 1]) of store rows at ``size`` (default: the store's image size).
+    """Renders ``[n, C, H, W]`` (CPU, [0, 1]) of store rows at ``size`` (default: the store's image
+    size; 28 x 28 for a store that records none, as ``ssl-ws baselines``).
 
     ``batch_size`` INRs are read from the memmap and rendered at once (bounding memory);
     the output is allocated once, so rendering 25k INRs holds one copy of the images.
@@ -44,7 +45,11 @@ def render_rows(
 
     from ..inr.render import render_image
 
-    h, w = (int(v) for v in (size if size is not None else store.image_size))
+    if size is None:
+        from .baselines import store_image_size
+
+        size, _ = store_image_size(store)
+    h, w = (int(v) for v in size)
     rows = np.asarray(rows, dtype=np.int64)
     out = torch.empty(rows.size, store.spec.out_dim, h, w)
     with tqdm(total=rows.size, desc=desc, unit="INR", disable=not progress, leave=False) as bar:

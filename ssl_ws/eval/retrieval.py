@@ -266,3 +266,60 @@ def format_table(res: Dict) -> str:
                  + [f(c[f"recall@{k}"]) for k in ks] + [f(c[f"precision@{ks[-1]}"]), f(c["mAP"])])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def retrieval_picture(store, model, path: str, *, post: str = "center", query_split: str = "test",
+                      bank_split: Optional[str] = None, n_queries: int = 4, k: int = 6, max_views: Optional[int] = None,
+                      seed: int = 0, device=None) -> Dict:
+    """A picture a person would rather look at than read: for ``n_queries`` queries (drawn with
+    ``seed`` among those with another fit of their image in the bank), the query's render, its
+    top-``k`` answers (captions: class, row/view, similarity; green = another fit of the query's
+    image, black = same class, red = another class) and, under the query, the rank at which its
+    other fits appear. One row per query, stacked into one PNG at ``path``.
+
+    Returns ``{"path", "queries": [{"row", "other_fit_ranks"}, ...]}``.
+    """
+    from PIL import Image
+
+    from .embed import split_rows
+    from .gallery import query_picture, render_rows
+
+    q_rows = split_rows(store, query_split, max_views=max_views)
+    b_rows = q_rows if bank_split is None else split_rows(store, bank_split, max_views=max_views)
+    obj, lab = np.asarray(store.object_ids), np.asarray(store.labels)
+    b_obj_sorted = np.sort(obj[b_rows])
+    twin_count = (np.searchsorted(b_obj_sorted, obj[q_rows], side="right")
+                  - np.searchsorted(b_obj_sorted, obj[q_rows], side="left")) - np.isin(q_rows, b_rows)
+    candidates = q_rows[twin_count > 0]
+    if len(candidates) == 0:
+        raise SslWsError("no query has another fit of its image in the bank: the picture needs >= 2 fits per object")
+    pick = np.sort(np.random.default_rng(seed).choice(candidates, min(n_queries, len(candidates)), replace=False))
+    qf = feature_matrix("encoder", store, pick, model, device=device)
+    bf = feature_matrix("encoder", store, b_rows, model, device=device)
+    pp = postprocess(bf, post)
+    sim = pp(qf) @ pp(bf).T
+    sim[pick[:, None] == b_rows[None, :]] = -np.inf  # the query itself is not an answer
+    names = store.class_names
+    rows_out, canvases = [], []
+    for i, r in enumerate(pick):
+        order = np.argsort(-sim[i], kind="stable")
+        order = order[np.isfinite(sim[i, order])]
+        ranks = (np.flatnonzero(obj[b_rows[order]] == obj[r]) + 1).tolist()
+        top = b_rows[order[:k]]
+        imgs = render_rows(store, [int(r)] + top.tolist(), device=device)
+        cls = lambda row: names[int(lab[row])] if int(lab[row]) < len(names) else str(int(lab[row]))
+        caps = [[cls(t), f"row {int(t)} v{int(store.view_ids[t])}", f"sim {sim[i, order[j]]:.3f}"]
+                for j, t in enumerate(top)]
+        match = [True if obj[t] == obj[r] else (None if lab[t] == lab[r] else False) for t in top]
+        rank_txt = "other fit: rank " + ", ".join(map(str, ranks[:3])) + ("…" if len(ranks) > 3 else "")
+        canvases.append(query_picture(imgs[0], imgs[1:], [f"query {cls(r)}", f"row {int(r)}", rank_txt], caps,
+                                      match=match))
+        rows_out.append({"row": int(r), "other_fit_ranks": ranks})
+    width = max(c.size[0] for c in canvases)
+    sheet = Image.new("RGB", (width, sum(c.size[1] for c in canvases)), "white")
+    y = 0
+    for c in canvases:
+        sheet.paste(c, (0, y))
+        y += c.size[1]
+    sheet.save(path)
+    return {"path": path, "post": post, "queries": rows_out}
