@@ -85,13 +85,22 @@ SCALES = {
                                      "--threads", "1"],
                             knn=["--n-db", "500", "--n-queries", "50", "--ivf-nlist", "4", "--skip-hnsw"])),
     "full": dict(source="fashion-mnist", limit=70000, split="55000,5000,10000", views=10, fit_steps=None,
-                 fit_shards=4, chunk=8192, sup_steps=2000, pre_steps=2000, ft_steps=1000, sup_batch=128,
+                 fit_shards=5, chunk=8192, sup_steps=2000, pre_steps=2000, ft_steps=1000, sup_batch=128,
                  pre_batch=256, workers=4, eval_batch=4096, probe_args=[],
                  speed=dict(fit=["--batch", "4096", "--steps", "30", "--loop-inrs", "8", "--target-batch", "1024"],
                             augment=["--n", "2048", "--repeats", "5"],
                             encoder=["--only", "dwsnet", "--batch", "1024", "--steps", "10", "--rounds", "2"],
                             knn=["--skip-hnsw"])),
 }
+
+
+# Estimated H100 seconds of each full-scale stage (benchmarks/gpu/estimate.py; README.md): --deadline
+# starts a stage only if it is expected to end before the deadline.
+ESTIMATE_S = {"fit-1v": 170, "supervised": 295, "supervised-probes": 297, "simclr": 195, "simclr-probes": 196,
+              "speed": 120, "fit-10v-0": 256, "fit-10v-1": 256, "fit-10v-2": 256, "fit-10v-3": 256, "fit-10v-4": 256,
+              "merge-10v": 20, "supervised-10v": 115}
+LEASES = {"1": ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "speed"],
+          "2": ["fit-10v-0", "fit-10v-1", "fit-10v-2", "fit-10v-3", "fit-10v-4", "merge-10v", "supervised-10v"]}
 
 
 # ----------------------------------------------------------------------------- steps and stages
@@ -472,6 +481,10 @@ def main(argv=None) -> int:
                     "/usr/share/datasets/fashion-mnist)")
     ap.add_argument("--source", default=None, help="image source of the fits (default: the scale's; tiny: digits)")
     ap.add_argument("--subprocess", action="store_true", help="each command in its own process")
+    ap.add_argument("--lease", choices=sorted(LEASES), help="the stages of GPU lease 1 (1-view store) or 2 "
+                    "(10-view store) at full scale, instead of --stage")
+    ap.add_argument("--deadline", type=float, default=None, help="seconds: start no stage whose estimated time "
+                    "(ESTIMATE_S, full scale) would end past this; run the same command again for the rest")
     ap.add_argument("--list", action="store_true", help="print the stages and their commands, run nothing")
     ap.add_argument("--dry-run", action="store_true", help="print the commands that would run, run nothing")
     ap.add_argument("--pack", default=None, help="write a tar.gz of the results (no stores, no checkpoints) here")
@@ -480,7 +493,8 @@ def main(argv=None) -> int:
     out = args.out or os.path.join("runs", "gpu-suite", args.scale)
     suite = Suite(args.scale, args.device, out, args.data_dir or default_data_dir(), args.source)
     stages = suite.stages()
-    names = list(stages) if args.stage is None else [n for n in args.stage if n != "none"]
+    names = LEASES[args.lease] if args.lease else list(stages) if args.stage is None else [
+        n for n in args.stage if n != "none"]
     unknown = [n for n in names if n not in stages]
     if unknown:
         ap.error(f"unknown stage(s) {unknown}; stages: {' '.join(stages)}")
@@ -494,7 +508,13 @@ def main(argv=None) -> int:
         print("error: Fashion-MNIST not found: --data-dir, $FMNIST_DIR or a copy in .fmnist/ (README.md)", file=sys.stderr)
         return 2
     t0, failed = time.perf_counter(), []
-    for n in names:
+    for i, n in enumerate(names):
+        est = ESTIMATE_S.get(n, 0) if args.scale == "full" else 0
+        pending = not os.path.exists(os.path.join(out, "stages", f"{n}.json"))
+        if pending and args.deadline and time.perf_counter() - t0 + est > args.deadline:
+            print(f"deadline: {n} (~{est} s) would end after {args.deadline:.0f} s; not started. Left: "
+                  f"{' '.join(names[i:])} -- run the same command again", flush=True)
+            break
         rec = run_stage(suite, n, stages[n](), args.subprocess, args.dry_run)
         if rec and rec.get("failed"):
             failed.append(n)

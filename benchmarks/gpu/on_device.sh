@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One call of the device tool: install the carried wheels (once per machine), run the suite's
+# stages of a GPU lease until 9 minutes are near, pack the results into $OUT.
+#
+#   benchmarks/gpu/on_device.sh 1     # lease 1: fit-1v, supervised(-probes), simclr(-probes), speed
+#   benchmarks/gpu/on_device.sh 2     # lease 2: the 10-view fit in 5 shards, merge, supervised-10v
+#
+# Needs .whl/ (benchmarks/gpu/bundle_wheels.sh) and .fmnist/ (the Fashion-MNIST IDX files) in
+# the device tool's `carry`. Call it again, within the machine's 30 s warm window, until it says
+# "suite: ... stage(s)" with nothing left: stages already recorded are skipped, a stage killed at
+# the 10-minute limit resumes where it stopped (fit chunks, finished training runs).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+lease=${1:?usage: on_device.sh 1|2}
+if [[ ! -d .site ]]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target .site .whl/*.whl || exit 1
+fi
+export PYTHONPATH=$PWD/.site PYTHONUNBUFFERED=1 FMNIST_DIR=$PWD/.fmnist
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, lightly, omegaconf; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+python3 benchmarks/gpu/run_suite.py --scale full --device cuda --lease "$lease" --deadline 540 \
+  --pack "${OUT:-/tmp}/gpu-suite-full.tar.gz" 2>&1 | tee "${OUT:-/tmp}/suite-lease$lease.log"
