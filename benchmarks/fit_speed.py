@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 
@@ -40,7 +41,7 @@ def load_images(n: int) -> torch.Tensor:
     try:
         from ssl_ws.data.sources import load_source
 
-        src = load_source("fashion-mnist", limit=n)
+        src = load_source("fashion-mnist", data_dir=os.environ.get("FMNIST_DIR"), limit=n)  # $FMNIST_DIR: a copy
         return torch.from_numpy(src.images[:n]).float()
     except Exception:  # noqa: BLE001 - fall back to the embedded data
         from sklearn.datasets import load_digits

@@ -282,6 +282,7 @@ def run_step(step: Step, log: str, subprocess_mode: bool) -> int:
 
                 traceback.print_exc(file=f)
                 rc = 1
+        _release()
         if step.kind == "script":
             f.write(buf.getvalue())
             os.makedirs(os.path.dirname(step.done), exist_ok=True)
@@ -289,6 +290,16 @@ def run_step(step: Step, log: str, subprocess_mode: bool) -> int:
                 o.write(buf.getvalue())
             _publish(step, rc, f)
         return rc
+
+
+def _release() -> None:
+    """After an in-process command: free its loaders' worker processes and its cached GPU memory."""
+    import gc
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _publish(step: Step, rc: int, log) -> None:
