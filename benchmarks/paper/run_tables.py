@@ -459,6 +459,8 @@ def main(argv=None) -> int:
     ap.add_argument("--pre-steps", type=int, help="SimCLR optimizer steps, every row (default: the scale's)")
     ap.add_argument("--ft-steps", type=int, help="fine-tuning optimizer steps (default: the scale's)")
     ap.add_argument("--print-only", action="store_true", help="only print the tables from existing results")
+    ap.add_argument("--skip-baselines", action="store_true",
+                    help="do not run the baselines first (e.g. a second runner while the first runs them)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands that would run, run nothing")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
@@ -469,7 +471,7 @@ def main(argv=None) -> int:
     for k in ("sup_steps", "pre_steps", "ft_steps"):
         if getattr(args, k) is not None:
             SCALES[args.scale][k] = getattr(args, k)
-    if not args.print_only and any(t in (1, 2, 3) for t in args.table):
+    if not args.print_only and not args.skip_baselines and any(t in (1, 2, 3) for t in args.table):
         os.makedirs(os.path.join("runs", "paper", args.scale), exist_ok=True)
         run_row(baselines_steps(args.scale), args.dry_run, os.path.join("runs", "paper", args.scale, "baselines-log.txt"))
     for t in args.table:
