@@ -10,6 +10,7 @@ setting converged. A row whose ``results.json`` exists is not run again (resumab
     python benchmarks/convergence.py --store /work/data/fmnist-dwsnets-table0 --suite fmnist
     python benchmarks/convergence.py --store /work/data/digits-inr --suite digits
     python benchmarks/convergence.py --store /work/data/fmnist-dwsnets-table0 --suite encoders
+    python benchmarks/convergence.py --store /work/data/digits-inr --suite simclr
     python benchmarks/convergence.py --suite fmnist --print-only
 
 Runs land in ``runs/convergence/<suite>/<row>/``. Use ``OMP_NUM_THREADS=1`` and at most
@@ -42,6 +43,18 @@ SUITES = {
         "+ weight decay 5e-4": ["encoder.norm=batch", "optim.lr=0.005", "optim.weight_decay=0.0005"],
         "+ 2 layers": ["encoder.norm=batch", "optim.lr=0.005", "encoder.n_layers=2"],
         "+ probe features (64)": ["encoder.norm=batch", "optim.lr=0.005", "encoder.probes=64"],
+        "+ raw weights (no normalizer)": ["encoder.norm=batch", "optim.lr=0.005", "data.normalize=false"],
+        "+ weight decay 0": ["encoder.norm=batch", "optim.lr=0.005", "optim.weight_decay=0"],
+    }),
+    # SimCLR on the digits (two fits per digit): temperature and projection head, from the quickstart recipe
+    "simclr": dict(kind="pretrain", steps=330, every=110, config="configs/pretrain/digits.yaml", rows={
+        "quickstart recipe (T 0.1, head 64 -> 32)": [],
+        "T 0.05": ["ssl.temperature=0.05"],
+        "T 0.5": ["ssl.temperature=0.5"],
+        "head 256 -> 128": ["ssl.proj_hidden=256", "ssl.proj_out=128"],
+        "batch 64 pairs": ["data.batch_size=64"],
+        "weight decay 0": ["optim.weight_decay=0"],
+        "raw weights (no normalizer)": ["data.normalize=false"],
     }),
     # every registry encoder at its own defaults (no config file), lr 5e-3, batch 64
     "encoders": dict(steps=600, every=100, config=None, rows={
@@ -64,9 +77,11 @@ def slug(name: str) -> str:
 
 def command(suite: dict, store: str, out: str, overrides, seed: int):
     config = ["-c", suite["config"]] if suite["config"] else []
-    return ["ssl-ws", "train", *config, f"data.store={store}", "data.num_workers=0",
+    kind = suite.get("kind", "train")
+    base = BASE if kind == "train" else ["trainer.progress_bar=false"]  # SimCLR keeps its recipe's augmentation
+    return ["ssl-ws", kind, *config, f"data.store={store}", "data.num_workers=0",
             f"output_dir={out}", "name=run", f"seed={seed}", f"trainer.max_steps={suite['steps']}",
-            f"eval.every_n_steps={suite['every']}", *BASE, *overrides]
+            f"eval.every_n_steps={suite['every']}", *base, *overrides]
 
 
 def result(out: str):
@@ -84,9 +99,15 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs", "convergence"))
     args = ap.parse_args(argv)
     suite = SUITES[args.suite]
-    lines = [f"{args.suite}: {suite['steps']} optimizer steps, no augmentation, seed {args.seed}",
-             "| setting | clean train acc (last) | first step with train acc >= 0.95 | test acc (best val) | gap | seconds |",
-             "|---|---|---|---|---|---|"]
+    ssl = suite.get("kind") == "pretrain"
+    if ssl:
+        lines = [f"{args.suite}: {suite['steps']} optimizer steps, the recipe's augmentation, seed {args.seed}",
+                 "| setting | loss at each evaluation | online kNN at each evaluation | online probe (last) | seconds |",
+                 "|---|---|---|---|---|"]
+    else:
+        lines = [f"{args.suite}: {suite['steps']} optimizer steps, no augmentation, seed {args.seed}",
+                 "| setting | clean train acc (last) | first step with train acc >= 0.95 | test acc (best val) | gap | seconds |",
+                 "|---|---|---|---|---|---|"]
     cmds = []
     for name, ov in suite["rows"].items():
         out = os.path.join(args.runs, args.suite, f"seed{args.seed}", slug(name))
@@ -108,10 +129,19 @@ def main(argv=None) -> int:
             res["seconds"] = time.time() - t0
             json.dump(res, open(os.path.join(out, "summary.json"), "w"), indent=1, default=float)
         if res is None:
-            lines.append(f"| {name} | — | — | — | — | — |")
+            lines.append(f"| {name} |" + " — |" * (4 if ssl else 5))
             continue
         summ = os.path.join(out, "summary.json")
         secs = json.load(open(summ)).get("seconds") if os.path.exists(summ) else None
+        if ssl:
+            hist = res["history"]
+            losses = " / ".join("%.2f" % h.get("loss", float("nan")) for h in hist)
+            knns = " / ".join("%.3f" % h["knn_acc"] for h in hist)
+            took = "" if secs is None else "%.0f" % secs
+            lines.append(f"| {name} | {losses} | {knns} | {hist[-1]['probe_acc']:.3f} | {took} |")
+            if not args.print_only:
+                print(lines[-1], flush=True)
+            continue
         last = res["history"][-1]
         gap = last["train_acc"] - res["test_acc"]
         fit_step = next((r["step"] for r in res["history"] if r.get("train_acc", 0) >= 0.95), None)

@@ -38,6 +38,7 @@ class DataConfig:
                                           "seed 0, nested: 50 of a class are among its 100); null = all. For learning curves")
     eval_max_views: int = _f(1, "views per object embedded for evaluation (online kNN/probe, val/test accuracy)")
     num_workers: int = _f(0, "DataLoader worker processes gathering parameter batches from the memmap")
+    normalize: bool = _f(True, "standardize weights with symmetry-tied statistics of the training split (false: raw weights)")
 
 
 @dataclass

@@ -125,12 +125,15 @@ def resolve_positives(positives: str, store, train_rows: np.ndarray) -> str:
     return chosen
 
 
-def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096, canonical: bool = False):
+def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096, canonical: bool = False, enabled: bool = True):
     """Weight statistics over the raw (unaugmented) training rows, streamed; of their canonical
-    forms (:mod:`ssl_ws.canonical`) for an encoder that embeds those."""
+    forms (:mod:`ssl_ws.canonical`) for an encoder that embeds those. ``enabled=False``
+    (``data.normalize=false``): the identity, raw weights."""
     from ..canonical import canonicalize
     from ..normalize import WeightNormalizer
 
+    if not enabled:
+        return WeightNormalizer.identity(store.spec)
     rows = np.asarray(rows, dtype=np.int64)
     prep = canonicalize if canonical else (lambda ws: ws)
     return WeightNormalizer.fit((prep(store.weights(rows[i : i + chunk])) for i in range(0, len(rows), chunk)), store.spec)
@@ -274,7 +277,8 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     plain["ssl"]["positives"] = resolve_positives(plain["ssl"]["positives"], store, train_rows)
     eval_rows = _eval_rows(store, cfg, bank_split="train")
     encoder = build_encoder_from_config(plain["encoder"], store.spec, store.image_size)
-    normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical)
+    normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
+                                    enabled=bool(cfg.data.normalize))
     warn_about_augmentation(plain, normalizer, store.spec)
     module = SimCLRModule(plain, store, encoder, normalizer, train_rows, eval_rows)
     _check_batch(module, cfg)
@@ -328,7 +332,8 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
         plain["encoder"] = dict(model.encoder_config)
     else:
         encoder = build_encoder_from_config(plain["encoder"], store.spec, store.image_size)
-        normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical)
+        normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
+                                    enabled=bool(cfg.data.normalize))
     warn_about_augmentation(plain, normalizer, store.spec)
     if ckpt is not None:
         check_checkpoint(ckpt, store.spec, plain["encoder"])
