@@ -123,3 +123,12 @@ def test_pixel_encoder_trains_with_the_store_image_size(tmp_path):
 
     model = load_encoder(res["best_checkpoint"])
     assert model.encoder.image_size == (6, 5) and model.encoder_config["image_size"] == [6, 5]
+
+
+def test_normalize_false_trains_on_raw_weights(store, tmp_path):
+    from ssl_ws.models.export import load_encoder
+
+    res = run_train(cfg("train", store, tmp_path, "data.normalize=false", "trainer.max_steps=2", "augment.preset=none",
+                        "supervised.mixup=none"))
+    norm = load_encoder(res["best_checkpoint"]).normalizer
+    assert all(float(m.abs().max()) == 0 for m in norm.w_mean) and all(float((s - 1).abs().max()) == 0 for s in norm.w_std)
