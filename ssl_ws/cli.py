@@ -83,7 +83,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if selected not in COMMANDS:
         selected = None
     parser = _build_parser(selected)
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may follow options (`finetune CKPT STORE --labels-per-class 10 trainer.max_steps=5`):
+    # argparse stops filling a trailing nargs="*" positional once an option came between
+    if extra and isinstance(getattr(args, "overrides", None), list) and all(
+            "=" in e and not e.startswith("-") for e in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.parse_args(argv)  # argparse's own one-line error and exit status 2
     if not getattr(args, "_run", None):
         parser.print_help()
         return 0 if not argv else 2

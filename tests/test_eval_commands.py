@@ -218,10 +218,11 @@ def test_bad_inputs(toy, tmp_path, capsys):
 
 def test_finetune(toy, tmp_path):
     out = tmp_path / "ft.json"
+    # overrides may come before and after the options
     assert cli("finetune", toy["ckpt"], toy["store"],
-               "trainer.max_epochs=2", "data.batch_size=6", "trainer.accelerator=cpu", "trainer.progress_bar=false",
-               f"output_dir={tmp_path / 'runs'}", "augment.preset=none", "optim.lr=0.01",
-               "--labels-per-class", 3, "--out", out) == 0
+               "trainer.max_epochs=2", "data.batch_size=6", "trainer.accelerator=cpu",
+               "--labels-per-class", 3, "--out", out, "trainer.progress_bar=false",
+               f"output_dir={tmp_path / 'runs'}", "augment.preset=none", "optim.lr=0.01") == 0
     res = json.load(open(out))
     r = res["results"]
     assert r["n_train"] == 3 * 3 * VIEWS and r["epochs"] == 2 and len(r["history"]) == 2

@@ -123,8 +123,10 @@ def test_few_labels_by_object():
     np.testing.assert_array_equal(np.sort(np.unique(objects[::-1][rev])), chosen)
     other = sample_per_class(labels, objects, 4, seed=4)
     assert not np.array_equal(np.unique(objects[other]), chosen)
-    # more than available keeps everything; None keeps everything
-    assert sample_per_class(labels, objects, 100).size == objects.size
+    # as many as the largest class keeps everything; more is refused (issue 14); None keeps everything
+    assert sample_per_class(labels, objects, 30).size == objects.size
+    with pytest.raises(SslWsError, match="more than any class"):
+        sample_per_class(labels, objects, 100)
     assert sample_per_class(labels, objects, None).size == objects.size
     assert parse_labels_per_class("all") is None and parse_labels_per_class("10") == 10
     for bad in ("0", "-1", "ten"):
@@ -168,3 +170,11 @@ def test_online_evaluation_uses_the_package_classifiers():
     pred = knn_predict(z[:80].astype(np.float32), y[:80], z[80:].astype(np.float32), k=5, temperature=0.1, num_classes=3)
     assert acc == float(np.mean(pred == y[80:])) == 1.0
     assert probe_accuracy(z[:80], y[:80], z[80:], y[80:]) == 1.0
+
+
+def test_labels_per_class_above_every_class_is_refused():
+    labels = np.array([0, 0, 1, 1, 1])
+    objects = np.arange(5)
+    assert len(sample_per_class(labels, objects, 3)) == 5  # class 0 keeps its 2, class 1 gives 3
+    with pytest.raises(SslWsError, match="more than any class"):
+        sample_per_class(labels, objects, 4)

@@ -6,7 +6,8 @@ labelled training set. The subset is drawn **by object**: for every class ``c``,
 ``N`` distinct objects (images) of class ``c`` are drawn uniformly without
 replacement with a fixed seed, and every row (every INR view) of those objects is
 kept -- views of one image are not independent labels. A class with fewer than
-``N`` objects keeps all of them. The draw depends only on the seed and on the set
+``N`` objects keeps all of them; an ``N`` above every class's count is refused (it would be
+"all" under another name). The draw depends only on the seed and on the set
 of (object, label) pairs, not on row order or on the encoder, so every encoder is
 evaluated on the same labelled subset.
 """
@@ -56,6 +57,10 @@ def sample_per_class(labels: np.ndarray, object_ids: np.ndarray, per_class: Opti
     inverse = np.searchsorted(objects, object_ids)
     if np.any(obj_label[inverse] != labels):
         raise SslWsError("rows of one object carry different labels; cannot sample labelled objects per class")
+    largest = int(np.bincount(obj_label - obj_label.min()).max()) if obj_label.size else 0
+    if per_class > largest:
+        raise SslWsError(f"--labels-per-class {per_class} is more than any class has ({largest} objects in the "
+                         f"largest); use 'all' for every label")
     rng = np.random.default_rng(seed)
     # sort objects by their key (stable: independent of row order), shuffle, then rank within class
     perm = rng.permutation(objects.size)
