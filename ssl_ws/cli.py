@@ -65,11 +65,11 @@ def _user_write_error(exc: BaseException) -> Optional[str]:
     """One line for a failure the user can fix that a command did not catch itself: a full disk,
     a quota, a read-only or forbidden place (``OSError``), or torch's own report of one while
     writing a checkpoint (``RuntimeError: ... file write failed`` / ``No space left``)."""
-    from .errors import USER_ERRNOS
+    from .errors import user_os_error_message
 
-    if isinstance(exc, OSError) and exc.errno in USER_ERRNOS:
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        return f"{exc.strerror or exc}{where}; free space or fix permissions, then run again (finished work was saved)"
+    reason = user_os_error_message(exc)
+    if reason is not None:
+        return f"{reason}; free space or fix permissions, then run again (finished work was saved)"
     msg = " ".join(str(exc).split())
     if isinstance(exc, RuntimeError) and ("No space left" in msg or "file write failed" in msg):
         return (f"writing a file failed ({msg[:160]}); the disk may be full: free space, then resume "

@@ -202,7 +202,8 @@ def _drop_replaced_encoder_options(layers: List[Dict]) -> List[Dict]:
     dropped, so the new one starts from its own defaults plus the options given beside the name."""
     out = [dict(layer) for layer in layers]
     for i, layer in enumerate(out):
-        name = (layer.get("encoder") or {}).get("name") if isinstance(layer.get("encoder"), dict) else None
+        enc = layer.get("encoder")
+        name = enc.get("name") if isinstance(enc, dict) else None
         if name is None:
             continue
         for earlier in out[:i]:

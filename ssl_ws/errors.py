@@ -18,6 +18,14 @@ USER_ERRNOS = frozenset(
 )
 
 
+def user_os_error_message(exc: BaseException):
+    """``"<reason> (<file>)"`` for an ``OSError`` a user can fix (:data:`USER_ERRNOS`), else None."""
+    if isinstance(exc, OSError) and not isinstance(exc, SslWsError) and exc.errno in USER_ERRNOS:
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        return f"{exc.strerror or exc}{where}"
+    return None
+
+
 class user_os_errors:
     """Context manager: an ``OSError`` a user can fix (disk full, quota, read-only file system,
     permission denied) becomes one :class:`SslWsError` line ``"<doing>: <reason> (<file>)<hint>"``;
@@ -34,7 +42,7 @@ class user_os_errors:
         return self
 
     def __exit__(self, kind, exc, tb):
-        if isinstance(exc, OSError) and not isinstance(exc, SslWsError) and exc.errno in USER_ERRNOS:
-            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-            raise SslWsError(f"{self.doing}: {exc.strerror or exc}{where}{self.hint}") from None
+        reason = user_os_error_message(exc)
+        if reason is not None:
+            raise SslWsError(f"{self.doing}: {reason}{self.hint}") from None
         return False

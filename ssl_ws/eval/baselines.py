@@ -57,10 +57,10 @@ import torch
 from torch import nn
 
 from ..errors import SslWsError
+from ..models.pixels import store_image_size
 
 METHODS: Tuple[str, ...] = ("raw-lr", "pixels-lr", "pixels-cnn")
 PIXEL_METHODS = ("pixels-lr", "pixels-cnn")
-DEFAULT_IMAGE_SIZE: Tuple[int, int] = (28, 28)  # the DWSNets MNIST / FMNIST INRs
 LR_C = 1.0
 LR_MAX_ITER = 1000
 RENDER_BATCH = 1024
@@ -79,19 +79,6 @@ def parse_methods(methods) -> Tuple[str, ...]:
         if m not in METHODS:
             raise SslWsError(f"unknown baseline method {m!r}; choose from {', '.join(METHODS)}")
     return tuple(dict.fromkeys(names))
-
-
-def store_image_size(store) -> Tuple[Tuple[int, int], str]:
-    """``((H, W), where it came from)``: the store's ``meta.json`` ``image_size``, else 28x28.
-
-    Every store written by ``fit`` or ``import`` records its image size; a store without
-    one is rendered on the 28x28 grid of the published MNIST / FMNIST INRs, and the
-    second element says so (``"default"``).
-    """
-    size = tuple(int(v) for v in (store.image_size or ()))
-    if len(size) == 2 and min(size) > 0:
-        return size, "store"
-    return DEFAULT_IMAGE_SIZE, "default"
 
 
 def _lr(train, val, test, seed: int) -> Dict:

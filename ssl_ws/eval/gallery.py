@@ -43,11 +43,9 @@ def render_rows(
     """
     from tqdm.auto import tqdm
 
-    from ..inr.render import render_image
+    from ..models.pixels import render_pixels, store_image_size
 
     if size is None:
-        from .baselines import store_image_size
-
         size, _ = store_image_size(store)
     h, w = (int(v) for v in size)
     rows = np.asarray(rows, dtype=np.int64)
@@ -55,7 +53,7 @@ def render_rows(
     with tqdm(total=rows.size, desc=desc, unit="INR", disable=not progress, leave=False) as bar:
         for s in range(0, rows.size, batch_size):
             ws = store.weights(rows[s : s + batch_size], device=device)
-            out[s : s + len(ws)] = render_image(ws, h, w).clamp(0, 1).cpu()
+            out[s : s + len(ws)] = render_pixels(ws, (h, w)).cpu()
             bar.update(len(ws))
     return out
 

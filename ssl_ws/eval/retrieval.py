@@ -188,13 +188,9 @@ def feature_matrix(kind: str, store, rows: np.ndarray, model=None, device=None, 
     if kind == "raw":
         return np.asarray(store.params[rows], dtype=np.float32)
     if kind == "pixels":
-        from ..models.pixels import render_pixels
-        from .baselines import store_image_size
+        from .gallery import render_rows
 
-        size, _ = store_image_size(store)
-        out = [render_pixels(store.weights(rows[s : s + 1024]), size).flatten(1).numpy()
-               for s in range(0, len(rows), 1024)]
-        return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
+        return render_rows(store, rows, device=device).flatten(1).numpy()
     if kind == "random":
         return embed_rows(model.reinitialized(seed), store, rows, batch_size=batch_size, device=device, progress=progress,
                           desc="embed (random init)").emb

@@ -125,6 +125,11 @@ def _positive(name: str, value, allow_zero: bool = False) -> None:
         raise SslWsError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} integer, got {value!r}")
 
 
+def _boolean(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise SslWsError(f"{name} must be true or false, got {value!r}")
+
+
 def _choice(name: str, value, choices) -> None:
     if value not in choices:
         raise SslWsError(f"{name} must be one of {tuple(choices)}, got {value!r}")

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from ..errors import SslWsError
 from ..weights import INRSpec, WeightSpace
-from .base import WeightSpaceEncoder, _choice, _positive, _probability, mlp
+from .base import WeightSpaceEncoder, _boolean, _choice, _positive, _probability, mlp
 from .probes import PROBE_COORDS, ProbeFeatures
 from .dws_layers import (
     HEAD_POOLINGS,
@@ -121,8 +121,7 @@ class DWSNet(WeightSpaceEncoder):
         _probability("dropout", dropout)
         _positive("probes", probes, allow_zero=True)
         _choice("probe_coords", probe_coords, PROBE_COORDS)
-        if not isinstance(canonical, bool):
-            raise SslWsError(f"canonical must be true or false, got {canonical!r}")
+        _boolean("canonical", canonical)
         if set_layer == "sab" and hidden % num_heads:
             raise SslWsError(f"num_heads ({num_heads}) must divide hidden ({hidden}) for set_layer='sab'")
         self._record(

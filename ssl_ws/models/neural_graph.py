@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from ..errors import SslWsError
 from ..weights import INRSpec, WeightSpace
-from .base import WeightSpaceEncoder, _choice, _positive, _probability
+from .base import WeightSpaceEncoder, _boolean, _choice, _positive, _probability
 from .probes import PROBE_COORDS, ProbeFeatures
 
 POOLINGS = ("mean", "max", "attention")
@@ -83,8 +83,7 @@ class NeuralGraphTransformer(WeightSpaceEncoder):
         _probability("dropout", dropout)
         _positive("probes", probes, allow_zero=True)
         _choice("probe_coords", probe_coords, PROBE_COORDS)
-        if not isinstance(canonical, bool):
-            raise SslWsError(f"canonical must be true or false, got {canonical!r}")
+        _boolean("canonical", canonical)
         if hidden % num_heads:
             raise SslWsError(f"num_heads ({num_heads}) must divide hidden ({hidden})")
         self._record(hidden=hidden, n_layers=n_layers, out_dim=out_dim, num_heads=num_heads,

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
-import torch
 from torch import Tensor, nn
 
 from ..errors import SslWsError
@@ -38,7 +37,20 @@ from ..inr.render import render_image
 from ..weights import INRSpec, WeightSpace
 from .base import WeightSpaceEncoder
 
-DEFAULT_IMAGE_SIZE: Tuple[int, int] = (28, 28)
+DEFAULT_IMAGE_SIZE: Tuple[int, int] = (28, 28)  # the DWSNets MNIST / FMNIST INRs
+
+
+def store_image_size(store) -> Tuple[Tuple[int, int], str]:
+    """``((H, W), where it came from)``: the store's ``meta.json`` ``image_size``, else 28x28.
+
+    Every store written by ``fit`` or ``import`` records its image size; a store without
+    one is rendered on the 28x28 grid of the published MNIST / FMNIST INRs, and the
+    second element says so (``"default"``).
+    """
+    size = tuple(int(v) for v in (store.image_size or ()))
+    if len(size) == 2 and min(size) > 0:
+        return size, "store"
+    return DEFAULT_IMAGE_SIZE, "default"
 
 
 def render_pixels(ws: WeightSpace, image_size: Sequence[int]) -> Tensor:
@@ -81,6 +93,7 @@ class _PixelEncoder(WeightSpaceEncoder):
             raise SslWsError(f"encoder {self.name!r} renders images: it needs INRs of 2-D coordinates, "
                              f"these take {self.spec.in_dim}")
         self.image_size = _image_size(DEFAULT_IMAGE_SIZE if image_size is None else image_size)
+        self._record(image_size=list(self.image_size), out_dim=out_dim)
 
     def pixels(self, raw: WeightSpace) -> Tensor:
         return render_pixels(raw, self.image_size)
@@ -100,7 +113,6 @@ class PixelsLinear(_PixelEncoder):
 
     def __init__(self, spec: Union[INRSpec, Mapping], image_size: Optional[Sequence[int]] = None, out_dim: int = 64):
         super().__init__(spec, image_size, out_dim)
-        self._record(image_size=list(self.image_size), out_dim=out_dim)
         d = self.spec.out_dim * self.image_size[0] * self.image_size[1]
         self.standardize = nn.BatchNorm1d(d, affine=False)
         self.linear = nn.Linear(d, out_dim)
@@ -123,7 +135,6 @@ class PixelsCNN(_PixelEncoder):
 
     def __init__(self, spec: Union[INRSpec, Mapping], image_size: Optional[Sequence[int]] = None, out_dim: int = 64):
         super().__init__(spec, image_size, out_dim)
-        self._record(image_size=list(self.image_size), out_dim=out_dim)
         c = self.spec.out_dim
         self.standardize = nn.BatchNorm2d(c, affine=False)
         self.features = ConvFeatures(c)
