@@ -22,7 +22,7 @@ Stages, in order (``--stage NAME`` runs only the named ones; ``--list`` prints t
    ``supervised.mixup=aligned``, all at the same ``trainer.max_steps``; ``supervised-probes`` --
    the same with ``encoder.probes=64`` (our strongest DWSNet).
 3. ``simclr`` / ``simclr-probes`` -- SimCLR (``configs/pretrain/fmnist.yaml``), then
-   ``linear-probe``, ``knn`` (10 labels per class and all) and ``finetune`` of its encoder: on the
+   ``linear-probe``, ``knn`` (10 labels per class at full scale, 3 at tiny, and all) and ``finetune`` of its encoder: on the
    10-view store with the best self-supervised recipe of the mini-scale tables (two fits of an
    object as positives, no augmentation) when it exists, else on the 1-view store (two ``paper``
    augmentations of one fit).
@@ -77,7 +77,7 @@ PROBES = ["encoder.probes=64"]  # our strongest DWSNet: each neuron's activation
 SCALES = {
     "tiny": dict(source="digits", limit=60, split="36,12,12", views=10, fit_steps=30, fit_shards=2, chunk=512,
                  sup_steps=6, pre_steps=6, ft_steps=3, sup_batch=8, pre_batch=8, workers=0, eval_batch=256,
-                 probe_args=["--C", "1", "--max-iter", "50"],
+                 probe_args=["--C", "1", "--max-iter", "50"], few_labels="3",
                  speed=dict(fit=["--batch", "8", "--steps", "2", "--loop-inrs", "2", "--target-batch", "4",
                                  "--target-steps", "5", "--threads", "1"],
                             augment=["--n", "8", "--repeats", "1", "--threads", "1"],
@@ -86,7 +86,7 @@ SCALES = {
                             knn=["--n-db", "500", "--n-queries", "50", "--ivf-nlist", "4", "--skip-hnsw"])),
     "full": dict(source="fashion-mnist", limit=70000, split="55000,5000,10000", views=10, fit_steps=None,
                  fit_shards=5, chunk=8192, sup_steps=2000, pre_steps=2000, ft_steps=1000, sup_batch=128,
-                 pre_batch=256, workers=4, eval_batch=4096, probe_args=[],
+                 pre_batch=256, workers=4, eval_batch=4096, probe_args=[], few_labels="10",
                  speed=dict(fit=["--batch", "4096", "--steps", "30", "--loop-inrs", "8", "--target-batch", "1024"],
                             augment=["--n", "2048", "--repeats", "5"],
                             encoder=["--only", "dwsnet", "--batch", "1024", "--steps", "10", "--rounds", "2"],
@@ -211,7 +211,7 @@ class Suite:
                + [f"data.batch_size={s['pre_batch']}"] + ssl + extra)
         ck, res = f"{{ckpt:{run_root}}}", os.path.join(self.out, "results")
         steps = [Step(name, "cli", pre, os.path.join(run_root, "*", "results.json"))]
-        for lpc in ("10", "all"):
+        for lpc in (s["few_labels"], "all"):
             ev = [ck, store, "--max-views", "1", "--labels-per-class", lpc, "--device", self.device, "--quiet"]
             out = os.path.join(res, f"{name}-probe-{lpc}.json")
             steps.append(Step(f"{name}-probe-{lpc}", "cli", ["linear-probe"] + ev + s["probe_args"] + ["--out", out], out))
