@@ -59,7 +59,7 @@ PRE_CFG = "configs/pretrain/fmnist.yaml"
 SCALES = {
     "table0": dict(sup_steps=1500, pre_steps=1500, ft_steps=500, workers=0),
     "mini": dict(sup_steps=1500, pre_steps=1500, ft_steps=500, workers=0),
-    "small": dict(sup_steps=3000, pre_steps=3000, ft_steps=1000, workers=0),
+    "small": dict(sup_steps=8000, pre_steps=3000, ft_steps=1000, workers=0),
     "full": dict(sup_steps=40000, pre_steps=20000, ft_steps=5000, workers=4),
 }
 
@@ -258,7 +258,8 @@ def record(scale: str, t: int, name: str, seed: int, steps) -> None:
     with open(path + ".lock", "w") as lock:  # two runners (one per core) may finish rows at once
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.load(open(path)) if os.path.exists(path) else {}
-        data[f"t{t}/{name}/seed{seed}"] = dict(m, commands=[shlex.join(render(s, steps)) for s in steps])
+        budget = dict(sup_steps=SCALES[scale]["sup_steps"]) if t in (0, 1, 4) else dict(pre_steps=SCALES[scale]["pre_steps"])
+        data[f"t{t}/{name}/seed{seed}"] = dict(m, **budget, commands=[shlex.join(render(s, steps)) for s in steps])
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(data, f, indent=1, sort_keys=True)
