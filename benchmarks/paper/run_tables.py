@@ -154,6 +154,7 @@ def table1(ctx) -> Dict[str, List[Dict]]:
         "5v-none": ["data.max_views=5", "augment.preset=none"],
         "10v-none": ["data.max_views=10", "augment.preset=none"],
         "10v-all": ["data.max_views=10", "augment.preset=strong"],
+        "10v-best": ["data.max_views=10"] + BEST_SUP,  # 10 views + the best 1-view augmentation
     }
     return {k: [sup(k, v, ctx)] for k, v in spec.items()}
 
