@@ -26,16 +26,14 @@ name beside ``out_dir`` and renamed into place.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Dict, Optional
 
 import torch
 
+from ..atomic import atomic_directory
 from ..errors import SslWsError
-from .store import INRStore, load_store, swap_into_place
+from .store import INRStore, load_store
 
 FORMATS = ("dwsnets",)
 
@@ -66,9 +64,7 @@ def export_dwsnets(
     if total == 0:
         raise SslWsError(f"{st.path}: no INRs to export")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         (tmp / "inrs").mkdir()
         splits, done = {}, 0
         for name, rows in rows_of.items():
@@ -103,11 +99,6 @@ def export_dwsnets(
         }
         with open(tmp / "export.json", "w") as fh:
             json.dump(info, fh, indent=1)
-        os.chmod(tmp, 0o755)
-        swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {k: len(v) for k, v in rows_of.items()}
 
 

@@ -23,14 +23,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
+from ..atomic import atomic_directory, atomic_write
 from ..errors import SslWsError
 from ..weights import INRSpec, WeightSpace
 
@@ -263,17 +262,11 @@ def _write_cache(path: Path, key, checked_ns: int, seconds: float) -> Optional[P
               "what": "params finite, labels in range, unique (object, view), splits disjoint and exactly the stored objects"}
     for p in _cache_paths(path):
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".checks-", suffix=".tmp", dir=p.parent)
-            with os.fdopen(fd, "w") as fh:
+            with atomic_write(p) as fh:
                 json.dump(record, fh, indent=1)
-            os.replace(tmp, p)
             return p
-        except OSError:
-            try:
-                os.unlink(tmp)
-            except (OSError, UnboundLocalError):
-                pass
+        except OSError:  # read-only store: try the next place (atomic_write left nothing behind)
+            continue
     return None
 
 
@@ -438,33 +431,14 @@ def write_store(
     meta = {"format": FORMAT, "version": VERSION, **{k: v for k, v in meta.items() if k not in ("format", "version")}}
     meta["num_rows"] = int(len(params))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         for key, (fname, _, _) in ARRAYS.items():
             np.save(tmp / fname, arrays[key])
         with open(tmp / "splits.json", "w") as fh:
             json.dump(splits, fh)
         with open(tmp / "meta.json", "w") as fh:
             json.dump(meta, fh, indent=2, sort_keys=True)
-        os.chmod(tmp, 0o755)
-        swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return path
-
-
-def swap_into_place(tmp: Path, path: Path) -> None:
-    """Rename the finished directory ``tmp`` to ``path``; an existing ``path`` is first moved
-    aside (one rename) and removed afterwards, so ``path`` never holds a half-written tree."""
-    if path.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-        os.rename(path, old / "previous")
-        os.rename(tmp, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, path)
 
 
 def parse_split_sizes(text: Union[str, Sequence[float], None]):

@@ -36,13 +36,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_directory
 from ..errors import SslWsError
 from .knn import l2_normalize
 from .retrieval import POSTPROCESS, Postprocess, median_random_cosine, postprocess
@@ -243,8 +242,7 @@ class RetrievalIndex:
             raise SslWsError(f"{out_dir} exists and is not a retrieval index; choose another --out")
         if os.path.exists(out_dir) and not overwrite:
             raise SslWsError(f"{out_dir} exists; pass --overwrite to replace it")
-        tmp = tempfile.mkdtemp(prefix=".tmp-index-", dir=parent)
-        try:
+        with atomic_directory(out_dir) as tmp:
             np.save(os.path.join(tmp, "embeddings.npy"), self.emb)
             for name in _ARRAYS:
                 np.save(os.path.join(tmp, f"{name}.npy"), getattr(self, name))
@@ -256,12 +254,6 @@ class RetrievalIndex:
             info["post"] = dict(info.get("post") or {}, mode=self.post.mode)
             with open(os.path.join(tmp, "index.json"), "w") as f:
                 json.dump(info, f, indent=2, default=str)
-            if os.path.exists(out_dir):
-                shutil.rmtree(out_dir)
-            os.replace(tmp, out_dir)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out_dir
 
     @classmethod

@@ -14,6 +14,8 @@ import os
 import platform
 from typing import Dict, Optional
 
+from ..atomic import atomic_write
+
 
 def environment() -> Dict:
     import numpy
@@ -60,10 +62,7 @@ def write_results(path: str, command: str, results: Dict, config: Dict, **extra)
     payload["environment"] = environment()
     payload["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with atomic_write(path) as f:
         json.dump(payload, f, indent=2, default=str)
         f.write("\n")
-    os.replace(tmp, path)
     return path

@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import SslWsError
 
 __all__ = ["FitJob", "ChunkedFit", "default_workers", "fit_chunked", "plan_chunks", "saved_chunks"]
@@ -100,9 +101,8 @@ def chunk_path(partial: Path, lo: int, hi: int) -> Path:
 
 def save_chunk(path: Path, **arrays) -> None:
     """Write a chunk atomically (a temporary file renamed into place)."""
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, **arrays)
 
 
 def _load_chunk(path: Path, n: int) -> Optional[Dict[str, np.ndarray]]:

@@ -33,6 +33,7 @@ from typing import Any, Dict, Mapping, Optional
 import torch
 from torch import Tensor, nn
 
+from ..atomic import atomic_write
 from ..errors import SslWsError
 from .base import encode_weights
 from ..normalize import WeightNormalizer
@@ -175,11 +176,8 @@ class EmbeddingModel(nn.Module):
 def save_encoder(model: EmbeddingModel, path, config: Optional[Dict] = None) -> str:
     """Write ``model`` (and optionally the training config) to ``path`` atomically."""
     path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = path + ".tmp"
-    torch.save(model.payload(config), tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as fh:
+        torch.save(model.payload(config), fh)
     return path
 
 

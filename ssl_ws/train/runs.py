@@ -27,6 +27,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import SslWsError
 
 # evaluation (and so the checkpoint's monitored metric) runs every eval.every_n_steps, not every epoch
@@ -228,10 +229,8 @@ def _prepare(kind: str, cfg, resume: Optional[str]):
 
 
 def _write_results(run_dir: str, results: Dict) -> None:
-    tmp = os.path.join(run_dir, "results.json.tmp")
-    with open(tmp, "w") as f:
+    with atomic_write(os.path.join(run_dir, "results.json")) as f:
         json.dump(results, f, indent=2, default=float)
-    os.replace(tmp, os.path.join(run_dir, "results.json"))
 
 
 def _fit(trainer, module, ckpt, run_dir):
