@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Dict, List
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .weights import INRSpec, WeightSpace
 
@@ -37,12 +37,46 @@ def _tied_dims(spec: INRSpec, layer: int):
     return rows_hidden, cols_hidden
 
 
-class WeightNormalizer:
-    """``ws -> (ws - mean) / std`` with symmetry-tied statistics (see module doc)."""
+class WeightNormalizer(nn.Module):
+    """``ws -> (ws - mean) / std`` with symmetry-tied statistics (see module doc).
+
+    An ``nn.Module`` whose statistics are buffers (``w_mean_0``, ``w_std_0``, ``b_mean_0``, ...),
+    so it moves with the model that holds it (``model.to(device)``) and is an ordinary
+    submodule of the encoders' LightningModule and of :class:`~ssl_ws.models.export.EmbeddingModel`.
+    The buffers are *not persistent*: the statistics travel in the portable dict of
+    :meth:`to_dict` (plain tensors, ``torch.load(..., weights_only=True)``-safe), which every
+    checkpoint and encoder export stores under ``"normalizer"``.
+    """
+
+    _KINDS = ("w_mean", "w_std", "b_mean", "b_std")
 
     def __init__(self, spec: INRSpec, w_mean: List[Tensor], w_std: List[Tensor], b_mean: List[Tensor], b_std: List[Tensor]):
+        super().__init__()
         self.spec = spec
-        self.w_mean, self.w_std, self.b_mean, self.b_std = w_mean, w_std, b_mean, b_std
+        for kind, values in zip(self._KINDS, (w_mean, w_std, b_mean, b_std)):
+            if len(values) != spec.n_layers:
+                raise ValueError(f"{kind}: {len(values)} tensors for an INR of {spec.n_layers} layers")
+            for i, t in enumerate(values):
+                self.register_buffer(f"{kind}_{i}", torch.as_tensor(t, dtype=torch.float32).clone(), persistent=False)
+
+    def _stats(self, kind: str) -> List[Tensor]:
+        return [getattr(self, f"{kind}_{i}") for i in range(self.spec.n_layers)]
+
+    @property
+    def w_mean(self) -> List[Tensor]:
+        return self._stats("w_mean")
+
+    @property
+    def w_std(self) -> List[Tensor]:
+        return self._stats("w_std")
+
+    @property
+    def b_mean(self) -> List[Tensor]:
+        return self._stats("b_mean")
+
+    @property
+    def b_std(self) -> List[Tensor]:
+        return self._stats("b_std")
 
     @classmethod
     def identity(cls, spec: INRSpec) -> "WeightNormalizer":
@@ -91,7 +125,9 @@ class WeightNormalizer:
             bm.append(m), bsd.append(s)
         return cls(spec, wm, wsd, bm, bsd)
 
-    def __call__(self, ws: WeightSpace) -> WeightSpace:
+    def forward(self, ws: WeightSpace) -> WeightSpace:
+        # the buffers live wherever the holding module was moved; .to() is a no-op then, and
+        # casts for a batch of another dtype / device (a normalizer used on its own)
         dev, dt = ws.device, ws.dtype
         return WeightSpace(
             [(w - m.to(dev, dt)) / s.to(dev, dt) for w, m, s in zip(ws.weights, self.w_mean, self.w_std)],
@@ -99,7 +135,8 @@ class WeightNormalizer:
             ws.spec,
         )
 
-    normalize = __call__
+    def normalize(self, ws: WeightSpace) -> WeightSpace:
+        return self(ws)
 
     def denormalize(self, ws: WeightSpace) -> WeightSpace:
         dev, dt = ws.device, ws.dtype
@@ -109,16 +146,17 @@ class WeightNormalizer:
             ws.spec,
         )
 
-    def state_dict(self) -> Dict:
-        """Plain tensors and lists: safe for ``torch.load(..., weights_only=True)``."""
-        return {
-            "spec": self.spec.to_dict(),
-            "w_mean": list(self.w_mean),
-            "w_std": list(self.w_std),
-            "b_mean": list(self.b_mean),
-            "b_std": list(self.b_std),
-        }
+    def to_dict(self) -> Dict:
+        """The portable form: the spec and lists of float32 CPU tensors (``weights_only``-safe)."""
+        out: Dict = {"spec": self.spec.to_dict()}
+        for kind in self._KINDS:
+            out[kind] = [t.detach().to("cpu", torch.float32).clone() for t in self._stats(kind)]
+        return out
 
     @classmethod
-    def from_state_dict(cls, d: Dict) -> "WeightNormalizer":
+    def from_dict(cls, d: Dict) -> "WeightNormalizer":
+        """Inverse of :meth:`to_dict` (also reads the exports of earlier versions: same layout)."""
         return cls(INRSpec.from_dict(d["spec"]), list(d["w_mean"]), list(d["w_std"]), list(d["b_mean"]), list(d["b_std"]))
+
+    def extra_repr(self) -> str:
+        return f"spec=[{self.spec.describe()}]"

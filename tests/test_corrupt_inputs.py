@@ -518,3 +518,17 @@ def test_an_uncaught_disk_full_anywhere_is_one_line(monkeypatch, capsys):
 
     with pytest.raises(RuntimeError):
         cli.main(["info", "somewhere"])
+
+
+def test_resolve_device_one_rule_with_one_line_errors():
+    import torch
+
+    from ssl_ws import SslWsError
+    from ssl_ws.devices import resolve_device
+
+    assert resolve_device(None) == resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu") == resolve_device("cpu")
+    for bad in ("gpu0", "cuda:99" if torch.cuda.is_available() else "cuda"):
+        with pytest.raises(SslWsError) as exc:
+            resolve_device(bad)
+        assert "\n" not in str(exc.value)

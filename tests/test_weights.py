@@ -127,5 +127,21 @@ def test_normalizer_commutes_with_hidden_permutations(spec, make_ws):
         return w.replace(ww, bb)
     torch.testing.assert_close(norm(permute_first_hidden(ws)).to_flat(), permute_first_hidden(z).to_flat())
     torch.testing.assert_close(norm.denormalize(z).to_flat(), ws.to_flat(), rtol=1e-5, atol=1e-6)
-    again = WeightNormalizer.from_state_dict(norm.state_dict())
+    again = WeightNormalizer.from_dict(norm.to_dict())
     torch.testing.assert_close(again(ws).to_flat(), z.to_flat())
+
+
+def test_normalizer_is_a_module_that_moves_with_its_holder(spec, make_ws):
+    ws = make_ws(spec, batch=8)
+    norm = WeightNormalizer.fit(ws, spec)
+    holder = torch.nn.Module()
+    holder.norm = norm
+    assert {n for n, _ in holder.named_buffers()} >= {"norm.w_mean_0", "norm.b_std_1"}
+    assert holder.state_dict() == {}  # not persistent: checkpoints carry the portable to_dict()
+    holder.double()  # buffers follow the holder (as they follow .to(device))
+    assert norm.w_std[0].dtype == torch.float64
+    assert all(t.dtype == torch.float32 and t.device.type == "cpu" for t in norm.to_dict()["w_std"])
+    z = norm(ws)  # a float32 batch on a float64 normalizer: cast per call, same values
+    torch.testing.assert_close(z.to_flat(), WeightNormalizer.from_dict(norm.to_dict())(ws).to_flat())
+    with pytest.raises(ValueError):
+        WeightNormalizer(spec, norm.w_mean[:1], norm.w_std, norm.b_mean, norm.b_std)

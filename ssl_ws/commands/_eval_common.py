@@ -37,7 +37,8 @@ def add_projector(parser: argparse.ArgumentParser) -> None:
 def load_model_and_store(args):
     """(EmbeddingModel, store, torch.device), checked to fit each other."""
     from ..data import load_store
-    from ..eval.embed import check_compatible, resolve_device
+    from ..devices import resolve_device
+    from ..eval.embed import check_compatible
     from ..models.export import load_encoder
 
     if args.batch_size < 1:

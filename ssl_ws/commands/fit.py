@@ -98,7 +98,8 @@ def run(args) -> int:
 
     from ..data.sources import load_source
     from ..errors import SslWsError
-    from ..inr.build import fit_store, plan_fit, resolve_device
+    from ..devices import resolve_device
+    from ..inr.build import fit_store, plan_fit
 
     if Path(args.out).exists() and not args.overwrite:
         raise SslWsError(f"output {args.out} already exists; pass --overwrite to replace it")

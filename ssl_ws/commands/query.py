@@ -36,7 +36,7 @@ def configure(parser):
 
 
 def run(args):
-    from ..eval.embed import resolve_device
+    from ..devices import resolve_device
     from ..eval.index import RetrievalIndex
     from ..eval.query import check_row, embed_image, embed_row, index_encoder, index_store, load_image
     from ..eval.results import write_results

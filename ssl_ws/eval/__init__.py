@@ -11,7 +11,8 @@
 """
 
 from .baselines import run_baselines
-from .embed import Embeddings, embed_rows, embed_split, embed_weights, resolve_device
+from ..devices import resolve_device
+from .embed import Embeddings, embed_rows, embed_split, embed_weights
 from .few_labels import parse_labels_per_class, sample_per_class
 from .index import RetrievalIndex, build_faiss_index
 from .knn import knn_evaluate, knn_predict, knn_predict_many, l2_normalize, weighted_vote

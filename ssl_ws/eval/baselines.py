@@ -190,7 +190,7 @@ def run_baselines(
         "render_seconds"}``; ``val_acc`` is None when the val split is empty.
     """
     from ..data.store import INRStore, load_store
-    from .embed import resolve_device
+    from ..devices import resolve_device
 
     if not isinstance(store, INRStore):
         store = load_store(store)
@@ -200,7 +200,7 @@ def run_baselines(
             raise SslWsError(f"{name.replace('_', '-')} must be at least 1 (or all), got {v}")
     if int(cnn_epochs) < 1 and "pixels-cnn" in methods:
         raise SslWsError(f"cnn-epochs must be at least 1, got {cnn_epochs}")
-    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    dev = resolve_device(device)
 
     rows = {"train": store.rows("train", max_views=train_views),
             "val": store.rows("val", max_views=eval_views) if "val" in store.splits else np.zeros(0, np.int64),

@@ -19,6 +19,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from ..devices import resolve_device
 from ..errors import SslWsError
 
 SPLITS_ALL = "all"
@@ -79,19 +80,6 @@ class Embeddings:
         return cls(emb, rows, labels, info)
 
 
-def resolve_device(name: Optional[str] = "auto") -> torch.device:
-    """``"auto"`` (or None) -> cuda when available, else cpu; anything else as given."""
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise SslWsError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SslWsError(f"device {name!r} was asked for but CUDA is not available here; use --device cpu")
-    return dev
-
-
 def check_compatible(model, store) -> None:
     """The encoder must have been trained on INRs of the store's architecture."""
     if model.spec != store.spec:
@@ -123,7 +111,7 @@ def split_rows(store, split: str, max_views: Optional[int] = None) -> np.ndarray
 @torch.inference_mode()
 def embed_weights(model, ws, batch_size: int = 256, device=None) -> np.ndarray:
     """Embeddings ``[B, D]`` (float32 numpy) of a WeightSpace, in batches on ``device``."""
-    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    device = resolve_device(device)
     model = model.to(device).eval()
     outs = [model(ws[s : s + batch_size].to(device)).float().cpu() for s in range(0, len(ws), batch_size)]
     out = torch.cat(outs).numpy() if outs else np.zeros((0, model.out_dim), np.float32)
@@ -162,7 +150,7 @@ def embed_rows(
     if rows.size and (rows.min() < 0 or rows.max() >= n_total):
         bad = int(rows[(rows < 0) | (rows >= n_total)][0])
         raise SslWsError(f"row id {bad} is out of range: the store has rows 0..{n_total - 1}")
-    device = resolve_device(device) if not isinstance(device, torch.device) else device
+    device = resolve_device(device)
     model = model.to(device).eval()
     out = np.empty((rows.size, model.out_dim), dtype=np.float32)
     with tqdm(total=rows.size, desc=desc, unit="INR", disable=not progress, leave=False) as bar:

@@ -28,6 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..devices import resolve_device
 from ..errors import SslWsError
 from ..weights import INRSpec
 from .fit import INIT_SCHEMES, init_keys
@@ -144,19 +145,6 @@ class FitReport:
     psnr: Optional[np.ndarray] = None
     mean_steps: float = 0.0
     split_counts: Dict[str, int] = field(default_factory=dict)
-
-
-def resolve_device(name: Optional[str]):
-    """``name`` or cuda when available, checked to exist."""
-    import torch
-
-    device = name or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-        torch.empty(0, device=device)
-    except (RuntimeError, AssertionError) as exc:
-        raise SslWsError(f"device {name!r} is not available: {exc}") from None
-    return device
 
 
 def fit_store(

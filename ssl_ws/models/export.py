@@ -14,7 +14,7 @@ loads with ``torch.load(..., weights_only=True)``)::
 
     {"format": "ssl_ws.encoder", "version": 1,
      "spec": INRSpec.to_dict(), "encoder_config": {"name": ..., **kwargs},
-     "encoder_state": encoder.state_dict(), "normalizer": WeightNormalizer.state_dict(),
+     "encoder_state": encoder.state_dict(), "normalizer": WeightNormalizer.to_dict(),
      "info": {...}, "config": {...} | None}
 
 Training checkpoints written by ``ssl-ws pretrain``/``train`` carry the same
@@ -147,7 +147,7 @@ class EmbeddingModel(nn.Module):
         for k, v in sorted(self.encoder.state_dict().items()):
             if torch.is_tensor(v) and v.is_floating_point():
                 feed(k, v)
-        nd = self.normalizer.state_dict()
+        nd = self.normalizer.to_dict()
         for k in ("w_mean", "w_std", "b_mean", "b_std"):
             for i, t in enumerate(nd[k]):
                 feed(f"normalizer.{k}.{i}", t)
@@ -161,7 +161,7 @@ class EmbeddingModel(nn.Module):
             "spec": self.spec.to_dict(),
             "encoder_config": _plain(self.encoder_config),
             "encoder_state": {k: v.detach().cpu().clone() for k, v in self.encoder.state_dict().items()},
-            "normalizer": _plain(self.normalizer.state_dict()),
+            "normalizer": _plain(self.normalizer.to_dict()),
             "info": _plain(self.info),
             "config": _plain(config),
         }
@@ -192,7 +192,7 @@ def model_from_payload(payload: Mapping, source: str = "<payload>") -> Embedding
     try:
         spec = INRSpec.from_dict(payload["spec"])
         cfg = dict(payload["encoder_config"])
-        normalizer = WeightNormalizer.from_state_dict(payload["normalizer"])
+        normalizer = WeightNormalizer.from_dict(payload["normalizer"])
         state = payload["encoder_state"]
     except (KeyError, TypeError, ValueError) as exc:
         raise SslWsError(f"{source} is an incomplete ssl_ws encoder export ({exc})") from None

@@ -216,5 +216,6 @@ class WeightSpaceModule(pl.LightningModule):
         payload = checkpoint.get(CHECKPOINT_KEY)
         if payload is None:
             raise SslWsError("checkpoint has no ssl_ws encoder payload: not written by ssl-ws pretrain/train")
-        self.normalizer = WeightNormalizer.from_state_dict(payload["normalizer"])
+        # the statistics the run started with (a submodule: it follows the module's device)
+        self.normalizer = WeightNormalizer.from_dict(payload["normalizer"]).to(self.device)
         self.history = [dict(r) for r in checkpoint.get("ssl_ws_history", [])]
