@@ -169,6 +169,20 @@ def test_index_and_query(toy, capsys, tmp_path):
     Image.fromarray((np.eye(8) * 255).astype(np.uint8), "L").save(img)
     assert cli("query", tr_idx, "--image", img, "-k", 3, "--png", tmp_path / "qi.png", "--json", js) == 0
     assert len(json.load(open(js))["results"]["neighbours"]) == 3 and os.path.exists(tmp_path / "qi.png")
+    # a folder of images: one batched fit, one JSON line per image (non-images skipped)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray((np.eye(8) * 255).astype(np.uint8), "L").save(folder / "a.png")
+    Image.fromarray((np.fliplr(np.eye(8)) * 255).astype(np.uint8), "L").save(folder / "b.png")
+    (folder / "notes.txt").write_text("not an image")
+    lines = tmp_path / "images.jsonl"
+    assert cli("query", tr_idx, "--image", folder, "-k", 3, "--jsonl", lines) == 0
+    got = [json.loads(line) for line in open(lines)]
+    assert [os.path.basename(g["query"]["image"]) for g in got] == ["a.png", "b.png"]
+    assert all(len(g["neighbours"]) == 3 for g in got)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli("query", tr_idx, "--image", empty) == 2
 
 
 def test_bad_inputs(toy, tmp_path, capsys):

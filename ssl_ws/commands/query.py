@@ -19,12 +19,14 @@ def configure(parser):
     parser.add_argument("index_dir", metavar="INDEX", help="index directory written by `ssl-ws index`")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--id", type=int, dest="row", metavar="ROW", help="store row id of the query INR")
-    what.add_argument("--image", help="an image file: fitted to INRs with the store's recipe, embedded, searched")
+    what.add_argument("--image", help="an image file: fitted to INRs with the store's recipe, embedded, searched; "
+                      "a folder: every image in it (batch: one JSON line per image, see --jsonl)")
     what.add_argument("--ids-file", help="batch: a file of store row ids; one JSON line of neighbours per id")
     parser.add_argument("--keep-self", action="store_true", help="let a query row be its own first answer (default: left out)")
     parser.add_argument("--exclude-views", action="store_true", help="also leave out the other fits (views) of the query's image")
     parser.add_argument("--filter-class", help="only answers of this class (name or label number)")
-    parser.add_argument("--jsonl", help="with --ids-file: write the JSON lines here (default: stdout)")
+    parser.add_argument("--jsonl", help="batch queries (--ids-file, --image FOLDER): write the JSON lines here "
+                        "(default: stdout)")
     parser.add_argument("-k", type=int, default=8, help="neighbours to return (default: 8)")
     parser.add_argument("--png", help="write the query's render beside its neighbours' renders to this PNG")
     parser.add_argument("--json", dest="out", help="write the neighbours and the config to this JSON")
@@ -50,6 +52,8 @@ def run(args):
     label = _class_filter(args.filter_class, names)
     if args.ids_file:
         return _batch(args, index, label, device)
+    if args.image is not None and os.path.isdir(args.image):
+        return _batch_images(args, index, label, device)
     need_store = bool(args.png) or args.image is not None
     model = store = None
     query_ws = None
@@ -179,4 +183,37 @@ def _batch(args, index, label, device):
             out.close()
     if args.jsonl:
         print(f"{len(ids)} queries -> {args.jsonl}")
+    return 0
+
+
+def _batch_images(args, index, label, device):
+    """One JSON line per image of the folder: {"query": {"image"}, "neighbours": [...]}; the images
+    are fitted together (one batched fit of images x views INRs)."""
+    import json
+    import sys
+
+    import torch
+
+    from ..eval.query import embed_images, image_files, index_encoder, index_store, load_image
+
+    if args.png:
+        raise SslWsError("--png draws one query; with a folder of images use --jsonl (one line per image)")
+    files = image_files(args.image)
+    model = index_encoder(index, args.ckpt).to(device)
+    store = index_store(index, args.store)
+    size = tuple(index.info.get("image_size") or store.image_size)
+    channels = int(index.info.get("channels", store.channels))
+    images = torch.cat([load_image(f, channels, size, resize=args.resize) for f in files])
+    print(f"fitting {len(files)} image(s) x {args.views} view(s) with the store's recipe ...", file=sys.stderr)
+    q, _ = embed_images(index, images, model, store, views=args.views, device=device)
+    out = open(args.jsonl, "w") if args.jsonl else sys.stdout
+    try:
+        for path, emb in zip(files, q):
+            nb = index.neighbours(emb, args.k, label=label)
+            out.write(json.dumps({"query": {"image": os.path.abspath(path)}, "neighbours": nb}) + "\n")
+    finally:
+        if args.jsonl:
+            out.close()
+    if args.jsonl:
+        print(f"{len(files)} queries -> {args.jsonl}")
     return 0

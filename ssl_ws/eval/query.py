@@ -17,7 +17,7 @@ query embeddings would live in another space than the indexed ones.
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -94,16 +94,40 @@ def load_image(path: str, channels: int, size: Tuple[int, int], resize: bool = F
     return t.clamp(0.0, 1.0)
 
 
-def embed_image(index: RetrievalIndex, image: torch.Tensor, model, store, views: int = 1, device=None):
-    """Fit ``image`` ``[1, C, H, W]`` with the store's recipe; return (query embedding [D], fitted WeightSpace)."""
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+
+
+def image_files(folder: str) -> List[str]:
+    """The image files directly inside ``folder`` (by suffix), sorted by name; none is an error."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise SslWsError(f"cannot read the image folder {folder}: {exc.strerror or exc}") from None
+    files = [os.path.join(folder, n) for n in names
+             if n.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(os.path.join(folder, n))]
+    if not files:
+        raise SslWsError(f"{folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def embed_images(index: RetrievalIndex, images: torch.Tensor, model, store, views: int = 1, device=None):
+    """Fit ``images`` ``[B, C, H, W]`` with the store's recipe (all ``B * views`` INRs in one batched
+    fit); return (query embeddings ``[B, D]``: each image's L2-normalized view embeddings
+    averaged, the fitted WeightSpace, image-major)."""
     from ..inr.fit import fit_like_store
     from .embed import embed_weights
 
     if views < 1:
         raise SslWsError(f"--views must be positive, got {views}")
-    ws = fit_like_store(store.meta, image, views=views, device=device, resize=False)
-    emb = embed_weights(model, ws, device=device)
-    return l2_normalize(emb).mean(axis=0), ws
+    ws = fit_like_store(store.meta, images, views=views, device=device, resize=False)
+    emb = l2_normalize(embed_weights(model, ws, device=device))
+    return emb.reshape(len(images), views, -1).mean(axis=1), ws
+
+
+def embed_image(index: RetrievalIndex, image: torch.Tensor, model, store, views: int = 1, device=None):
+    """Fit ``image`` ``[1, C, H, W]`` with the store's recipe; return (query embedding [D], fitted WeightSpace)."""
+    emb, ws = embed_images(index, image, model, store, views=views, device=device)
+    return emb[0], ws
 
 
 def embed_row(index: RetrievalIndex, row: int, model=None, store=None, device=None) -> np.ndarray:
