@@ -207,12 +207,19 @@ def test_intensity_respects_output_offset(spec):
 
 
 # ---------------------------------------------------------------- data-agnostic
+def _noise(ws, seed=0):
+    """``eps ~ N(0, 1)`` per tensor, in the flat parameter order ``[W_0, b_0, W_1, ...]``."""
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(t.shape, generator=g) for pair in zip(ws.weights, ws.biases) for t in pair]
+
+
 def test_gaussian_noise_is_relative_to_each_tensors_std():
     spec = SPECS[0]
     ws = random_ws(spec, batch=64)
     sigma = torch.full((64,), 0.3)
     sigma[:32] = 0.0
-    out = F.gaussian_noise(ws, sigma, torch.Generator().manual_seed(0))
+    noise = _noise(ws)
+    out = F.gaussian_noise(ws, sigma, noise)
     for a, b in zip(out.weights + out.biases, ws.weights + ws.biases):
         assert torch.equal(a[:32], b[:32])
     for i in range(spec.n_layers):
@@ -220,24 +227,31 @@ def test_gaussian_noise_is_relative_to_each_tensors_std():
         std = ws.weights[i][32:].flatten(1).std(dim=1, correction=0)
         ratio = diff.flatten(1).std(dim=1) / std
         assert abs(ratio.mean().item() - 0.3) < 0.03
-    again = F.gaussian_noise(ws, sigma, torch.Generator().manual_seed(0))
+        # exactly theta + sigma * std * eps
+        expected = ws.weights[i][32:] + 0.3 * std[:, None, None] * noise[2 * i][32:]
+        assert torch.allclose(out.weights[i][32:], expected, atol=1e-6)
+    again = F.gaussian_noise(ws, sigma, noise)  # a kernel draws nothing
     assert torch.equal(again.to_flat(), out.to_flat())
+    with pytest.raises(SslWsError, match="noise"):
+        F.gaussian_noise(ws, sigma, noise[:-1])
+    with pytest.raises(SslWsError, match="shapes"):
+        F.gaussian_noise(ws, sigma, noise[1:] + noise[:1])
 
 
-def test_dropout_rate_and_rescaling():
+def test_dropout_zeros_the_mask_and_rescales():
     ws = random_ws(SPECS[0], batch=40)
     p = torch.linspace(0.0, 0.5, 40)
-    out = F.dropout(ws, p, torch.Generator().manual_seed(0))
+    keep = torch.rand(40, SPECS[0].n_params, generator=torch.Generator().manual_seed(0)) >= p[:, None]
+    out = F.dropout(ws, p, keep)
     a, b = out.to_flat(), ws.to_flat()
-    rate = (a == 0).float().mean(dim=1)
-    assert (rate - p).abs().max() < 0.06
-    assert rate[0] == 0
-    kept = a != 0
-    assert torch.allclose(a[kept], (b / (1 - p[:, None])).expand_as(b)[kept], rtol=1e-5, atol=0)
-    plain = F.dropout(ws, p, torch.Generator().manual_seed(0), rescale=False).to_flat()
-    assert torch.equal(plain[plain != 0], b[plain != 0])
+    assert bool((a[~keep] == 0).all())
+    assert torch.allclose(a[keep], (b / (1 - p[:, None]))[keep], rtol=1e-5, atol=0)
+    plain = F.dropout(ws, p, keep, rescale=False).to_flat()
+    assert torch.equal(plain, torch.where(keep, b, torch.zeros_like(b)))
     with pytest.raises(SslWsError):
-        F.dropout(ws, 1.0)
+        F.dropout(ws, 1.0, keep)
+    with pytest.raises(SslWsError, match="keep"):
+        F.dropout(ws, p, keep.float())
 
 
 def test_quantile_dropout_zeros_the_smallest():

@@ -8,26 +8,32 @@ Augmentations" (ICML 2024). Layout, in the style of torchvision ``transforms/v2`
   data-agnostic perturbations (``gaussian_noise``, ``dropout``,
   ``quantile_dropout``), exact symmetries (``permute``, ``sign_flip``,
   ``bias_shift``), ``mixup`` and ``align``.
-* :mod:`.transforms`: randomised wrappers ``t(ws, generator=None)`` sampling
-  independent parameters per INR, plus ``Compose``, ``RandomApply``, ``OneOf``,
+* :mod:`.transforms`: randomised wrappers ``t(ws, generator=None)``: ``make_params``
+  draws independent parameters per INR (a dict of tensors to log or replay),
+  ``apply_params`` calls the kernel; plus ``Compose``, ``RandomApply``, ``OneOf``,
   ``Identity``, ``TwoViews``.
 * :mod:`.mixup`: :class:`MixUp` (plain / permute / aligned; partner from the batch,
   a given batch such as another view, or the INR itself).
 * :mod:`.align`: weight matching (Git Re-Basin) with scipy's linear assignment.
-* :mod:`.presets`: ``preset(name)`` and ``list_presets()``.
+* :mod:`.pipeline`: :class:`Pipeline` ``(per_view, mixup=None)``, a training loop's augmentation.
+* :mod:`.presets`: ``preset(name)`` (a Pipeline) and ``list_presets()``.
+* :mod:`.primitives`: random draws and per-INR gathers shared by the modules above.
 
 How a training loop uses a preset (the MixUp contract)::
 
-    aug = preset("paper+mixup", num_classes=10)   # a Compose
+    aug = preset("paper+mixup", num_classes=10)   # Pipeline(per_view=Compose([...]), mixup=MixUp(...))
     ws = aug(ws, generator=g)                     # per-view transforms only, never mixes
     if aug.mixup is not None:                     # MixUp or None
         ws, soft_labels = aug.mixup.mix(ws, labels, generator=g)
 """
 
 from . import functional
-from .align import align, weight_matching
+from .align import weight_matching
+from .functional import align
 from .mixup import MixUp
+from .pipeline import Pipeline
 from .presets import list_presets, preset
+from .primitives import sample_permutations
 from .transforms import (
     TRANSFORMS,
     Compose,
@@ -47,7 +53,6 @@ from .transforms import (
     RandomTranslate,
     Transform,
     TwoViews,
-    sample_permutations,
 )
 
 __all__ = [
@@ -55,6 +60,7 @@ __all__ = [
     "align",
     "weight_matching",
     "MixUp",
+    "Pipeline",
     "preset",
     "list_presets",
     "TRANSFORMS",

@@ -23,11 +23,14 @@ Batched: the cost matrices of all ``B`` pairs are built with one batched matmul
 per term (in float64); only the ``[h, h]`` assignment problems are solved one
 pair at a time (scipy has no batched solver), and only for pairs that have not
 converged yet.
+
+:func:`ssl_ws.augment.functional.align` applies the permutations found here
+(``permute(partner, weight_matching(anchor, partner))``).
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple, Union
+from typing import List
 
 import numpy as np
 import torch
@@ -35,8 +38,9 @@ from torch import Tensor
 
 from ..errors import SslWsError
 from ..weights import WeightSpace, _check_same_spec
+from .primitives import gather_cols, gather_rows
 
-__all__ = ["weight_matching", "align"]
+__all__ = ["weight_matching"]
 
 
 def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 100, tol: float = 1e-12) -> List[Tensor]:
@@ -52,8 +56,6 @@ def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 1
         :func:`ssl_ws.augment.functional.permute` (new neuron ``j`` = old neuron ``perm[j]``),
         so ``permute(partner, perms)`` is the aligned partner.
     """
-    from .functional import _gather_cols, _gather_rows
-
     if not isinstance(anchor, WeightSpace) or not isinstance(partner, WeightSpace):
         raise SslWsError("weight matching needs two WeightSpaces")
     _check_same_spec(anchor.spec, partner.spec, "weight matching")
@@ -87,8 +89,8 @@ def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 1
             sel = torch.from_numpy(todo).to(device)
             p_prev = perms[i - 1][sel] if i > 0 else None
             p_next = perms[i + 1][sel] if i + 1 < n_hidden else None
-            w_in = wb[i][sel] if i == 0 else _gather_cols(wb[i][sel], p_prev)
-            w_out = wb[i + 1][sel] if i + 1 == last else _gather_rows(wb[i + 1][sel], p_next)
+            w_in = wb[i][sel] if i == 0 else gather_cols(wb[i][sel], p_prev)
+            w_out = wb[i + 1][sel] if i + 1 == last else gather_rows(wb[i + 1][sel], p_next)
             cost = torch.bmm(wa[i][sel], w_in.transpose(1, 2))
             cost.baddbmm_(wa[i + 1][sel].transpose(1, 2), w_out)
             cost.add_(ba[i][sel].unsqueeze(2) * bb[i][sel].unsqueeze(1))
@@ -117,17 +119,3 @@ def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 1
                     dirty[i + 1][moved] = True
     return perms
 
-
-def align(
-    anchor: WeightSpace, partner: WeightSpace, max_iter: int = 100, return_perms: bool = False
-) -> Union[WeightSpace, Tuple[WeightSpace, List[Tensor]]]:
-    """``partner`` with its hidden neurons permuted to match ``anchor`` (weight matching).
-
-    The result computes exactly the same functions as ``partner``. With
-    ``return_perms`` also returns the permutations (see :func:`weight_matching`).
-    """
-    from .functional import permute
-
-    perms = weight_matching(anchor, partner, max_iter=max_iter)
-    aligned = permute(partner, perms)
-    return (aligned, perms) if return_perms else aligned

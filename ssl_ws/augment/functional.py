@@ -3,9 +3,10 @@
 Every function takes a :class:`~ssl_ws.weights.WeightSpace` of ``B`` INRs and
 per-INR parameters (a leading batch dimension ``B``; a Python number is
 broadcast to the batch) and returns a new WeightSpace on the same device. No
-function samples anything except :func:`gaussian_noise` and :func:`dropout`,
-which draw their noise from the ``generator`` they are given. The randomised
-wrappers in :mod:`ssl_ws.augment.transforms` sample the parameters.
+function samples anything: :func:`gaussian_noise` is given its noise ``eps`` and
+:func:`dropout` its keep mask. The randomised wrappers in
+:mod:`ssl_ws.augment.transforms` draw every parameter (``make_params``) and call
+these kernels (``apply_params``).
 
 The augmentation families follow Shamsian et al., "Improved Generalization of
 Weight Space Networks via Augmentations" (ICML 2024). Notation: the INR is
@@ -34,8 +35,9 @@ i.e. the content at ``u`` moves to ``A u + t``. Because
 ``(s - 1) offset`` correction).
 
 **Data-agnostic** perturbations: :func:`gaussian_noise` (``theta + sigma * std(theta) * eps``,
-the std taken per INR and per tensor), :func:`dropout` (zero each entry with
-probability ``p``; rescaled by ``1/(1-p)`` by default, as ``torch.nn.functional.dropout``
+the std taken per INR and per tensor), :func:`dropout` (zero the entries a mask drops,
+each with probability ``p`` when the mask is drawn by :class:`~ssl_ws.augment.transforms.Dropout`;
+the kept ones rescaled by ``1/(1-p)`` by default, as ``torch.nn.functional.dropout``
 and the paper do), :func:`quantile_dropout` (zero the fraction ``q`` of the INR's
 parameters that are smallest in magnitude).
 
@@ -57,14 +59,15 @@ parameters that are smallest in magnitude).
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
 
 from ..errors import SslWsError
 from ..weights import WeightSpace, _check_same_spec
-from .align import align, weight_matching
+from .align import weight_matching
+from .primitives import gather_cols, gather_rows
 
 __all__ = [
     "affine",
@@ -83,6 +86,7 @@ __all__ = [
     "align",
     "weight_matching",
     "rotation_matrix",
+    "require_odd",
 ]
 
 Number = Union[int, float]
@@ -115,20 +119,6 @@ def _param(value, ws: WeightSpace, name: str, trailing: Sequence[int] = (), allo
     if t.dim() == 1:
         return t.view(batch, *([1] * len(trailing))).expand(batch, *trailing)
     raise SslWsError(f"{name} must have shape [{batch}] or [{batch}, {', '.join(map(str, trailing))}], got {tuple(t.shape)}")
-
-
-def _randn(shape, generator: Optional[torch.Generator], device, dtype) -> Tensor:
-    """Standard normal noise of ``shape`` from ``generator``, on ``device``."""
-    if generator is None or generator.device.type == torch.device(device).type:
-        return torch.randn(shape, generator=generator, device=device, dtype=dtype)
-    return torch.randn(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
-
-
-def _rand(shape, generator: Optional[torch.Generator], device, dtype) -> Tensor:
-    """Uniform [0, 1) noise of ``shape`` from ``generator``, on ``device``."""
-    if generator is None or generator.device.type == torch.device(device).type:
-        return torch.rand(shape, generator=generator, device=device, dtype=dtype)
-    return torch.rand(shape, generator=generator, device=generator.device, dtype=dtype).to(device)
 
 
 def _std_per_inr(t: Tensor) -> Tensor:
@@ -267,23 +257,27 @@ def intensity(ws: WeightSpace, scale=1.0, shift=0.0) -> WeightSpace:
 
 
 # ------------------------------------------------------------------- data-agnostic
-def gaussian_noise(ws: WeightSpace, sigma, generator: Optional[torch.Generator] = None) -> WeightSpace:
-    """``theta' = theta + sigma * std(theta) * eps``, ``eps ~ N(0, 1)``, per tensor.
+def gaussian_noise(ws: WeightSpace, sigma, noise: Sequence[Tensor]) -> WeightSpace:
+    """``theta' = theta + sigma * std(theta) * eps`` per tensor, ``eps`` given (``N(0, 1)`` in
+    :class:`~ssl_ws.augment.transforms.GaussianNoise`).
 
     ``std`` is taken per INR over each weight / bias tensor (population std, so a
-    one-element bias gets no noise); ``sigma: [B]`` is relative to it.
+    one-element bias gets no noise); ``sigma: [B]`` is relative to it. ``noise``: one
+    ``eps`` per tensor in the flat parameter order ``[W_0, b_0, W_1, b_1, ...]``, each
+    of that tensor's shape.
     """
     _check_ws(ws)
     sig = _param(sigma, ws, "sigma")
-    batch = len(ws)
-    # one draw for the whole batch, sliced per tensor in the flat parameter order
-    eps = _randn((batch, ws.spec.n_params), generator, ws.device, ws.dtype)
-    out, pos = [], 0
-    for t in _interleave(ws):
-        n = t[0].numel() if batch else 0
+    tensors = _interleave(ws)
+    if not isinstance(noise, (list, tuple)) or len(noise) != len(tensors):
+        raise SslWsError(f"noise must be a list of {len(tensors)} tensors, one per weight and bias tensor (W_0, b_0, W_1, ...)")
+    out = []
+    for t, eps in zip(tensors, noise):
+        if not torch.is_tensor(eps) or tuple(eps.shape) != tuple(t.shape):
+            got = tuple(eps.shape) if torch.is_tensor(eps) else type(eps).__name__
+            raise SslWsError(f"noise tensors must have the shapes of the parameters: {tuple(t.shape)}, got {got}")
         scale = _per_inr(sig * _std_per_inr(t), t)
-        out.append(torch.addcmul(t, scale, eps[:, pos : pos + n].view(t.shape)))
-        pos += n
+        out.append(torch.addcmul(t, scale, eps.to(device=t.device, dtype=t.dtype)))
     return ws.replace(weights=out[0::2], biases=out[1::2])
 
 
@@ -292,11 +286,12 @@ def _interleave(ws: WeightSpace) -> List[Tensor]:
     return [t for pair in zip(ws.weights, ws.biases) for t in pair]
 
 
-def dropout(ws: WeightSpace, p, generator: Optional[torch.Generator] = None, rescale: bool = True) -> WeightSpace:
-    """Zero each parameter independently with probability ``p: [B]``.
+def dropout(ws: WeightSpace, p, keep: Tensor, rescale: bool = True) -> WeightSpace:
+    """Zero the parameters where ``keep`` (bool ``[B, P]``, flat parameter order) is False.
 
-    With ``rescale`` the kept entries are divided by ``1 - p`` (inverted dropout, as
-    ``torch.nn.functional.dropout`` and the paper's code do).
+    :class:`~ssl_ws.augment.transforms.Dropout` keeps each entry with probability
+    ``1 - p`` (``p: [B]``). With ``rescale`` the kept entries are divided by ``1 - p``
+    (inverted dropout, as ``torch.nn.functional.dropout`` and the paper's code do).
     """
     _check_ws(ws)
     prob = _param(p, ws, "p")
@@ -305,7 +300,10 @@ def dropout(ws: WeightSpace, p, generator: Optional[torch.Generator] = None, res
     factor = 1.0 / (1.0 - prob) if rescale else torch.ones_like(prob)
 
     flat = ws.to_flat()
-    keep = _rand(flat.shape, generator, ws.device, ws.dtype) >= prob.unsqueeze(1)
+    if not torch.is_tensor(keep) or tuple(keep.shape) != tuple(flat.shape) or keep.dtype != torch.bool:
+        got = f"{tuple(keep.shape)} ({keep.dtype})" if torch.is_tensor(keep) else type(keep).__name__
+        raise SslWsError(f"keep must be a boolean tensor of shape {tuple(flat.shape)}, got {got}")
+    keep = keep.to(ws.device)
     out = torch.where(keep, flat * factor.unsqueeze(1), torch.zeros_like(flat))
     return WeightSpace.from_flat(out, ws.spec)
 
@@ -348,18 +346,6 @@ def _check_hidden_list(ws: WeightSpace, items, name: str, dtype_ok) -> List[Tens
     return out
 
 
-def _gather_rows(w: Tensor, perm: Tensor) -> Tensor:
-    """``w[b, perm[b, j], :]`` for ``w [B, n, m]``, ``perm [B, n]`` (one index_select: rows are contiguous)."""
-    batch, n, m = w.shape
-    offset = torch.arange(batch, device=w.device).unsqueeze(1) * n
-    return w.reshape(batch * n, m).index_select(0, (perm + offset).reshape(-1)).view(batch, n, m)
-
-
-def _gather_cols(w: Tensor, perm: Tensor) -> Tensor:
-    """``w[b, :, perm[b, j]]`` for ``w [B, n, m]``, ``perm [B, m]``."""
-    return w.gather(2, perm.unsqueeze(1).expand(-1, w.shape[1], -1))
-
-
 def permute(ws: WeightSpace, perms: Sequence[Tensor]) -> WeightSpace:
     """Reorder hidden neurons: new neuron ``j`` of hidden layer ``i`` is old neuron ``perms[i][b, j]``.
 
@@ -371,13 +357,14 @@ def permute(ws: WeightSpace, perms: Sequence[Tensor]) -> WeightSpace:
     perms = [p.long() for p in perms]
     weights, biases = list(ws.weights), list(ws.biases)
     for i, p in enumerate(perms):
-        weights[i] = _gather_rows(weights[i], p)
+        weights[i] = gather_rows(weights[i], p)
         biases[i] = biases[i].gather(1, p)
-        weights[i + 1] = _gather_cols(weights[i + 1], p)
+        weights[i + 1] = gather_cols(weights[i + 1], p)
     return ws.replace(weights=weights, biases=biases)
 
 
-def _require_odd(ws: WeightSpace, what: str) -> None:
+def require_odd(ws: WeightSpace, what: str) -> None:
+    """Refuse ``what`` (a symmetry of odd activations) for INRs whose activation is not sine."""
     if ws.spec.activation != "sine":
         raise SslWsError(f"{what} is a symmetry of sine INRs only; these use {ws.spec.activation!r}")
 
@@ -389,7 +376,7 @@ def sign_flip(ws: WeightSpace, signs: Sequence[Tensor]) -> WeightSpace:
     (odd); refused for other activations.
     """
     _check_ws(ws)
-    _require_odd(ws, "sign flip")
+    require_odd(ws, "sign flip")
     signs = _check_hidden_list(ws, signs, "signs", lambda t: True)
     weights, biases = list(ws.weights), list(ws.biases)
     for i, s in enumerate(signs):
@@ -409,7 +396,7 @@ def bias_shift(ws: WeightSpace, k: Sequence[Tensor]) -> WeightSpace:
     ``sin(w0 (z + k pi / w0)) = (-1)^k sin(w0 z)``; refused for non-sine INRs.
     """
     _check_ws(ws)
-    _require_odd(ws, "bias shift by k*pi/w0")
+    require_odd(ws, "bias shift by k*pi/w0")
     ks = _check_hidden_list(ws, k, "k", lambda t: not t.is_floating_point() or bool((t == t.round()).all()))
     w0 = ws.spec.w0
     weights, biases = list(ws.weights), list(ws.biases)
@@ -442,3 +429,17 @@ def mixup(a: WeightSpace, b: WeightSpace, lam) -> WeightSpace:
         [mix(x, y) for x, y in zip(a.biases, b.biases)],
         a.spec,
     )
+
+
+def align(
+    anchor: WeightSpace, partner: WeightSpace, max_iter: int = 100, return_perms: bool = False
+) -> Union[WeightSpace, Tuple[WeightSpace, List[Tensor]]]:
+    """``partner`` with its hidden neurons permuted to match ``anchor`` (weight matching).
+
+    The result computes exactly the same functions as ``partner``. With
+    ``return_perms`` also returns the permutations (see
+    :func:`ssl_ws.augment.align.weight_matching`).
+    """
+    perms = weight_matching(anchor, partner, max_iter=max_iter)
+    aligned = permute(partner, perms)
+    return (aligned, perms) if return_perms else aligned

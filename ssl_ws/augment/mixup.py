@@ -33,7 +33,7 @@ labels ``[B, C]``; the result's soft labels are mixed with the same ``lam``.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -42,7 +42,18 @@ from torch import Tensor
 from ..errors import SslWsError
 from ..weights import WeightSpace
 from . import functional as F
-from .transforms import _rand, sample_permutations
+from .primitives import rand, sample_permutations
+from .transforms import (
+    Dropout,
+    GaussianNoise,
+    OneOf,
+    QuantileDropout,
+    RandomBiasShift,
+    RandomRotate,
+    RandomScale,
+    RandomSignFlip,
+    RandomTranslate,
+)
 
 __all__ = ["MixUp", "VARIANTS", "PARTNERS"]
 
@@ -52,18 +63,6 @@ PARTNERS = ("batch", "self")
 
 def default_self_transform():
     """One of the paper's single augmentations per INR (the "self re-basin" partner)."""
-    from .transforms import (
-        Dropout,
-        GaussianNoise,
-        OneOf,
-        QuantileDropout,
-        RandomBiasShift,
-        RandomRotate,
-        RandomScale,
-        RandomSignFlip,
-        RandomTranslate,
-    )
-
     return OneOf(
         [RandomTranslate(), RandomRotate(), RandomScale(), GaussianNoise(), Dropout(), QuantileDropout(), RandomSignFlip(), RandomBiasShift()]
     )
@@ -112,7 +111,7 @@ class MixUp:
     # ------------------------------------------------------------------ pieces
     def sample_lam(self, batch: int, generator: Optional[torch.Generator] = None, device=None) -> Tensor:
         """``lam [B]`` from U(0, 1) or Beta(alpha, alpha), drawn from ``generator``."""
-        u = _rand((batch,), generator, "cpu").double()
+        u = rand((batch,), generator, "cpu").double()
         if self.alpha is None:
             lam = u
         else:  # inverse CDF keeps it reproducible from a torch.Generator
@@ -141,7 +140,7 @@ class MixUp:
         """For each INR ``i`` a random other INR ``j != i`` of the batch (uniformly)."""
         if batch < 2:
             raise SslWsError("MixUp with partner='batch' needs at least 2 INRs in the batch")
-        offset = 1 + torch.floor(_rand((batch,), generator, "cpu") * (batch - 1)).long().clamp_(max=batch - 2)
+        offset = 1 + torch.floor(rand((batch,), generator, "cpu") * (batch - 1)).long().clamp_(max=batch - 2)
         return (torch.arange(batch) + offset) % batch
 
     # --------------------------------------------------------------------- mix

@@ -1,7 +1,8 @@
 """Named augmentation pipelines, so a config can say ``augment: paper+mixup``.
 
-``preset(name)`` returns a :class:`~ssl_ws.augment.transforms.Compose`. Calling it
-applies the per-view transforms only; its ``.mixup`` attribute is the
+``preset(name)`` returns a :class:`~ssl_ws.augment.pipeline.Pipeline`: its
+``per_view`` is the :class:`~ssl_ws.augment.transforms.Compose` of per-view
+transforms (calling the Pipeline applies those only), its ``mixup`` the
 :class:`~ssl_ws.augment.mixup.MixUp` the training loop should apply afterwards,
 or ``None``. A training step therefore reads::
 
@@ -25,6 +26,7 @@ from typing import Callable, Dict, Optional, Tuple
 from ..errors import SslWsError
 from . import transforms as T
 from .mixup import MixUp
+from .pipeline import Pipeline
 
 __all__ = ["preset", "list_presets", "BASES", "MIXUP_SUFFIXES"]
 
@@ -95,7 +97,7 @@ MIXUP_SUFFIXES: Dict[str, Tuple[dict, str]] = {
 }
 
 
-def preset(name: str, num_classes: Optional[int] = None, alpha: Optional[float] = None) -> T.Compose:
+def preset(name: str, num_classes: Optional[int] = None, alpha: Optional[float] = None) -> Pipeline:
     """The pipeline called ``name`` (see :func:`list_presets`).
 
     Args:
@@ -103,7 +105,8 @@ def preset(name: str, num_classes: Optional[int] = None, alpha: Optional[float] 
         alpha: MixUp's Beta(alpha, alpha); ``None`` draws lam from U(0, 1).
 
     Returns:
-        A :class:`~ssl_ws.augment.transforms.Compose` whose ``.mixup`` is a
+        A :class:`~ssl_ws.augment.pipeline.Pipeline`: ``per_view`` a
+        :class:`~ssl_ws.augment.transforms.Compose`, ``mixup`` a
         :class:`~ssl_ws.augment.mixup.MixUp` or ``None``.
     """
     if not isinstance(name, str) or not name:
@@ -118,7 +121,7 @@ def preset(name: str, num_classes: Optional[int] = None, alpha: Optional[float] 
     mix = None
     if suffixes:
         mix = MixUp(num_classes=num_classes, alpha=alpha, **MIXUP_SUFFIXES[suffixes[0]][0])
-    return T.Compose(BASES[base][0](), mixup=mix, name=name)
+    return Pipeline(T.Compose(BASES[base][0]()), mixup=mix, name=name)
 
 
 def list_presets() -> Dict[str, str]:

@@ -1,11 +1,39 @@
-"""Randomised weight-space transforms: sample per-INR parameters, call the kernels.
+"""Randomised weight-space transforms: draw per-INR parameters, then call a kernel.
 
-In the style of torchvision's ``transforms/v2``: each transform is a small callable
-object ``t(ws, generator=None) -> WeightSpace`` that draws *independent*
-parameters for every INR of the batch from ``generator`` (a CPU
-``torch.Generator``; ``None`` uses torch's global RNG) and applies a pure kernel
-of :mod:`ssl_ws.augment.functional` to the whole batch at once, on ``ws``'s
-device. The same generator seed gives the same augmented batch.
+Modelled on torchvision's ``transforms/v2``, where a transform's ``make_params``
+draws its random parameters and its kernel call applies them. Every
+:class:`Transform` here has two halves:
+
+* ``make_params(ws, generator=None) -> dict`` draws *all* the randomness, as
+  tensors with a leading batch dimension (independent parameters for every INR
+  of the batch), from ``generator`` (a ``torch.Generator``; ``None`` uses torch's
+  global RNG). It reads only the batch's size, spec, device and dtype, never the
+  weights' values, so the parameters drawn for one batch fit any batch of that
+  size and spec.
+* ``apply_params(ws, params) -> WeightSpace`` is pure and deterministic: the
+  kernel call of :mod:`ssl_ws.augment.functional` on the whole batch at once, on
+  ``ws``'s device.
+
+``t(ws, generator=None)`` is ``t.apply_params(ws, t.make_params(ws, generator))``,
+so the same generator seed gives the same augmented batch, and the parameters are
+a value to log, inspect or replay: ``t.apply_params(other_ws, params)`` applies
+the very same transformation to another batch (e.g. one neuron permutation to two
+views). Containers draw their children's parameters in order and nest them:
+
+* :class:`RandomTranslate` ``{"shift": [B, d_in]}``; :class:`RandomRotate`
+  ``{"angle": [B]}`` (radians); :class:`RandomScale` ``{"factor": [B] or [B, d_in]}``;
+  :class:`RandomFlip` ``{"mask": bool [B, d_in]}``; :class:`RandomIntensity`
+  ``{"scale": [B], "shift": [B]}``;
+* :class:`GaussianNoise` ``{"sigma": [B], "noise": [eps_W0, eps_b0, ...]}``;
+  :class:`Dropout` ``{"p": [B], "keep": bool [B, P]}``; :class:`QuantileDropout` ``{"q": [B]}``;
+* :class:`RandomPermutation` ``{"perms": [[B, h_i], ...]}``; :class:`RandomSignFlip`
+  ``{"signs": [[B, h_i], ...]}``; :class:`RandomBiasShift` ``{"k": [[B, h_i], ...]}``;
+* :class:`Compose` ``{"inner": [params of each transform]}``; :class:`RandomApply`
+  ``{"mask": bool [B], "inner": params}``; :class:`OneOf` ``{"choice": [B], "inner":
+  [params of each branch, or None for a branch no INR chose]}``; :class:`Identity` ``{}``.
+
+A new augmentation subclasses :class:`Transform` and defines these two methods
+(``tests/test_recipe_augmentation.py`` is the worked example).
 
 Default strengths are those of Shamsian et al., "Improved Generalization of Weight
 Space Networks via Augmentations" (ICML 2024): translation up to 0.25 (coordinate
@@ -19,13 +47,15 @@ Composition: :class:`Compose` (in order), :class:`RandomApply` (with probability
 ``p`` *per INR*), :class:`OneOf` (one transform chosen per INR), :class:`Identity`,
 and :class:`TwoViews` (two independently augmented views of one batch, for
 contrastive learning). Per-INR choices are made by applying the candidate
-transform to the whole batch and selecting per INR (batched, no loops).
+transform to the whole batch and selecting per INR (batched, no loops). MixUp
+mixes INRs with each other, so it is no per-view transform: a training loop's
+:class:`~ssl_ws.augment.pipeline.Pipeline` holds it next to the per-view transforms.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -33,6 +63,7 @@ from torch import Tensor
 from ..errors import SslWsError
 from ..weights import WeightSpace
 from . import functional as F
+from .primitives import check_generator, rand, randn, sample_permutations, uniform
 
 __all__ = [
     "bias_shift_warning",
@@ -59,25 +90,10 @@ __all__ = [
 ]
 
 Range = Union[float, Tuple[float, float]]
+Params = Dict[str, Any]
 
 
-# --------------------------------------------------------------------- sampling helpers
-def _gen(generator: Optional[torch.Generator]) -> Optional[torch.Generator]:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise SslWsError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    return generator
-
-
-def _rand(shape, generator, device) -> Tensor:
-    """Uniform [0, 1) of ``shape``, drawn on the generator's device, moved to ``device``."""
-    gdev = generator.device if generator is not None else torch.device("cpu")
-    return torch.rand(shape, generator=generator, device=gdev).to(device)
-
-
-def _uniform(lo: float, hi: float, shape, generator, device) -> Tensor:
-    return lo + (hi - lo) * _rand(shape, generator, device)
-
-
+# ----------------------------------------------------------------- argument helpers
 def _range(value: Range, name: str, symmetric: bool = True) -> Tuple[float, float]:
     """``v -> (-v, v)`` (symmetric) or a given ``(lo, hi)``."""
     if isinstance(value, (tuple, list)):
@@ -99,13 +115,6 @@ def _check_prob(p: float, name: str = "p") -> float:
     return p
 
 
-def sample_permutations(ws: WeightSpace, generator: Optional[torch.Generator] = None) -> List[Tensor]:
-    """Independent uniformly random permutations ``[B, h_i]`` of every hidden layer, per INR."""
-    return [
-        torch.argsort(_rand((len(ws), h), generator, ws.device), dim=1) for h in ws.spec.hidden_sizes
-    ]
-
-
 def select(mask: Tensor, a: WeightSpace, b: WeightSpace) -> WeightSpace:
     """Per INR: ``a[i]`` where ``mask[i]`` else ``b[i]`` (``mask: bool [B]``)."""
 
@@ -117,7 +126,8 @@ def select(mask: Tensor, a: WeightSpace, b: WeightSpace) -> WeightSpace:
 
 # --------------------------------------------------------------------------- base
 class Transform:
-    """Base class: ``t(ws, generator=None) -> WeightSpace``."""
+    """Base class: ``make_params(ws, generator) -> dict`` draws, ``apply_params(ws, params)``
+    applies (pure), and ``t(ws, generator=None)`` does both (see the module docstring)."""
 
     #: a one-line description shown by ``ssl-ws augmentations``
     summary = ""
@@ -127,9 +137,14 @@ class Transform:
             raise SslWsError(f"{type(self).__name__} expects a WeightSpace, got {type(ws).__name__}")
         if len(ws) == 0:
             return ws
-        return self.apply(ws, _gen(generator))
+        return self.apply_params(ws, self.make_params(ws, check_generator(generator)))
 
-    def apply(self, ws: WeightSpace, generator: Optional[torch.Generator]) -> WeightSpace:  # pragma: no cover
+    def make_params(self, ws: WeightSpace, generator: Optional[torch.Generator] = None) -> Params:
+        """Draw this transform's parameters for every INR of ``ws`` (none by default)."""
+        return {}
+
+    def apply_params(self, ws: WeightSpace, params: Params) -> WeightSpace:  # pragma: no cover
+        """Apply parameters drawn by :meth:`make_params` (deterministic, draws nothing)."""
         raise NotImplementedError
 
     def _args(self) -> str:
@@ -142,7 +157,7 @@ class Transform:
 class Identity(Transform):
     summary = "no change"
 
-    def apply(self, ws, generator):
+    def apply_params(self, ws, params):
         return ws
 
 
@@ -156,9 +171,11 @@ class RandomTranslate(Transform):
         self.max_shift = max_shift
         self._lo, self._hi = _range(max_shift, "max_shift")
 
-    def apply(self, ws, generator):
-        t = _uniform(self._lo, self._hi, (len(ws), ws.spec.in_dim), generator, ws.device)
-        return F.translate(ws, t)
+    def make_params(self, ws, generator=None):
+        return {"shift": uniform(self._lo, self._hi, (len(ws), ws.spec.in_dim), generator, ws.device)}
+
+    def apply_params(self, ws, params):
+        return F.translate(ws, params["shift"])
 
 
 class RandomRotate(Transform):
@@ -170,9 +187,12 @@ class RandomRotate(Transform):
         self.degrees = degrees
         self._lo, self._hi = _range(degrees, "degrees")
 
-    def apply(self, ws, generator):
-        deg = _uniform(self._lo, self._hi, (len(ws),), generator, ws.device)
-        return F.rotate(ws, deg * (math.pi / 180.0))
+    def make_params(self, ws, generator=None):
+        deg = uniform(self._lo, self._hi, (len(ws),), generator, ws.device)
+        return {"angle": deg * (math.pi / 180.0)}
+
+    def apply_params(self, ws, params):
+        return F.rotate(ws, params["angle"])
 
 
 class RandomScale(Transform):
@@ -187,9 +207,12 @@ class RandomScale(Transform):
         if self._lo <= 0:
             raise SslWsError(f"scale factors must be positive, got {self.scale}")
 
-    def apply(self, ws, generator):
+    def make_params(self, ws, generator=None):
         shape = (len(ws),) if self.isotropic else (len(ws), ws.spec.in_dim)
-        return F.scale(ws, _uniform(self._lo, self._hi, shape, generator, ws.device))
+        return {"factor": uniform(self._lo, self._hi, shape, generator, ws.device)}
+
+    def apply_params(self, ws, params):
+        return F.scale(ws, params["factor"])
 
 
 class RandomFlip(Transform):
@@ -201,14 +224,16 @@ class RandomFlip(Transform):
         self.p_x = _check_prob(p_x, "p_x")
         self.p_y = _check_prob(p_y, "p_y")
 
-    def apply(self, ws, generator):
+    def make_params(self, ws, generator=None):
         d = ws.spec.in_dim
         probs = torch.zeros(d, device=ws.device)
         probs[0] = self.p_x
         if d > 1:
             probs[1] = self.p_y
-        mask = _rand((len(ws), d), generator, ws.device) < probs
-        return F.flip(ws, mask)
+        return {"mask": rand((len(ws), d), generator, ws.device) < probs}
+
+    def apply_params(self, ws, params):
+        return F.flip(ws, params["mask"])
 
 
 class RandomIntensity(Transform):
@@ -222,10 +247,13 @@ class RandomIntensity(Transform):
         self._s = _range(self.scale, "scale")
         self._c = _range(shift, "shift")
 
-    def apply(self, ws, generator):
-        s = _uniform(*self._s, (len(ws),), generator, ws.device)
-        c = _uniform(*self._c, (len(ws),), generator, ws.device)
-        return F.intensity(ws, s, c)
+    def make_params(self, ws, generator=None):
+        s = uniform(*self._s, (len(ws),), generator, ws.device)
+        c = uniform(*self._c, (len(ws),), generator, ws.device)
+        return {"scale": s, "shift": c}
+
+    def apply_params(self, ws, params):
+        return F.intensity(ws, params["scale"], params["shift"])
 
 
 # -------------------------------------------------------------------- data-agnostic
@@ -240,9 +268,20 @@ class GaussianNoise(Transform):
         if self._lo < 0:
             raise SslWsError(f"sigma must be >= 0, got {sigma}")
 
-    def apply(self, ws, generator):
-        sig = _uniform(self._lo, self._hi, (len(ws),), generator, ws.device)
-        return F.gaussian_noise(ws, sig, generator)
+    def make_params(self, ws, generator=None):
+        batch = len(ws)
+        sigma = uniform(self._lo, self._hi, (batch,), generator, ws.device)
+        # one draw for the whole batch, sliced per tensor in the flat parameter order
+        eps = randn((batch, ws.spec.n_params), generator, ws.device, ws.dtype)
+        noise, pos = [], 0
+        for o, d in ws.spec.weight_shapes:
+            noise.append(eps[:, pos : pos + o * d].view(batch, o, d))
+            noise.append(eps[:, pos + o * d : pos + o * d + o])
+            pos += o * d + o
+        return {"sigma": sigma, "noise": noise}
+
+    def apply_params(self, ws, params):
+        return F.gaussian_noise(ws, params["sigma"], params["noise"])
 
 
 class Dropout(Transform):
@@ -256,8 +295,13 @@ class Dropout(Transform):
             raise SslWsError("dropout p must be < 1")
         self.rescale = bool(rescale)
 
-    def apply(self, ws, generator):
-        return F.dropout(ws, torch.full((len(ws),), self.p), generator, rescale=self.rescale)
+    def make_params(self, ws, generator=None):
+        p = torch.full((len(ws),), self.p).to(device=ws.device, dtype=ws.dtype)
+        keep = rand((len(ws), ws.spec.n_params), generator, ws.device, ws.dtype) >= p.unsqueeze(1)
+        return {"p": p, "keep": keep}
+
+    def apply_params(self, ws, params):
+        return F.dropout(ws, params["p"], params["keep"], rescale=self.rescale)
 
 
 class QuantileDropout(Transform):
@@ -272,8 +316,11 @@ class QuantileDropout(Transform):
         if self._lo < 0 or self._hi > 1:
             raise SslWsError(f"max_q must lie in [0, 1], got {max_q}")
 
-    def apply(self, ws, generator):
-        return F.quantile_dropout(ws, _uniform(self._lo, self._hi, (len(ws),), generator, ws.device))
+    def make_params(self, ws, generator=None):
+        return {"q": uniform(self._lo, self._hi, (len(ws),), generator, ws.device)}
+
+    def apply_params(self, ws, params):
+        return F.quantile_dropout(ws, params["q"])
 
 
 # ------------------------------------------------------------------ exact symmetries
@@ -282,8 +329,11 @@ class RandomPermutation(Transform):
 
     summary = "permute hidden neurons at random (exact symmetry)"
 
-    def apply(self, ws, generator):
-        return F.permute(ws, sample_permutations(ws, generator))
+    def make_params(self, ws, generator=None):
+        return {"perms": sample_permutations(ws, generator)}
+
+    def apply_params(self, ws, params):
+        return F.permute(ws, params["perms"])
 
 
 class RandomSignFlip(Transform):
@@ -294,10 +344,12 @@ class RandomSignFlip(Transform):
     def __init__(self, p: float = 0.5):
         self.p = _check_prob(p)
 
-    def apply(self, ws, generator):
-        F._require_odd(ws, "sign flip")
-        signs = [1.0 - 2.0 * (_rand((len(ws), h), generator, ws.device) < self.p).float() for h in ws.spec.hidden_sizes]
-        return F.sign_flip(ws, signs)
+    def make_params(self, ws, generator=None):
+        F.require_odd(ws, "sign flip")
+        return {"signs": [1.0 - 2.0 * (rand((len(ws), h), generator, ws.device) < self.p).float() for h in ws.spec.hidden_sizes]}
+
+    def apply_params(self, ws, params):
+        return F.sign_flip(ws, params["signs"])
 
 
 class RandomBiasShift(Transform):
@@ -320,41 +372,40 @@ class RandomBiasShift(Transform):
             raise SslWsError(f"k_max must be a non-negative integer, got {k_max!r}")
         self.k_max = int(k_max)
 
-    def apply(self, ws, generator):
-        F._require_odd(ws, "bias shift by k*pi/w0")
+    def make_params(self, ws, generator=None):
+        F.require_odd(ws, "bias shift by k*pi/w0")
         n = 2 * self.k_max + 1
-        ks = [torch.floor(_rand((len(ws), h), generator, ws.device) * n).long().clamp_(max=n - 1) - self.k_max for h in ws.spec.hidden_sizes]
-        return F.bias_shift(ws, ks)
+        return {"k": [torch.floor(rand((len(ws), h), generator, ws.device) * n).long().clamp_(max=n - 1) - self.k_max for h in ws.spec.hidden_sizes]}
+
+    def apply_params(self, ws, params):
+        return F.bias_shift(ws, params["k"])
 
 
 # -------------------------------------------------------------------- composition
-def _check_transform(t, where: str) -> Callable:
-    if not callable(t):
-        raise SslWsError(f"{where}: {t!r} is not a transform")
+def _check_transform(t, where: str) -> Transform:
+    if not isinstance(t, Transform):
+        raise SslWsError(f"{where}: {t!r} is not a Transform (subclass ssl_ws.augment.Transform: make_params + apply_params)")
     return t
 
 
 class Compose(Transform):
-    """Apply transforms in order. ``mixup``: a :class:`~ssl_ws.augment.mixup.MixUp` the
-    training loop applies *after* this per-view pipeline (``None`` when the
-    pipeline has none); calling a Compose never mixes."""
+    """Apply transforms in order; their parameters are drawn in order, on the input batch."""
 
     summary = "apply transforms in order"
 
-    def __init__(self, transforms: Sequence[Callable], mixup=None, name: Optional[str] = None):
+    def __init__(self, transforms: Sequence[Transform]):
         self.transforms = [_check_transform(t, "Compose") for t in transforms]
-        self.mixup = mixup
-        self.name = name
 
-    def apply(self, ws, generator):
-        for t in self.transforms:
-            ws = t(ws, generator)
+    def make_params(self, ws, generator=None):
+        return {"inner": [t.make_params(ws, generator) for t in self.transforms]}
+
+    def apply_params(self, ws, params):
+        for t, p in zip(self.transforms, params["inner"]):
+            ws = t.apply_params(ws, p)
         return ws
 
     def __repr__(self) -> str:
-        inner = ", ".join(repr(t) for t in self.transforms)
-        extra = f", mixup={self.mixup!r}" if self.mixup is not None else ""
-        return f"Compose([{inner}]{extra})"
+        return f"Compose([{', '.join(repr(t) for t in self.transforms)}])"
 
 
 class RandomApply(Transform):
@@ -362,14 +413,16 @@ class RandomApply(Transform):
 
     summary = "apply a transform with probability p, independently per INR"
 
-    def __init__(self, transform: Callable, p: float = 0.5):
+    def __init__(self, transform: Transform, p: float = 0.5):
         self.transform = _check_transform(transform, "RandomApply")
         self.p = _check_prob(p)
 
-    def apply(self, ws, generator):
-        mask = _rand((len(ws),), generator, ws.device) < self.p
-        out = self.transform(ws, generator)
-        return select(mask, out, ws)
+    def make_params(self, ws, generator=None):
+        mask = rand((len(ws),), generator, ws.device) < self.p
+        return {"mask": mask, "inner": self.transform.make_params(ws, generator)}
+
+    def apply_params(self, ws, params):
+        return select(params["mask"], self.transform.apply_params(ws, params["inner"]), ws)
 
 
 class OneOf(Transform):
@@ -377,7 +430,7 @@ class OneOf(Transform):
 
     summary = "apply one transform chosen at random per INR"
 
-    def __init__(self, transforms: Sequence[Callable], p: Optional[Sequence[float]] = None):
+    def __init__(self, transforms: Sequence[Transform], p: Optional[Sequence[float]] = None):
         self.transforms = [_check_transform(t, "OneOf") for t in transforms]
         if not self.transforms:
             raise SslWsError("OneOf needs at least one transform")
@@ -388,15 +441,19 @@ class OneOf(Transform):
         total = float(sum(p))
         self.p = [float(x) / total for x in p]
 
-    def apply(self, ws, generator):
-        u = _rand((len(ws),), generator, ws.device)
+    def make_params(self, ws, generator=None):
+        u = rand((len(ws),), generator, ws.device)
         edges = torch.tensor(self.p, device=ws.device).cumsum(0)
         choice = torch.searchsorted(edges, u, right=True).clamp_(max=len(self.transforms) - 1)
+        # a branch no INR chose draws nothing
+        inner = [t.make_params(ws, generator) if bool((choice == k).any()) else None for k, t in enumerate(self.transforms)]
+        return {"choice": choice, "inner": inner}
+
+    def apply_params(self, ws, params):
         out = ws
-        for k, t in enumerate(self.transforms):
-            mask = choice == k
-            if bool(mask.any()):
-                out = select(mask, t(ws, generator), out)
+        for k, (t, p) in enumerate(zip(self.transforms, params["inner"])):
+            if p is not None:
+                out = select(params["choice"] == k, t.apply_params(ws, p), out)
         return out
 
     def __repr__(self) -> str:
@@ -409,12 +466,8 @@ class TwoViews:
     summary = "two independently augmented views of one batch (contrastive learning)"
 
     def __init__(self, t1: Callable, t2: Optional[Callable] = None):
-        self.t1 = _check_transform(t1, "TwoViews")
-        self.t2 = _check_transform(t2, "TwoViews") if t2 is not None else self.t1
-
-    @property
-    def mixup(self):
-        return getattr(self.t1, "mixup", None)
+        self.t1 = _check_callable(t1, "TwoViews")
+        self.t2 = _check_callable(t2, "TwoViews") if t2 is not None else self.t1
 
     def __call__(self, ws: WeightSpace, generator: Optional[torch.Generator] = None) -> Tuple[WeightSpace, WeightSpace]:
         return self.t1(ws, generator), self.t2(ws, generator)
@@ -423,9 +476,15 @@ class TwoViews:
         return f"TwoViews({self.t1!r}, {self.t2!r})"
 
 
+def _check_callable(t, where: str) -> Callable:
+    if not callable(t):
+        raise SslWsError(f"{where}: {t!r} is not a transform")
+    return t
+
+
 def _walk(t):
     yield t
-    for child in list(getattr(t, "transforms", [])) + [getattr(t, n, None) for n in ("transform", "t1", "t2")]:
+    for child in list(getattr(t, "transforms", [])) + [getattr(t, n, None) for n in ("transform", "t1", "t2", "per_view")]:
         if child is not None:
             yield from _walk(child)
 

@@ -31,12 +31,14 @@ def _to_uint8(images):
 def make_gallery(ws, transform, k: int, height: int, width: int, generator=None, cell: int = 96):
     """A Pillow image: one row per INR of ``ws``, the original then ``k`` augmented renders.
 
-    ``transform`` is a preset / transform; its ``.mixup`` (if any) is applied after it.
+    ``transform`` is a transform or a preset's :class:`~ssl_ws.augment.Pipeline`, whose
+    ``mixup`` (if any) is applied after its per-view transforms.
     """
     import numpy as np
     import torch
     from PIL import Image
 
+    from ..augment import Pipeline
     from ..errors import SslWsError
     from ..inr.render import render_image
 
@@ -44,7 +46,7 @@ def make_gallery(ws, transform, k: int, height: int, width: int, generator=None,
         raise SslWsError("show at least one INR and k >= 0 augmentations")
     if ws.spec.out_dim not in (1, 3):
         raise SslWsError(f"can show INRs of 1 or 3 output channels, these have {ws.spec.out_dim}")
-    mix = getattr(transform, "mixup", None)
+    mix = transform.mixup if isinstance(transform, Pipeline) else None
     columns = [ws]
     with torch.no_grad():
         for _ in range(k):

@@ -69,8 +69,8 @@ class SimCLRModule(WeightSpaceModule):
             a, b = self.view_mixup.mix(a, generator=generator, partner_ws=b)[0], self.view_mixup.mix(b, generator=generator, partner_ws=a)[0]
         return self.views.t1(a, generator), self.views.t2(b, generator)
 
-    def _post_mix(self, t, ws, generator):
-        mix = getattr(t, "mixup", None)
+    def _post_mix(self, pipeline, ws, generator):
+        mix = pipeline.mixup
         return mix.mix(ws, generator=generator)[0] if mix is not None else ws
 
     def training_step(self, batch: Dict, batch_idx: int):

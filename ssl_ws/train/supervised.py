@@ -66,7 +66,7 @@ class SupervisedModule(WeightSpaceModule):
             alpha = scfg.get("mixup_alpha")
             self.mixup = MixUp(scfg["mixup"], alpha=None if alpha is None else float(alpha), num_classes=self.num_classes)
         else:
-            self.mixup = getattr(self.augment, "mixup", None)
+            self.mixup = self.augment.mixup
         self.label_smoothing = float(scfg.get("label_smoothing", 0.0))
         self.encoder_lr_factor = float(scfg.get("encoder_lr_factor", 1.0) if encoder_lr_factor is None else encoder_lr_factor)
         if self.encoder_lr_factor == 0:
