@@ -45,6 +45,9 @@ class Pipeline(Transform):
         self.mixup = mixup
         self.name = name
 
+    def __call__(self, ws, generator=None):
+        return self.per_view(ws, generator)
+
     def make_params(self, ws, generator=None):
         return self.per_view.make_params(ws, generator)
 
