@@ -70,9 +70,11 @@ def counting(step):
         batch = {k: v if k in host or not isinstance(v, torch.Tensor) else v.as_subclass(DeviceTracked)
                  for k, v in batch.items()}
         DeviceTracked.calls.clear()
-        loss = step(self, batch, batch_idx)
+        out = step(self, batch, batch_idx)  # the loss, or {"loss", ...} (SimCLR also returns its projections)
         wrapped.calls = list(DeviceTracked.calls)
-        return loss.as_subclass(torch.Tensor)
+        if isinstance(out, dict):
+            return {k: v.as_subclass(torch.Tensor) for k, v in out.items()}
+        return out.as_subclass(torch.Tensor)
 
     wrapped.calls = None
     return wrapped

@@ -5,7 +5,7 @@
    batch's size / spec / device; ``apply_params(ws, params)`` applies them with the
    kernels of ``ssl_ws.augment.functional`` (pure: it draws nothing).
 2. Use it like any transform: in ``Compose`` / ``RandomApply`` / ``OneOf``, in a
-   ``Pipeline`` next to a MixUp, or as a named preset (``presets.BASES``) that configs
+   ``Pipeline`` next to a MixUp, or as a named preset (``register_preset``) that configs
    can select with ``augment.preset``.
 """
 
@@ -13,7 +13,8 @@ import torch
 
 from conftest import random_ws
 from ssl_ws import INRSpec, render_image
-from ssl_ws.augment import Compose, Pipeline, RandomPermutation, RandomTranslate, Transform, preset, presets
+from ssl_ws.augment import Compose, Pipeline, RandomPermutation, RandomTranslate, Transform, preset, presets, register_preset
+
 from ssl_ws.augment import functional as F
 from ssl_ws.augment.primitives import uniform
 
@@ -48,7 +49,8 @@ def test_a_new_augmentation_in_a_compose():
 
 
 def test_a_new_augmentation_as_a_named_preset(monkeypatch):
-    monkeypatch.setitem(presets.BASES, "bright", (lambda: [RandomTranslate(), RandomBrightness()], "translate, brightness"))
+    monkeypatch.setattr(presets, "BASES", dict(presets.BASES))  # registered for this test only
+    register_preset("bright", lambda: [RandomTranslate(), RandomBrightness()], "translate, brightness")
     aug = preset("bright+mixup", num_classes=2)  # what `augment.preset: bright+mixup` in a config builds
     assert isinstance(aug, Pipeline) and isinstance(aug.per_view.transforms[1], RandomBrightness)
     assert aug.mixup.variant == "aligned"

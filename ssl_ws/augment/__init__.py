@@ -32,7 +32,7 @@ from .align import weight_matching
 from .functional import align
 from .mixup import MixUp
 from .pipeline import Pipeline
-from .presets import list_presets, preset
+from .presets import list_presets, preset, register_preset
 from .primitives import sample_permutations
 from .transforms import (
     TRANSFORMS,
@@ -63,6 +63,7 @@ __all__ = [
     "Pipeline",
     "preset",
     "list_presets",
+    "register_preset",
     "TRANSFORMS",
     "Transform",
     "Compose",

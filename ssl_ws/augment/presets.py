@@ -28,7 +28,7 @@ from . import transforms as T
 from .mixup import MixUp
 from .pipeline import Pipeline
 
-__all__ = ["preset", "list_presets", "BASES", "MIXUP_SUFFIXES"]
+__all__ = ["preset", "list_presets", "register_preset", "BASES", "MIXUP_SUFFIXES"]
 
 
 def _none():
@@ -95,6 +95,19 @@ MIXUP_SUFFIXES: Dict[str, Tuple[dict, str]] = {
     "plainmix": (dict(variant="plain", partner="batch"), "plain MixUp with another INR of the batch"),
     "selfmix": (dict(variant="aligned", partner="self"), "aligned MixUp with an augmented copy of the INR itself (label-free)"),
 }
+
+
+def register_preset(name: str, builder: Callable[[], list], description: str, *, replace: bool = False) -> None:
+    """Make ``augment.preset=<name>`` (and ``<name>+mixup`` ...) build ``Compose(builder())``.
+    ``builder`` returns a fresh list of transforms each call."""
+    key = str(name).strip().lower()
+    if not key or "+" in key:
+        raise SslWsError(f"a preset name is one word without '+', got {name!r}")
+    if key in BASES and not replace:
+        raise SslWsError(f"a preset named {key!r} exists already; pass replace=True to replace it")
+    if not callable(builder):
+        raise SslWsError(f"the builder of preset {key!r} must be callable")
+    BASES[key] = (builder, str(description))
 
 
 def preset(name: str, num_classes: Optional[int] = None, alpha: Optional[float] = None) -> Pipeline:

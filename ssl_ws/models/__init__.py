@@ -14,7 +14,7 @@ from .dwsnet import DWSNet
 from .mlp import FlatMLP
 from .neural_graph import NeuralGraphTransformer
 from .nfn import NFN
-from .registry import ENCODERS, build_encoder, describe_encoders, encoder_options, list_encoders
+from .registry import ENCODERS, build_encoder, describe_encoders, encoder_options, list_encoders, register_encoder
 from .statnet import StatNet
 
 __all__ = [
@@ -30,4 +30,5 @@ __all__ = [
     "describe_encoders",
     "encoder_options",
     "list_encoders",
+    "register_encoder",
 ]

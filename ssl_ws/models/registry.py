@@ -25,6 +25,22 @@ ENCODERS: Dict[str, Type[WeightSpaceEncoder]] = {
 }
 
 
+def register_encoder(cls: Type[WeightSpaceEncoder], *, replace: bool = False) -> Type[WeightSpaceEncoder]:
+    """Make ``cls`` buildable by name (``encoder.name=<cls.name>`` in a config); usable as a class
+    decorator. A new encoder is one file: a :class:`WeightSpaceEncoder` subclass with ``name``,
+    ``description`` and ``invariant``, ``_record(**kwargs)`` in ``__init__`` and ``encode(ws)``
+    (ARCHITECTURE.md; tests/test_recipes.py registers a toy one)."""
+    if not (isinstance(cls, type) and issubclass(cls, WeightSpaceEncoder)):
+        raise SslWsError(f"register_encoder takes a WeightSpaceEncoder subclass, got {cls!r}")
+    if not cls.name:
+        raise SslWsError(f"{cls.__name__} has no class attribute 'name' to register it under")
+    if cls.name in ENCODERS and ENCODERS[cls.name] is not cls and not replace:
+        raise SslWsError(f"an encoder named {cls.name!r} is registered already ({ENCODERS[cls.name].__name__}); "
+                         "pass replace=True to replace it")
+    ENCODERS[cls.name] = cls
+    return cls
+
+
 def list_encoders() -> Dict[str, str]:
     """Encoder name -> one-line description."""
     return {name: cls.description for name, cls in ENCODERS.items()}

@@ -20,13 +20,13 @@ else ``trainer.max_epochs`` epochs.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from ..data.dataset import iter_row_chunks, make_train_loader
+from ..data.dataset import iter_row_chunks
 from ..errors import SslWsError
 from ..models.base import encode_weights
 from ..models.export import CHECKPOINT_KEY, EmbeddingModel
@@ -41,54 +41,39 @@ def step_generator(seed: int, epoch: int, index: int, rank: int, salt: int = 0) 
 
 
 class WeightSpaceModule(pl.LightningModule):
-    """Base LightningModule: store access, normalizer, encoder, optimizer, checkpoints.
+    """Base LightningModule: normalizer, encoder, optimizer, checkpoints.
+
+    The data -- store, training rows, sampler and loader, the rows evaluated during
+    training -- live in the run's :class:`~ssl_ws.train.datamodule.INRDataModule`
+    (``self.datamodule``); evaluation runs in callbacks (:mod:`ssl_ws.train.callbacks`)
+    that append to :attr:`history`.
 
     Args:
         cfg: the resolved run config as a plain dict.
-        store: the INR store (not saved in checkpoints; the config names it).
+        spec: the INR architecture of the store's rows.
         encoder: a weight-space encoder (``forward(ws) -> [B, out_dim]``).
         normalizer: fitted on the raw training split.
         train_unit: ``"rows"`` or ``"pairs"`` (see :class:`~ssl_ws.data.dataset.BatchIndexSampler`).
-        train_rows: the store rows the training sampler draws from.
     """
 
-    def __init__(self, cfg: Dict, store, encoder, normalizer: WeightNormalizer, train_unit: str, train_rows: np.ndarray):
+    def __init__(self, cfg: Dict, spec, encoder, normalizer: WeightNormalizer, train_unit: str):
         super().__init__()
         self.cfg = cfg
-        self.store = store
-        self.spec = store.spec
+        self.spec = spec
         self.encoder = encoder
         self.normalizer = normalizer
         self.train_unit = train_unit
-        self.train_rows = np.asarray(train_rows, dtype=np.int64)
         self.seed = int(cfg.get("seed", 0))
-        self._train_loader = None
-        self.history = []  # per-epoch evaluation records (rank-local)
+        self.history = []  # one record per evaluation (rank-local), written by the evaluation callbacks
 
     # ------------------------------------------------------------------ data
-    def train_dataloader(self):
-        world = self.trainer.world_size if self._trainer is not None else 1
-        rank = self.trainer.global_rank if self._trainer is not None else 0
-        dcfg = self.cfg["data"]
-        self._train_loader = make_train_loader(
-            self.store,
-            self.train_rows,
-            int(dcfg["batch_size"]),
-            unit=self.train_unit,
-            seed=self.seed,
-            rank=rank,
-            world_size=world,
-            num_workers=int(dcfg.get("num_workers", 0)),
-            pin_memory=torch.cuda.is_available(),
-        )
-        return self._train_loader
-
-    def steps_per_epoch(self) -> int:
-        from ..data.dataset import BatchIndexSampler
-
-        world = self.trainer.world_size if self._trainer is not None else 1
-        return len(BatchIndexSampler(self.train_rows, int(self.cfg["data"]["batch_size"]), unit=self.train_unit,
-                                     object_ids=self.store.object_ids, world_size=world))
+    @property
+    def datamodule(self):
+        """The run's :class:`~ssl_ws.train.datamodule.INRDataModule` (attached by ``trainer.fit``)."""
+        dm = self._trainer.datamodule if self._trainer is not None else None
+        if dm is None:
+            raise SslWsError(f"{type(self).__name__} trains on an INRDataModule: trainer.fit(module, datamodule=...)")
+        return dm
 
     #: batch entries left on the host: the step's ``(epoch, index)`` key seeds the CPU generator
     #: and the loader's resume position, so reading it must not wait for the device
@@ -110,9 +95,8 @@ class WeightSpaceModule(pl.LightningModule):
         return step_generator(self.seed, epoch, index, self.global_rank, salt)
 
     def mark_consumed(self, batch: Dict) -> None:
-        if self._train_loader is not None:
-            epoch, index = (int(v) for v in batch["key"].tolist())
-            self._train_loader.mark_consumed(epoch, index + 1)
+        epoch, index = (int(v) for v in batch["key"].tolist())
+        self.datamodule.mark_consumed(epoch, index)
 
     def encode(self, ws: WeightSpace) -> torch.Tensor:
         """``encoder(normalize(ws))`` of raw (possibly augmented) weights."""
@@ -126,9 +110,10 @@ class WeightSpaceModule(pl.LightningModule):
         self.encoder.eval()
         out = []
         chunk = int(self.cfg["eval"].get("batch_size", 512))
+        store = self.datamodule.store
         try:
             for part in iter_row_chunks(np.asarray(rows, dtype=np.int64), chunk):
-                ws = self.store.weights(part, device=self.device)
+                ws = store.weights(part, device=self.device)
                 out.append(self.encode(ws).float())
         finally:
             self.encoder.train(was)
@@ -137,7 +122,7 @@ class WeightSpaceModule(pl.LightningModule):
         return torch.cat(out)
 
     def labels_of(self, rows: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(self.store.labels[np.asarray(rows, dtype=np.int64)], dtype=np.int64))
+        return torch.from_numpy(np.asarray(self.datamodule.store.labels[np.asarray(rows, dtype=np.int64)], dtype=np.int64))
 
     # ------------------------------------------------------------ optimizer
     def total_steps(self) -> int:
@@ -147,7 +132,7 @@ class WeightSpaceModule(pl.LightningModule):
             return int(max_steps)
         # steps from our sampler, not trainer.estimated_stepping_batches: that would set up the
         # train loader before a resumed run restores its loader state (mid-epoch position)
-        return max(self.steps_per_epoch(), 1) * max(int(self.cfg["trainer"]["max_epochs"]), 1)
+        return max(self.datamodule.steps_per_epoch(), 1) * max(int(self.cfg["trainer"]["max_epochs"]), 1)
 
     def schedule_steps(self):
         """``(total, warmup)`` optimizer steps of the learning-rate schedule."""
@@ -156,25 +141,8 @@ class WeightSpaceModule(pl.LightningModule):
         if ocfg.get("warmup_steps") is not None:
             warm = int(ocfg["warmup_steps"])
         else:
-            warm = int(float(ocfg.get("warmup_epochs", 0.0)) * max(self.steps_per_epoch(), 1))
+            warm = int(float(ocfg.get("warmup_epochs", 0.0)) * max(self.datamodule.steps_per_epoch(), 1))
         return total, min(warm, total)
-
-    def is_last_epoch(self) -> bool:
-        """Whether the epoch now ending is the run's last (by epochs or by steps)."""
-        max_steps = self.cfg["trainer"].get("max_steps")
-        if max_steps:
-            return int(self.global_step) >= int(max_steps)
-        return self.current_epoch + 1 >= int(self.cfg["trainer"]["max_epochs"])
-
-    def should_evaluate(self) -> bool:
-        """Whether the epoch now ending runs the evaluation (``eval.every_n_steps`` / ``every_n_epochs``)."""
-        if self.is_last_epoch():
-            return True
-        ecfg = self.cfg["eval"]
-        if ecfg.get("every_n_steps"):
-            last = self.history[-1]["step"] if self.history else 0
-            return int(self.global_step) - int(last) >= int(ecfg["every_n_steps"])
-        return (self.current_epoch + 1) % int(ecfg.get("every_n_epochs", 1)) == 0
 
     def parameter_groups(self):
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]

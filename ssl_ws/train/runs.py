@@ -23,7 +23,7 @@ import os
 import shutil
 import sys
 import warnings
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -88,7 +88,6 @@ def build_encoder_from_config(encoder_cfg: Dict, spec, image_size=None):
     Encoders that render the INR (``takes_image_size``) get the store's ``image_size``
     unless the config sets one."""
     import difflib
-    import inspect
 
     from ..models import build_encoder, list_encoders
 
@@ -233,10 +232,10 @@ def _write_results(run_dir: str, results: Dict) -> None:
         json.dump(results, f, indent=2, default=float)
 
 
-def _fit(trainer, module, ckpt, run_dir):
+def _fit(trainer, module, datamodule, ckpt, run_dir):
     os.environ[RUN_DIR_ENV] = run_dir  # DDP workers started by Lightning re-run this command: same run dir
     try:
-        trainer.fit(module, ckpt_path=ckpt, weights_only=True if ckpt else None)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True if ckpt else None)
     finally:
         if _rank() == 0:
             os.environ.pop(RUN_DIR_ENV, None)
@@ -262,27 +261,34 @@ def training_rows(store, cfg) -> np.ndarray:
 
 # --------------------------------------------------------------------------- pretrain
 def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) -> Dict:
-    """SimCLR pretraining (``ssl-ws pretrain``). ``cfg``: from :func:`ssl_ws.config.load_config`.
+    """Self-supervised pretraining (``ssl-ws pretrain``) with the objective ``ssl.objective``
+    (SimCLR by default; :mod:`ssl_ws.train.objectives`). ``cfg``: from :func:`ssl_ws.config.load_config`.
 
     Returns the results dict also written to ``<run dir>/results.json``.
     """
     import pytorch_lightning as pl
 
-    from .simclr import SimCLRModule
+    from .callbacks import DUMP_ENV, FirstStepDump, OnlineEvaluation
+    from .objectives import objective_class
+    from .simclr import train_unit
 
     store, plain, run_dir, ckpt = _prepare("pretrain", cfg, resume)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     train_rows = training_rows(store, cfg)
     plain["ssl"]["positives"] = resolve_positives(plain["ssl"]["positives"], store, train_rows)
-    eval_rows = _eval_rows(store, cfg, bank_split="train")
     encoder = build_encoder_from_config(plain["encoder"], store.spec, store.image_size)
     normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
                                     enabled=bool(cfg.data.normalize))
     warn_about_augmentation(plain, normalizer, store.spec)
-    module = SimCLRModule(plain, store, encoder, normalizer, train_rows, eval_rows)
-    _check_batch(module, cfg)
-    trainer = _trainer(plain, run_dir, "online/knn_acc", callbacks)
-    _fit(trainer, module, ckpt, run_dir)
+    dm = _datamodule(store, train_rows, cfg, plain, train_unit(plain["ssl"]["positives"]),
+                     _eval_rows(store, cfg, bank_split="train"))
+    module = objective_class(plain["ssl"]["objective"])(plain, store.spec, encoder, normalizer)
+    e = cfg.eval
+    evaluation = OnlineEvaluation(e.every_n_steps, e.every_n_epochs, k=int(e.knn_k), temperature=float(e.knn_temperature),
+                                  probe_max_train=int(e.probe_max_train), seed=int(cfg.seed))
+    extra = [FirstStepDump(os.environ[DUMP_ENV])] if os.environ.get(DUMP_ENV) else []
+    trainer = _trainer(plain, run_dir, "online/knn_acc", [evaluation, *extra, *callbacks])
+    _fit(trainer, module, dm, ckpt, run_dir)
     results = {
         "kind": "pretrain",
         "run_dir": run_dir,
@@ -312,6 +318,7 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
     import pytorch_lightning as pl
 
     from ..models.export import EmbeddingModel, load_encoder
+    from .callbacks import SupervisedEvaluation
     from .supervised import SupervisedModule
 
     store, plain, run_dir, ckpt = _prepare("train", cfg, resume)
@@ -339,11 +346,12 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
     ev = int(cfg.data.eval_max_views)
     eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev),
                  "train": _train_eval_rows(store, train_rows, ev, int(cfg.seed))}
-    module = SupervisedModule(plain, store, encoder, normalizer, train_rows, eval_rows,
+    dm = _datamodule(store, train_rows, cfg, plain, "rows", eval_rows)
+    module = SupervisedModule(plain, store.spec, encoder, normalizer, store.num_classes,
                               feature_norm=pretrained is not None)
-    _check_batch(module, cfg)
-    trainer = _trainer(plain, run_dir, "val/acc", callbacks)
-    _fit(trainer, module, ckpt, run_dir)
+    evaluation = SupervisedEvaluation(cfg.eval.every_n_steps, cfg.eval.every_n_epochs)
+    trainer = _trainer(plain, run_dir, "val/acc", [evaluation, *callbacks])
+    _fit(trainer, module, dm, ckpt, run_dir)
     results = {
         "kind": "train",
         "run_dir": run_dir,
@@ -385,23 +393,25 @@ def _eval_rows(store, cfg, bank_split: str = "train") -> Dict[str, np.ndarray]:
     return {"bank": bank, "val": store.rows("val", max_views=ev)}
 
 
-def _check_batch(module, cfg) -> None:
-    """Build the rank-0 sampler once up front so 'too few INRs for a batch' fails in one line."""
-    from ..data.dataset import BatchIndexSampler
+def _datamodule(store, train_rows: np.ndarray, cfg, plain: Dict, unit: str, eval_rows: Dict[str, np.ndarray]):
+    """The run's :class:`~ssl_ws.train.datamodule.INRDataModule`; its rank-0 sampler is built once
+    up front so that 'too few INRs for a batch' fails in one line, before training starts."""
+    from .datamodule import INRDataModule
 
-    world = _world_size(cfg)
+    dm = INRDataModule(store, train_rows, batch_size=int(cfg.data.batch_size), unit=unit, seed=int(cfg.seed),
+                       num_workers=int(cfg.data.num_workers), eval_rows=eval_rows)
     try:
-        BatchIndexSampler(module.train_rows, int(cfg.data.batch_size), unit=module.train_unit,
-                          object_ids=module.store.object_ids, world_size=world)
+        dm.sampler(rank=0, world_size=_world_size(cfg))
     except SslWsError:  # a run that never started leaves no directory holding only its config.yaml
-        run_dir = module.cfg.get("_run_dir")
-        if module.cfg.get("_fresh_run_dir") and run_dir and set(os.listdir(run_dir)) <= {"config.yaml"}:
+        run_dir = plain.get("_run_dir")
+        if plain.get("_fresh_run_dir") and run_dir and set(os.listdir(run_dir)) <= {"config.yaml"}:
             shutil.rmtree(run_dir, ignore_errors=True)
             try:
                 os.rmdir(os.path.dirname(run_dir))  # runs/NAME, when this was its only run
             except OSError:
                 pass
         raise
+    return dm
 
 
 def _world_size(cfg) -> int:

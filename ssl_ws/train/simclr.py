@@ -27,28 +27,26 @@ per-view transforms, label-free.
 
 from __future__ import annotations
 
-import os
 from typing import Dict
 
-import numpy as np
 import torch
 
 from ..augment import MixUp, TwoViews, preset
 from .base import WeightSpaceModule
-from .online_eval import online_metrics
 
-#: test hook: when set to a directory, each rank saves its first step's projections and loss there
-DUMP_ENV = "SSL_WS_DUMP_FIRST_STEP"
+
+
+def train_unit(positives: str) -> str:
+    """The sampling unit of ``ssl.positives``: an object with two of its fits (``two_views``) or one row."""
+    return "pairs" if positives == "two_views" else "rows"
 
 
 class SimCLRModule(WeightSpaceModule):
     """Encoder + projection head trained with NT-Xent (see module docstring)."""
 
-    def __init__(self, cfg: Dict, store, encoder, normalizer, train_rows: np.ndarray,
-                 eval_rows: Dict[str, np.ndarray]):
+    def __init__(self, cfg: Dict, spec, encoder, normalizer):
         ssl = cfg["ssl"]
-        unit = "pairs" if ssl["positives"] == "two_views" else "rows"
-        super().__init__(cfg, store, encoder, normalizer, unit, train_rows)
+        super().__init__(cfg, spec, encoder, normalizer, train_unit(ssl["positives"]))
         from lightly.loss import NTXentLoss
         from lightly.models.modules import SimCLRProjectionHead
 
@@ -59,7 +57,6 @@ class SimCLRModule(WeightSpaceModule):
         t2 = preset(acfg["preset2"]) if acfg.get("preset2") else t1
         self.views = TwoViews(t1, t2)
         self.view_mixup = MixUp("aligned", alpha=float(ssl["view_mixup_alpha"])) if ssl["view_mixup"] else None
-        self.eval_rows = eval_rows  # {"bank": rows, "val": rows}
 
     def make_views(self, batch: Dict, generator: torch.Generator):
         if self.train_unit == "rows":
@@ -80,31 +77,9 @@ class SimCLRModule(WeightSpaceModule):
         z1 = self.projection(self.encode(v1))
         z2 = self.projection(self.encode(v2))
         loss = self.criterion(z1, z2)
-        if DUMP_ENV in os.environ and self.global_step == 0:  # test hook: what each rank's loss saw
-            torch.save({"z1": z1.detach().cpu(), "z2": z2.detach().cpu(), "loss": loss.detach().cpu(),
-                        "rank": self.global_rank, "world_size": self.trainer.world_size},
-                       os.path.join(os.environ[DUMP_ENV], f"rank{self.global_rank}.pt"))
         n = len(v1)
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=n, sync_dist=True)
         self.log("train/global_batch", float(n * self.trainer.world_size), on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         self.mark_consumed(batch)
-        return loss
-
-    def on_train_epoch_end(self) -> None:
-        ecfg = self.cfg["eval"]
-        if not self.should_evaluate():
-            return
-        bank, val = self.eval_rows["bank"], self.eval_rows["val"]
-        if len(val) == 0 or len(bank) == 0:
-            return
-        zb, zv = self.embed_rows(bank), self.embed_rows(val)
-        m = online_metrics(zb, self.labels_of(bank), zv, self.labels_of(val), k=int(ecfg["knn_k"]),
-                           temperature=float(ecfg["knn_temperature"]), num_classes=int(self.store.num_classes),
-                           probe_max_train=int(ecfg["probe_max_train"]), seed=self.seed)
-        self.log("online/knn_acc", m["knn_acc"], on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log("online/probe_acc", m["probe_acc"], on_epoch=True, prog_bar=True, sync_dist=True)
-        loss = self.trainer.callback_metrics.get("train/loss_epoch")
-        rec = {"epoch": int(self.current_epoch), "step": int(self.global_step), **m}
-        if loss is not None:
-            rec["loss"] = float(loss)
-        self.history.append(rec)
+        # the projections ride along (detached) for callbacks such as callbacks.FirstStepDump
+        return {"loss": loss, "z1": z1.detach(), "z2": z2.detach()}

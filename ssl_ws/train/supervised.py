@@ -8,9 +8,9 @@ weight-matching-aligned partners, Shamsian et al., ICML 2024) the INR is
 Training may use several views (independent fits) of every object as separate
 samples (``data.max_views``).
 
-Model selection: after every epoch, accuracy on the validation and test splits
-(``data.eval_max_views`` views per object); the reported test accuracy is the one
-at the epoch of best validation accuracy.
+Model selection (:class:`~ssl_ws.train.callbacks.SupervisedEvaluation`): at every
+evaluation, accuracy on the validation and test splits (``data.eval_max_views`` views per
+object); the reported test accuracy is the one at the evaluation of best validation accuracy.
 
 Fine-tuning: pass a pretrained :class:`~ssl_ws.models.export.EmbeddingModel`
 (``pretrained=``) -- its encoder weights and its normalizer are used, not refitted
@@ -47,18 +47,17 @@ class SupervisedModule(WeightSpaceModule):
     """Encoder + linear head with (soft) cross-entropy (see module docstring).
 
     Args:
-        cfg, store, encoder, normalizer, train_rows: as :class:`WeightSpaceModule`.
-        eval_rows: ``{"val": rows, "test": rows}`` evaluated after every epoch.
+        cfg, spec, encoder, normalizer: as :class:`WeightSpaceModule`.
+        num_classes: outputs of the linear head.
         encoder_lr_factor: encoder learning rate = ``optim.lr x`` this (0 freezes).
         feature_norm: standardize the encoder's features before the head (fine-tuning).
     """
 
-    def __init__(self, cfg: Dict, store, encoder, normalizer, train_rows: np.ndarray,
-                 eval_rows: Dict[str, np.ndarray], encoder_lr_factor: Optional[float] = None,
-                 feature_norm: bool = False):
-        super().__init__(cfg, store, encoder, normalizer, "rows", train_rows)
+    def __init__(self, cfg: Dict, spec, encoder, normalizer, num_classes: int,
+                 encoder_lr_factor: Optional[float] = None, feature_norm: bool = False):
+        super().__init__(cfg, spec, encoder, normalizer, "rows")
         scfg = cfg["supervised"]
-        self.num_classes = int(store.num_classes)
+        self.num_classes = int(num_classes)
         linear = nn.Linear(int(encoder.out_dim), self.num_classes)
         self.head = nn.Sequential(nn.BatchNorm1d(int(encoder.out_dim), affine=False), linear) if feature_norm else linear
         self.augment = preset(cfg["augment"]["preset"], num_classes=self.num_classes)
@@ -72,8 +71,7 @@ class SupervisedModule(WeightSpaceModule):
         if self.encoder_lr_factor == 0:
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
-        self.eval_rows = eval_rows
-        self.best = None  # {"epoch", "val_acc", "test_acc"}
+        self.best = None  # the evaluation record of best validation accuracy (SupervisedEvaluation)
         self._loss_sum, self._loss_n = None, 0
 
     def forward(self, ws):
@@ -118,24 +116,13 @@ class SupervisedModule(WeightSpaceModule):
         self.head.train(was)
         return float((logits.argmax(1).cpu() == self.labels_of(rows)).float().mean())
 
-    def on_train_epoch_end(self) -> None:
-        if not self.should_evaluate():
-            return
-        val = self.accuracy(self.eval_rows["val"])
-        test = self.accuracy(self.eval_rows["test"])
-        self.log("val/acc", val, on_epoch=True, prog_bar=True, sync_dist=True)
-        self.log("test/acc", test, on_epoch=True, sync_dist=True)
-        rec = {"epoch": int(self.current_epoch), "step": int(self.global_step), "val_acc": val, "test_acc": test}
-        if self._loss_n:  # mean (augmented / mixed) training loss since the previous evaluation
-            rec["train_loss"] = float(self._loss_sum) / self._loss_n
-            self._loss_sum, self._loss_n = None, 0
-        if len(self.eval_rows.get("train", ())):
-            # clean train accuracy: unaugmented, eval mode (train/acc is on augmented batches)
-            rec["train_acc"] = self.accuracy(self.eval_rows["train"])
-            self.log("train/clean_acc", rec["train_acc"], on_epoch=True, sync_dist=True)
-        self.history.append(rec)
-        if self.best is None or val > self.best["val_acc"]:
-            self.best = dict(rec)
+    def pop_mean_train_loss(self) -> Optional[float]:
+        """Mean training loss since the previous call (``None`` before any step); one host sync."""
+        if not self._loss_n:
+            return None
+        mean = float(self._loss_sum) / self._loss_n
+        self._loss_sum, self._loss_n = None, 0
+        return mean
 
     def on_save_checkpoint(self, checkpoint: Dict) -> None:
         super().on_save_checkpoint(checkpoint)

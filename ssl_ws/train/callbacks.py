@@ -1,0 +1,128 @@
+"""Evaluation during training, as Lightning callbacks.
+
+Both run at the end of a training epoch when one is due (``eval.every_n_steps``
+optimizer steps since the last evaluation, else every ``eval.every_n_epochs``
+epochs, and always at the end of the run), on the rows of the data module
+(:class:`~ssl_ws.train.datamodule.INRDataModule.eval_rows`), in eval mode and
+without augmentation. They log their metrics (``pl_module.log``, so that the
+``best`` checkpoint can monitor them) and append one record per evaluation to
+``pl_module.history``, which every checkpoint carries and ``results.json`` reports.
+
+* :class:`SupervisedEvaluation` -- accuracy of the classifier on the validation and
+  test rows, and the *clean* train accuracy (unaugmented, eval mode, on at most
+  :data:`~ssl_ws.train.runs.TRAIN_ACC_ROWS` training rows); keeps the record of best
+  validation accuracy in ``pl_module.best`` (model selection).
+* :class:`OnlineEvaluation` -- weighted kNN and a linear probe of the encoder's
+  embeddings, validation rows against a bank of training rows: the package's one kNN
+  classifier and one probe (:mod:`ssl_ws.train.online_eval`, :mod:`ssl_ws.eval`).
+* :class:`FirstStepDump` -- a test probe: saves what the loss of the first optimizer step
+  saw on every process (used by the distributed tests through :data:`DUMP_ENV`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import pytorch_lightning as pl
+import torch
+
+from .online_eval import online_metrics
+
+#: when set to a directory, every process saves its first step's projections and loss there
+DUMP_ENV = "SSL_WS_DUMP_FIRST_STEP"
+
+
+def is_last_epoch(trainer: "pl.Trainer") -> bool:
+    """Whether the epoch now ending is the run's last (by ``max_steps`` or by ``max_epochs``)."""
+    if trainer.max_steps is not None and trainer.max_steps > 0:
+        return int(trainer.global_step) >= int(trainer.max_steps)
+    return trainer.current_epoch + 1 >= int(trainer.max_epochs)
+
+
+class EvaluationCallback(pl.Callback):
+    """When to evaluate (see the module docstring); subclasses say what: :meth:`evaluate`."""
+
+    def __init__(self, every_n_steps: Optional[int] = None, every_n_epochs: int = 1):
+        self.every_n_steps = int(every_n_steps) if every_n_steps else None
+        self.every_n_epochs = max(int(every_n_epochs or 1), 1)
+
+    def due(self, trainer: "pl.Trainer", pl_module) -> bool:
+        if is_last_epoch(trainer):
+            return True
+        if self.every_n_steps:
+            last = pl_module.history[-1]["step"] if pl_module.history else 0
+            return int(trainer.global_step) - int(last) >= self.every_n_steps
+        return (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    def on_train_epoch_end(self, trainer: "pl.Trainer", pl_module) -> None:
+        if self.due(trainer, pl_module):
+            self.evaluate(trainer, pl_module)
+
+    def evaluate(self, trainer: "pl.Trainer", pl_module) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class SupervisedEvaluation(EvaluationCallback):
+    """Validation, test and clean train accuracy of a :class:`~ssl_ws.train.supervised.SupervisedModule`."""
+
+    def evaluate(self, trainer, pl_module) -> None:
+        rows = trainer.datamodule.eval_rows
+        val = pl_module.accuracy(rows["val"])
+        test = pl_module.accuracy(rows["test"])
+        pl_module.log("val/acc", val, on_epoch=True, prog_bar=True, sync_dist=True)
+        pl_module.log("test/acc", test, on_epoch=True, sync_dist=True)
+        rec = {"epoch": int(trainer.current_epoch), "step": int(trainer.global_step), "val_acc": val, "test_acc": test}
+        loss = pl_module.pop_mean_train_loss()
+        if loss is not None:  # mean (augmented / mixed) training loss since the previous evaluation
+            rec["train_loss"] = loss
+        if len(rows.get("train", ())):
+            # clean train accuracy: unaugmented, eval mode (train/acc is on augmented batches)
+            rec["train_acc"] = pl_module.accuracy(rows["train"])
+            pl_module.log("train/clean_acc", rec["train_acc"], on_epoch=True, sync_dist=True)
+        pl_module.history.append(rec)
+        if pl_module.best is None or val > pl_module.best["val_acc"]:
+            pl_module.best = dict(rec)
+
+
+class OnlineEvaluation(EvaluationCallback):
+    """Weighted kNN and linear-probe accuracy of the embeddings (SimCLR), validation rows
+    against the bank rows of the data module."""
+
+    def __init__(self, every_n_steps: Optional[int] = None, every_n_epochs: int = 1, *, k: int = 20,
+                 temperature: float = 0.07, probe_max_train: int = 5000, seed: int = 0):
+        super().__init__(every_n_steps, every_n_epochs)
+        self.k, self.temperature = int(k), float(temperature)
+        self.probe_max_train, self.seed = int(probe_max_train), int(seed)
+
+    def evaluate(self, trainer, pl_module) -> None:
+        dm = trainer.datamodule
+        bank, val = dm.eval_rows.get("bank", ()), dm.eval_rows.get("val", ())
+        if len(val) == 0 or len(bank) == 0:
+            return
+        zb, zv = pl_module.embed_rows(bank), pl_module.embed_rows(val)
+        m = online_metrics(zb, pl_module.labels_of(bank), zv, pl_module.labels_of(val), k=self.k,
+                           temperature=self.temperature, num_classes=int(dm.store.num_classes),
+                           probe_max_train=self.probe_max_train, seed=self.seed)
+        pl_module.log("online/knn_acc", m["knn_acc"], on_epoch=True, prog_bar=True, sync_dist=True)
+        pl_module.log("online/probe_acc", m["probe_acc"], on_epoch=True, prog_bar=True, sync_dist=True)
+        loss = trainer.callback_metrics.get("train/loss_epoch")
+        rec = {"epoch": int(trainer.current_epoch), "step": int(trainer.global_step), **m}
+        if loss is not None:
+            rec["loss"] = float(loss)
+        pl_module.history.append(rec)
+
+
+class FirstStepDump(pl.Callback):
+    """Saves ``{"z1", "z2", "loss", "rank", "world_size"}`` of the first optimizer step to
+    ``<directory>/rank<r>.pt`` on every process (the step returns its projections)."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step != 1 or not isinstance(outputs, dict) or "z1" not in outputs:
+            return
+        torch.save({"z1": outputs["z1"].cpu(), "z2": outputs["z2"].cpu(), "loss": outputs["loss"].detach().cpu(),
+                    "rank": trainer.global_rank, "world_size": trainer.world_size},
+                   os.path.join(self.directory, f"rank{trainer.global_rank}.pt"))

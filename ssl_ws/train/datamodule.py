@@ -1,0 +1,78 @@
+"""The data side of a training run, as a Lightning ``LightningDataModule``.
+
+:class:`INRDataModule` owns what the LightningModules used to hold themselves: the
+store, the rows the run trains on, the sampler and the resumable training loader
+(:mod:`ssl_ws.data.dataset`), and the rows the evaluation callbacks score
+(:mod:`ssl_ws.train.callbacks`). The LightningModule keeps the model and the
+step: it reaches the data through ``self.trainer.datamodule``.
+
+The training sampler is built in one place, :meth:`INRDataModule.sampler`: for the
+loader of this rank, for the number of steps per epoch (the learning-rate schedule
+of epoch-based runs), and up front, before a run directory is filled, so that a
+split smaller than one batch fails in one line.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from ..data.dataset import BatchIndexSampler, ParamsBatchDataset, StatefulLoader
+
+
+class INRDataModule(pl.LightningDataModule):
+    """Training batches of store rows, and the rows evaluated during training.
+
+    Args:
+        store: the :class:`~ssl_ws.data.store.INRStore`.
+        train_rows: the store rows the sampler draws from.
+        batch_size: samples per batch and process.
+        unit: ``"rows"`` (every row a sample) or ``"pairs"`` (every object a sample
+            bringing two of its fits; see :class:`~ssl_ws.data.dataset.BatchIndexSampler`).
+        seed: the data order is a pure function of ``(seed, epoch)``.
+        num_workers: loader worker processes.
+        eval_rows: named row sets the evaluation callbacks score, e.g.
+            ``{"val", "test", "train"}`` (supervised) or ``{"bank", "val"}`` (SimCLR).
+    """
+
+    def __init__(self, store, train_rows: np.ndarray, *, batch_size: int, unit: str = "rows", seed: int = 0,
+                 num_workers: int = 0, eval_rows: Optional[Dict[str, np.ndarray]] = None):
+        super().__init__()
+        self.store = store
+        self.train_rows = np.asarray(train_rows, dtype=np.int64)
+        self.batch_size = int(batch_size)
+        self.unit = unit
+        self.seed = int(seed)
+        self.num_workers = int(num_workers)
+        self.eval_rows = {k: np.asarray(v, dtype=np.int64) for k, v in (eval_rows or {}).items()}
+        self.loader: Optional[StatefulLoader] = None
+
+    def _placement(self):
+        """``(rank, world_size)`` of this process (one process before a trainer is attached)."""
+        t = self.trainer
+        return (int(t.global_rank), int(t.world_size)) if t is not None else (0, 1)
+
+    def sampler(self, rank: Optional[int] = None, world_size: Optional[int] = None) -> BatchIndexSampler:
+        """The training sampler of ``rank`` among ``world_size`` processes (default: this one);
+        raises a one-line :class:`~ssl_ws.errors.SslWsError` when the rows do not fill a batch."""
+        r, w = self._placement()
+        return BatchIndexSampler(self.train_rows, self.batch_size, unit=self.unit, object_ids=self.store.object_ids,
+                                 seed=self.seed, rank=r if rank is None else int(rank),
+                                 world_size=w if world_size is None else int(world_size))
+
+    def steps_per_epoch(self) -> int:
+        return len(self.sampler())
+
+    def train_dataloader(self) -> StatefulLoader:
+        self.loader = StatefulLoader(ParamsBatchDataset(self.store), self.sampler(), num_workers=self.num_workers,
+                                     pin_memory=torch.cuda.is_available())
+        return self.loader
+
+    def mark_consumed(self, epoch: int, index: int) -> None:
+        """Batch ``index`` of ``epoch`` reached the optimizer: a checkpoint from now on resumes after it
+        (the loader prefetches, so it cannot tell by itself)."""
+        if self.loader is not None:
+            self.loader.mark_consumed(epoch, index + 1)
