@@ -306,6 +306,19 @@ def to_yaml(cfg) -> str:
 
 
 def to_dict(cfg) -> Dict:
+    """A config (OmegaConf or its typed dataclass form) as plain nested dicts."""
+    if dataclasses.is_dataclass(cfg):
+        return dataclasses.asdict(cfg)
     from omegaconf import OmegaConf
 
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+def to_typed(cfg):
+    """The config as its schema's dataclass (:class:`PretrainConfig` / :class:`TrainConfig`):
+    typed attributes the training code reads (``cfg.optim.lr``), checked by the schema."""
+    if dataclasses.is_dataclass(cfg):
+        return cfg
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_object(cfg)

@@ -51,13 +51,12 @@ def test_pretrained_init_and_encoder_lr_factor(store, tmp_path):
     res = run_train(c, pretrained=pre)
     assert res["config"]["encoder"]["name"] == "mlp"  # the pretrained architecture wins over the config's
     # the module gives the encoder its own learning rate
-    from ssl_ws.config import to_dict
 
-    m = SupervisedModule(to_dict(c), st.spec, enc, pre.normalizer, st.num_classes)
+    m = SupervisedModule(c, st.spec, enc, pre.normalizer, st.num_classes)
     groups = m.parameter_groups()
     assert groups[1]["lr_factor"] == 0.1 and sum(p.numel() for p in groups[1]["params"]) == sum(
         p.numel() for p in enc.parameters())
-    frozen = SupervisedModule(to_dict(c), st.spec, enc, pre.normalizer, st.num_classes, encoder_lr_factor=0.0)
+    frozen = SupervisedModule(c, st.spec, enc, pre.normalizer, st.num_classes, encoder_lr_factor=0.0)
     assert len(frozen.parameter_groups()) == 1 and not any(p.requires_grad for p in enc.parameters())
 
 

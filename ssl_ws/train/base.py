@@ -27,6 +27,7 @@ import pytorch_lightning as pl
 import torch
 
 from ..data.dataset import iter_row_chunks
+from ..config import to_dict, to_typed
 from ..errors import SslWsError
 from ..models.base import encode_weights
 from ..models.export import CHECKPOINT_KEY, EmbeddingModel
@@ -49,21 +50,23 @@ class WeightSpaceModule(pl.LightningModule):
     that append to :attr:`history`.
 
     Args:
-        cfg: the resolved run config as a plain dict.
+        cfg: the run config, typed (:class:`~ssl_ws.config.PretrainConfig` /
+            :class:`~ssl_ws.config.TrainConfig`; :func:`~ssl_ws.config.to_typed`).
         spec: the INR architecture of the store's rows.
         encoder: a weight-space encoder (``forward(ws) -> [B, out_dim]``).
         normalizer: fitted on the raw training split.
         train_unit: ``"rows"`` or ``"pairs"`` (see :class:`~ssl_ws.data.dataset.BatchIndexSampler`).
     """
 
-    def __init__(self, cfg: Dict, spec, encoder, normalizer: WeightNormalizer, train_unit: str):
+    def __init__(self, cfg, spec, encoder, normalizer: WeightNormalizer, train_unit: str):
         super().__init__()
-        self.cfg = cfg
+        self.cfg = to_typed(cfg)
         self.spec = spec
         self.encoder = encoder
         self.normalizer = normalizer
         self.train_unit = train_unit
-        self.seed = int(cfg.get("seed", 0))
+        self.seed = int(self.cfg.seed)
+        self.run_dir = ""  # set by the run (train.runs): recorded in exported encoders
         self.history = []  # one record per evaluation (rank-local), written by the evaluation callbacks
 
     # ------------------------------------------------------------------ data
@@ -109,7 +112,7 @@ class WeightSpaceModule(pl.LightningModule):
         was = self.encoder.training
         self.encoder.eval()
         out = []
-        chunk = int(self.cfg["eval"].get("batch_size", 512))
+        chunk = int(self.cfg.eval.batch_size)
         store = self.datamodule.store
         try:
             for part in iter_row_chunks(np.asarray(rows, dtype=np.int64), chunk):
@@ -127,33 +130,33 @@ class WeightSpaceModule(pl.LightningModule):
     # ------------------------------------------------------------ optimizer
     def total_steps(self) -> int:
         """Optimizer steps of the whole run: ``trainer.max_steps``, else epochs x steps per epoch."""
-        max_steps = self.cfg["trainer"].get("max_steps")
+        max_steps = self.cfg.trainer.max_steps
         if max_steps:
             return int(max_steps)
         # steps from our sampler, not trainer.estimated_stepping_batches: that would set up the
         # train loader before a resumed run restores its loader state (mid-epoch position)
-        return max(self.datamodule.steps_per_epoch(), 1) * max(int(self.cfg["trainer"]["max_epochs"]), 1)
+        return max(self.datamodule.steps_per_epoch(), 1) * max(int(self.cfg.trainer.max_epochs), 1)
 
     def schedule_steps(self):
         """``(total, warmup)`` optimizer steps of the learning-rate schedule."""
-        ocfg = self.cfg["optim"]
+        ocfg = self.cfg.optim
         total = self.total_steps()
-        if ocfg.get("warmup_steps") is not None:
-            warm = int(ocfg["warmup_steps"])
+        if ocfg.warmup_steps is not None:
+            warm = int(ocfg.warmup_steps)
         else:
-            warm = int(float(ocfg.get("warmup_epochs", 0.0)) * max(self.datamodule.steps_per_epoch(), 1))
+            warm = int(float(ocfg.warmup_epochs) * max(self.datamodule.steps_per_epoch(), 1))
         return total, min(warm, total)
 
     def parameter_groups(self):
         return [{"params": [p for p in self.parameters() if p.requires_grad]}]
 
     def configure_optimizers(self):
-        ocfg = self.cfg["optim"]
-        lr, wd = float(ocfg["lr"]), float(ocfg["weight_decay"])
+        ocfg = self.cfg.optim
+        lr, wd = float(ocfg.lr), float(ocfg.weight_decay)
         groups = self.parameter_groups()
         for g in groups:
             g.setdefault("lr", lr * g.pop("lr_factor", 1.0))
-        name = ocfg["name"]
+        name = ocfg.name
         if name == "adamw":
             opt = torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
         elif name == "adam":
@@ -165,18 +168,18 @@ class WeightSpaceModule(pl.LightningModule):
         total, warm = self.schedule_steps()
         # lightly's schedule: linear warm-up (step + 1) / warm, then cosine from 1 to 0 over the
         # remaining steps ("constant": from 1 to 1); a factor of each group's learning rate
-        end = 0.0 if ocfg["scheduler"] == "cosine" else 1.0
+        end = 0.0 if ocfg.scheduler == "cosine" else 1.0
         sched = CosineWarmupScheduler(opt, warmup_epochs=warm, max_epochs=max(total, warm, 1), start_value=1.0,
                                       end_value=end)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ----------------------------------------------------------- checkpoints
     def embedding_model(self) -> EmbeddingModel:
-        info = {"store": str(self.cfg.get("data", {}).get("store", "")), "run_dir": str(self.cfg.get("_run_dir", ""))}
+        info = {"store": str(self.cfg.data.store), "run_dir": str(self.run_dir)}
         return EmbeddingModel(self.encoder, self.normalizer, self.spec, dict(self.encoder.config), info=info)
 
     def on_save_checkpoint(self, checkpoint: Dict) -> None:
-        cfg = {k: v for k, v in self.cfg.items() if not k.startswith("_")}
+        cfg = to_dict(self.cfg)
         checkpoint[CHECKPOINT_KEY] = self.embedding_model().payload(cfg)
         checkpoint["ssl_ws_history"] = [dict(r) for r in self.history]
 

@@ -28,6 +28,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 
 from ..atomic import atomic_write
+from ..config import to_dict
 from ..errors import SslWsError
 
 # evaluation (and so the checkpoint's monitored metric) runs every eval.every_n_steps, not every epoch
@@ -148,7 +149,8 @@ def warn_about_augmentation(cfg, normalizer, spec) -> Optional[str]:
     if spec.activation != "sine":
         return None
     acfg = cfg["augment"] if isinstance(cfg, dict) else cfg.augment
-    names = [n for n in (acfg.get("preset"), acfg.get("preset2")) if n]
+    get = acfg.get if isinstance(acfg, dict) else (lambda key: getattr(acfg, key, None))
+    names = [n for n in (get("preset"), get("preset2")) if n]
     b_std = [float(normalizer.b_std[i].max()) for i in range(spec.n_layers - 1)]
     for name in names:
         msg = bias_shift_warning(preset(name), b_std, spec.w0)
@@ -158,14 +160,14 @@ def warn_about_augmentation(cfg, normalizer, spec) -> Optional[str]:
     return None
 
 
-def _trainer(cfg: Dict, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
+def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    t = cfg["trainer"]
+    t = cfg.trainer
     ckpt_dir = os.path.join(run_dir, "checkpoints")
-    every = t.get("checkpoint_every_n_steps")
+    every = t.checkpoint_every_n_steps
     last = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, every_n_train_steps=every or None,
                            save_on_train_epoch_end=True)
     last_epoch = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, save_on_train_epoch_end=True) if every else None
@@ -175,22 +177,22 @@ def _trainer(cfg: Dict, run_dir: str, monitor: str, extra_callbacks: Sequence = 
     callbacks.append(LearningRateMonitor(logging_interval="step"))
     callbacks.extend(extra_callbacks)
     logger = TensorBoardLogger(save_dir=run_dir, name="", version="", default_hp_metric=False)
-    devices = t["devices"]
+    devices = t.devices
     if isinstance(devices, str) and devices.isdigit():
         devices = int(devices)
-    strategy = t["strategy"]
+    strategy = t.strategy
     return pl.Trainer(
         default_root_dir=run_dir,
-        max_epochs=-1 if t.get("max_steps") else int(t["max_epochs"]),
-        max_steps=int(t["max_steps"]) if t.get("max_steps") else -1,
-        accelerator=t["accelerator"],
+        max_epochs=-1 if t.max_steps else int(t.max_epochs),
+        max_steps=int(t.max_steps) if t.max_steps else -1,
+        accelerator=t.accelerator,
         devices=devices,
-        num_nodes=int(t["num_nodes"]),
+        num_nodes=int(t.num_nodes),
         strategy=strategy,
-        precision=t["precision"],
-        log_every_n_steps=int(t["log_every_n_steps"]),
-        gradient_clip_val=t.get("gradient_clip_val"),
-        enable_progress_bar=bool(t.get("progress_bar", True)),
+        precision=t.precision,
+        log_every_n_steps=int(t.log_every_n_steps),
+        gradient_clip_val=t.gradient_clip_val,
+        enable_progress_bar=bool(t.progress_bar),
         enable_model_summary=False,
         callbacks=callbacks,
         logger=logger,
@@ -200,8 +202,10 @@ def _trainer(cfg: Dict, run_dir: str, monitor: str, extra_callbacks: Sequence = 
 
 
 def _prepare(kind: str, cfg, resume: Optional[str]):
-    """Load the store, decide the run directory, and check a resume checkpoint."""
-    from ..config import to_dict, to_yaml
+    """Load the store, decide the run directory, and check a resume checkpoint. Returns the
+    store, the typed config (:func:`~ssl_ws.config.to_typed`), the run directory, whether this
+    call created it, and the checkpoint to resume from (or None)."""
+    from ..config import to_typed, to_yaml
     from ..data import load_store
 
     ckpt = None
@@ -219,12 +223,10 @@ def _prepare(kind: str, cfg, resume: Optional[str]):
     if _rank() == 0:
         with open(os.path.join(run_dir, "config.yaml"), "w") as f:
             f.write(to_yaml(cfg))
-    plain = to_dict(cfg)
-    plain["_run_dir"] = run_dir
-    plain["_fresh_run_dir"] = fresh
+    typed = to_typed(cfg)
     if ckpt is not None:
-        check_checkpoint(ckpt, store.spec, plain["encoder"])
-    return store, plain, run_dir, ckpt
+        check_checkpoint(ckpt, store.spec, typed.encoder)
+    return store, typed, run_dir, fresh, ckpt
 
 
 def _write_results(run_dir: str, results: Dict) -> None:
@@ -272,22 +274,23 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     from .objectives import objective_class
     from .simclr import train_unit
 
-    store, plain, run_dir, ckpt = _prepare("pretrain", cfg, resume)
+    store, run_cfg, run_dir, fresh, ckpt = _prepare("pretrain", cfg, resume)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     train_rows = training_rows(store, cfg)
-    plain["ssl"]["positives"] = resolve_positives(plain["ssl"]["positives"], store, train_rows)
-    encoder = build_encoder_from_config(plain["encoder"], store.spec, store.image_size)
+    run_cfg.ssl.positives = resolve_positives(run_cfg.ssl.positives, store, train_rows)
+    encoder = build_encoder_from_config(run_cfg.encoder, store.spec, store.image_size)
     normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
                                     enabled=bool(cfg.data.normalize))
-    warn_about_augmentation(plain, normalizer, store.spec)
-    dm = _datamodule(store, train_rows, cfg, plain, train_unit(plain["ssl"]["positives"]),
+    warn_about_augmentation(run_cfg, normalizer, store.spec)
+    dm = _datamodule(store, train_rows, cfg, (run_dir, fresh), train_unit(run_cfg.ssl.positives),
                      _eval_rows(store, cfg, bank_split="train"))
-    module = objective_class(plain["ssl"]["objective"])(plain, store.spec, encoder, normalizer)
+    module = objective_class(run_cfg.ssl.objective)(run_cfg, store.spec, encoder, normalizer)
+    module.run_dir = run_dir
     e = cfg.eval
     evaluation = OnlineEvaluation(e.every_n_steps, e.every_n_epochs, k=int(e.knn_k), temperature=float(e.knn_temperature),
                                   probe_max_train=int(e.probe_max_train), seed=int(cfg.seed))
     extra = [FirstStepDump(os.environ[DUMP_ENV])] if os.environ.get(DUMP_ENV) else []
-    trainer = _trainer(plain, run_dir, "online/knn_acc", [evaluation, *extra, *callbacks])
+    trainer = _trainer(run_cfg, run_dir, "online/knn_acc", [evaluation, *extra, *callbacks])
     _fit(trainer, module, dm, ckpt, run_dir)
     results = {
         "kind": "pretrain",
@@ -298,7 +301,7 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
         "history": module.history,
         "last_checkpoint": _ckpt_path(trainer, "last.ckpt"),
         "best_checkpoint": _ckpt_path(trainer, "best.ckpt"),
-        "config": {k: v for k, v in plain.items() if not k.startswith("_")},
+        "config": to_dict(run_cfg),
     }
     if module.history:
         best = max(module.history, key=lambda r: r["knn_acc"])
@@ -321,7 +324,7 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
     from .callbacks import SupervisedEvaluation
     from .supervised import SupervisedModule
 
-    store, plain, run_dir, ckpt = _prepare("train", cfg, resume)
+    store, run_cfg, run_dir, fresh, ckpt = _prepare("train", cfg, resume)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     subset = train_rows
     train_rows = training_rows(store, cfg)
@@ -335,22 +338,23 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
                 f"pretrained encoder was trained on INRs [{model.spec.describe()}] but the store holds [{store.spec.describe()}]"
             )
         encoder, normalizer = model.encoder, model.normalizer
-        plain["encoder"] = dict(model.encoder_config)
+        run_cfg.encoder = dict(model.encoder_config)
     else:
-        encoder = build_encoder_from_config(plain["encoder"], store.spec, store.image_size)
+        encoder = build_encoder_from_config(run_cfg.encoder, store.spec, store.image_size)
         normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
                                     enabled=bool(cfg.data.normalize))
-    warn_about_augmentation(plain, normalizer, store.spec)
+    warn_about_augmentation(run_cfg, normalizer, store.spec)
     if ckpt is not None:
-        check_checkpoint(ckpt, store.spec, plain["encoder"])
+        check_checkpoint(ckpt, store.spec, run_cfg.encoder)
     ev = int(cfg.data.eval_max_views)
     eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev),
                  "train": _train_eval_rows(store, train_rows, ev, int(cfg.seed))}
-    dm = _datamodule(store, train_rows, cfg, plain, "rows", eval_rows)
-    module = SupervisedModule(plain, store.spec, encoder, normalizer, store.num_classes,
+    dm = _datamodule(store, train_rows, cfg, (run_dir, fresh), "rows", eval_rows)
+    module = SupervisedModule(run_cfg, store.spec, encoder, normalizer, store.num_classes,
                               feature_norm=pretrained is not None)
+    module.run_dir = run_dir
     evaluation = SupervisedEvaluation(cfg.eval.every_n_steps, cfg.eval.every_n_epochs)
-    trainer = _trainer(plain, run_dir, "val/acc", [evaluation, *callbacks])
+    trainer = _trainer(run_cfg, run_dir, "val/acc", [evaluation, *callbacks])
     _fit(trainer, module, dm, ckpt, run_dir)
     results = {
         "kind": "train",
@@ -365,7 +369,7 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
         "history": module.history,
         "last_checkpoint": _ckpt_path(trainer, "last.ckpt"),
         "best_checkpoint": _ckpt_path(trainer, "best.ckpt"),
-        "config": {k: v for k, v in plain.items() if not k.startswith("_")},
+        "config": to_dict(run_cfg),
     }
     if trainer.is_global_zero:
         _write_results(run_dir, results)
@@ -393,7 +397,7 @@ def _eval_rows(store, cfg, bank_split: str = "train") -> Dict[str, np.ndarray]:
     return {"bank": bank, "val": store.rows("val", max_views=ev)}
 
 
-def _datamodule(store, train_rows: np.ndarray, cfg, plain: Dict, unit: str, eval_rows: Dict[str, np.ndarray]):
+def _datamodule(store, train_rows: np.ndarray, cfg, run_dir_fresh, unit: str, eval_rows: Dict[str, np.ndarray]):
     """The run's :class:`~ssl_ws.train.datamodule.INRDataModule`; its rank-0 sampler is built once
     up front so that 'too few INRs for a batch' fails in one line, before training starts."""
     from .datamodule import INRDataModule
@@ -403,8 +407,8 @@ def _datamodule(store, train_rows: np.ndarray, cfg, plain: Dict, unit: str, eval
     try:
         dm.sampler(rank=0, world_size=_world_size(cfg))
     except SslWsError:  # a run that never started leaves no directory holding only its config.yaml
-        run_dir = plain.get("_run_dir")
-        if plain.get("_fresh_run_dir") and run_dir and set(os.listdir(run_dir)) <= {"config.yaml"}:
+        run_dir, fresh = run_dir_fresh
+        if fresh and run_dir and set(os.listdir(run_dir)) <= {"config.yaml"}:
             shutil.rmtree(run_dir, ignore_errors=True)
             try:
                 os.rmdir(os.path.dirname(run_dir))  # runs/NAME, when this was its only run

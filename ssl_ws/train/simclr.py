@@ -44,19 +44,19 @@ def train_unit(positives: str) -> str:
 class SimCLRModule(WeightSpaceModule):
     """Encoder + projection head trained with NT-Xent (see module docstring)."""
 
-    def __init__(self, cfg: Dict, spec, encoder, normalizer):
-        ssl = cfg["ssl"]
-        super().__init__(cfg, spec, encoder, normalizer, train_unit(ssl["positives"]))
+    def __init__(self, cfg, spec, encoder, normalizer):
+        super().__init__(cfg, spec, encoder, normalizer, train_unit(cfg.ssl.positives))
+        ssl = self.cfg.ssl
         from lightly.loss import NTXentLoss
         from lightly.models.modules import SimCLRProjectionHead
 
-        self.projection = SimCLRProjectionHead(int(encoder.out_dim), int(ssl["proj_hidden"]), int(ssl["proj_out"]))
-        self.criterion = NTXentLoss(temperature=float(ssl["temperature"]), gather_distributed=True)
-        acfg = cfg["augment"]
-        t1 = preset(acfg["preset"])
-        t2 = preset(acfg["preset2"]) if acfg.get("preset2") else t1
+        self.projection = SimCLRProjectionHead(int(encoder.out_dim), int(ssl.proj_hidden), int(ssl.proj_out))
+        self.criterion = NTXentLoss(temperature=float(ssl.temperature), gather_distributed=True)
+        acfg = self.cfg.augment
+        t1 = preset(acfg.preset)
+        t2 = preset(acfg.preset2) if acfg.preset2 else t1
         self.views = TwoViews(t1, t2)
-        self.view_mixup = MixUp("aligned", alpha=float(ssl["view_mixup_alpha"])) if ssl["view_mixup"] else None
+        self.view_mixup = MixUp("aligned", alpha=float(ssl.view_mixup_alpha)) if ssl.view_mixup else None
 
     def make_views(self, batch: Dict, generator: torch.Generator):
         if self.train_unit == "rows":

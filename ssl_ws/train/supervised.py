@@ -53,21 +53,21 @@ class SupervisedModule(WeightSpaceModule):
         feature_norm: standardize the encoder's features before the head (fine-tuning).
     """
 
-    def __init__(self, cfg: Dict, spec, encoder, normalizer, num_classes: int,
+    def __init__(self, cfg, spec, encoder, normalizer, num_classes: int,
                  encoder_lr_factor: Optional[float] = None, feature_norm: bool = False):
         super().__init__(cfg, spec, encoder, normalizer, "rows")
-        scfg = cfg["supervised"]
+        scfg = self.cfg.supervised
         self.num_classes = int(num_classes)
         linear = nn.Linear(int(encoder.out_dim), self.num_classes)
         self.head = nn.Sequential(nn.BatchNorm1d(int(encoder.out_dim), affine=False), linear) if feature_norm else linear
-        self.augment = preset(cfg["augment"]["preset"], num_classes=self.num_classes)
-        if scfg["mixup"] != "none":
-            alpha = scfg.get("mixup_alpha")
-            self.mixup = MixUp(scfg["mixup"], alpha=None if alpha is None else float(alpha), num_classes=self.num_classes)
+        self.augment = preset(self.cfg.augment.preset, num_classes=self.num_classes)
+        if scfg.mixup != "none":
+            alpha = scfg.mixup_alpha
+            self.mixup = MixUp(scfg.mixup, alpha=None if alpha is None else float(alpha), num_classes=self.num_classes)
         else:
             self.mixup = self.augment.mixup
-        self.label_smoothing = float(scfg.get("label_smoothing", 0.0))
-        self.encoder_lr_factor = float(scfg.get("encoder_lr_factor", 1.0) if encoder_lr_factor is None else encoder_lr_factor)
+        self.label_smoothing = float(scfg.label_smoothing)
+        self.encoder_lr_factor = float(scfg.encoder_lr_factor if encoder_lr_factor is None else encoder_lr_factor)
         if self.encoder_lr_factor == 0:
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
