@@ -1,18 +1,15 @@
 """``ssl-ws finetune CKPT STORE [key=value ...]``: a pretrained encoder + linear head,
 trained end to end.
 
-The supervised LightningModule (:mod:`ssl_ws.train.supervised`) initialized from the
-pretrained encoder and its normalizer, with the supervised augmentations of the
-config, a new linear head, and the encoder's learning rate scaled by
-``--encoder-lr-factor`` (default 0.1); the reported test accuracy is the one at the
-epoch of best validation accuracy. ``--labels-per-class N`` trains on N labelled
+The policy (defaults, labelled subset, model selection) is :mod:`ssl_ws.train.finetune`:
+the pretrained encoder and its normalizer, a new linear head, the encoder's learning rate
+scaled by ``--encoder-lr-factor`` (default 0.1); the reported test accuracy is the one at
+the evaluation of best validation accuracy. ``--labels-per-class N`` trains on N labelled
 objects per class (all their views). Any ``train`` config key can be overridden
 (``trainer.max_steps=500 optim.lr=3e-4 ...``; see ``ssl-ws train --help``).
 """
 
 from __future__ import annotations
-
-import time
 
 from ._eval_common import add_few_labels, config_of, results_path
 
@@ -31,72 +28,20 @@ def configure(parser):
     parser.add_argument("--out", help="results JSON (default: finetune[_lpcN].json beside CKPT)")
 
 
-def _inherited_augment(args) -> list:
-    """Without a --config or augment.* override, fine-tune with the augmentation preset the
-    encoder was pretrained with (recorded in its file): the paper preset suits 28x28 INRs,
-    not, e.g., the 8x8 digits an encoder may have been pretrained on."""
-    from ..models.export import load_payload
-
-    if args.config or any(o.startswith("augment.") for o in args.overrides):
-        return []
-    cfg = load_payload(args.ckpt).get("config") or {}
-    aug = cfg.get("augment") if isinstance(cfg, dict) else None
-    return [f"augment.preset={aug['preset']}"] if isinstance(aug, dict) and aug.get("preset") else []
-
-
 def run(args):
-    import numpy as np
-
-    from ..config import load_config
     from ..data import load_store
-    from ..errors import SslWsError
-    from ..eval.embed import check_compatible
-    from ..eval.few_labels import parse_labels_per_class, sample_per_class
+    from ..eval.few_labels import parse_labels_per_class
     from ..eval.results import encoder_info, store_info, write_results
     from ..models.export import load_encoder
-    from ..train.runs import run_train
+    from ..train.finetune import finetune_config, run_finetune
 
-    if args.encoder_lr_factor < 0:
-        raise SslWsError(f"--encoder-lr-factor must be >= 0, got {args.encoder_lr_factor}")
+    cfg = finetune_config(args.ckpt, args.store, args.overrides, args.config, args.encoder_lr_factor)
     per_class = parse_labels_per_class(args.labels_per_class)
-    # a new linear head learns at 1e-2, the pretrained encoder at 1e-2 x --encoder-lr-factor; measured on the
-    # quickstart encoder (10 labels/class, 30 epochs): test acc 0.52 at lr 1e-2 vs 0.28 at the train default 1e-3
-    defaults = ["name=finetune", "optim.lr=0.01", f"supervised.encoder_lr_factor={args.encoder_lr_factor}"]
-    defaults += _inherited_augment(args)
-    fixed = [f"data.store={args.store}", f"supervised.pretrained={args.ckpt}"]
-    cfg = load_config("train", args.config, defaults + list(args.overrides) + fixed)
     store = load_store(args.store)
     model = load_encoder(args.ckpt)
-    check_compatible(model, store)
     pretrained = encoder_info(model, args.ckpt)  # identity of the *pretrained* weights, before training
-
-    train_rows = store.rows("train", max_views=cfg.data.max_views)
-    if train_rows.size == 0:
-        raise SslWsError("split 'train' of the store is empty: nothing to fine-tune on")
-    for split in ("val", "test"):
-        if store.rows(split).size == 0:
-            raise SslWsError(f"split {split!r} of the store is empty: fine-tuning selects on val and reports test")
-    keep = sample_per_class(store.labels[train_rows], store.object_ids[train_rows], per_class, args.seed)
-    train_rows = train_rows[keep]
-
-    model.train()  # load_encoder returns eval mode; Lightning keeps a module's mode, so set training mode here
-    t0 = time.perf_counter()
-    res = run_train(cfg, pretrained=model, train_rows=train_rows)
-    results = {
-        "test_acc": res.get("test_acc"),
-        "val_acc": res.get("val_acc"),
-        "best_epoch": res.get("best_epoch"),
-        "epochs": res.get("epochs"),
-        "labels_per_class": per_class or "all",
-        "n_train": int(train_rows.size),
-        "train_objects": int(np.unique(store.object_ids[train_rows]).size),
-        "encoder_lr_factor": float(cfg.supervised.encoder_lr_factor),
-        "run_dir": res.get("run_dir"),
-        "best_checkpoint": res.get("best_checkpoint"),
-        "history": res.get("history"),
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
-    train_cfg = res.get("config", {})
+    results = run_finetune(cfg, model, store, per_class, seed=args.seed)
+    train_cfg = results.pop("train_config")
     path = write_results(results_path(args, "finetune", per_class), "finetune", results,
                          dict(config_of(args), train_config=train_cfg),
                          encoder=pretrained, store=store_info(store, args.store))
