@@ -153,67 +153,51 @@ def _read_ids(path):
     return ids
 
 
-def _batch(args, index, label, device):
-    """One JSON line per query row: {"query": {row, label, object}, "neighbours": [...]}."""
+def _write_lines(args, answers, n: int) -> int:
+    """JSON lines to --jsonl (or stdout)."""
     import json
     import sys
 
-    from ..eval.query import check_row, embed_row, index_encoder, index_store
-
-    ids = _read_ids(args.ids_file)
-    for row in ids:
-        check_row(index, row)
-    missing = [r for r in ids if index.position_of_row(r) is None]
-    model = store = None
-    if missing:  # rows outside the index are embedded by its encoder
-        model = index_encoder(index, args.ckpt).to(device)
-        store = index_store(index, args.store)
     out = open(args.jsonl, "w") if args.jsonl else sys.stdout
     try:
-        for row in ids:
-            q = embed_row(index, row, model, store, device)
-            pos = index.position_of_row(row)
-            obj = int(index.object_ids[pos]) if pos is not None else int(store.object_ids[row])
-            lab = int(index.labels[pos]) if pos is not None else int(store.labels[row])
-            nb = index.neighbours(q, args.k, exclude_rows=[] if args.keep_self else [row],
-                                  exclude_objects=[obj] if args.exclude_views else [], label=label)
-            out.write(json.dumps({"query": {"row": row, "label": lab, "object": obj}, "neighbours": nb}) + "\n")
+        for ans in answers:
+            out.write(json.dumps(ans) + "\n")
     finally:
         if args.jsonl:
             out.close()
     if args.jsonl:
-        print(f"{len(ids)} queries -> {args.jsonl}")
+        print(f"{n} queries -> {args.jsonl}")
     return 0
 
 
+def _batch(args, index, label, device):
+    """--ids-file: one JSON line per query row (eval.query.answer_rows)."""
+    from ..eval.query import answer_rows, check_row, index_encoder, index_store
+
+    ids = _read_ids(args.ids_file)
+    for row in ids:  # every id checked before the first answer is written
+        check_row(index, row)
+    model = store = None
+    if any(index.position_of_row(r) is None for r in ids):  # rows outside the index are embedded by its encoder
+        model = index_encoder(index, args.ckpt).to(device)
+        store = index_store(index, args.store)
+    answers = answer_rows(index, ids, args.k, keep_self=args.keep_self, exclude_views=args.exclude_views,
+                          label=label, model=model, store=store, device=device)
+    return _write_lines(args, answers, len(ids))
+
+
 def _batch_images(args, index, label, device):
-    """One JSON line per image of the folder: {"query": {"image"}, "neighbours": [...]}; the images
-    are fitted together (one batched fit of images x views INRs)."""
-    import json
+    """--image FOLDER: one JSON line per image, the images fitted together (eval.query.answer_images)."""
     import sys
 
-    import torch
-
-    from ..eval.query import embed_images, image_files, index_encoder, index_store, load_image
+    from ..eval.query import answer_images, image_files, index_encoder, index_store
 
     if args.png:
         raise SslWsError("--png draws one query; with a folder of images use --jsonl (one line per image)")
     files = image_files(args.image)
     model = index_encoder(index, args.ckpt).to(device)
     store = index_store(index, args.store)
-    size = tuple(index.info.get("image_size") or store.image_size)
-    channels = int(index.info.get("channels", store.channels))
-    images = torch.cat([load_image(f, channels, size, resize=args.resize) for f in files])
     print(f"fitting {len(files)} image(s) x {args.views} view(s) with the store's recipe ...", file=sys.stderr)
-    q, _ = embed_images(index, images, model, store, views=args.views, device=device)
-    out = open(args.jsonl, "w") if args.jsonl else sys.stdout
-    try:
-        for path, emb in zip(files, q):
-            nb = index.neighbours(emb, args.k, label=label)
-            out.write(json.dumps({"query": {"image": os.path.abspath(path)}, "neighbours": nb}) + "\n")
-    finally:
-        if args.jsonl:
-            out.close()
-    if args.jsonl:
-        print(f"{len(files)} queries -> {args.jsonl}")
-    return 0
+    answers = list(answer_images(index, files, args.k, model, store, views=args.views, resize=args.resize,
+                                 label=label, device=device))
+    return _write_lines(args, answers, len(files))

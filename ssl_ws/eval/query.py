@@ -141,3 +141,34 @@ def embed_row(index: RetrievalIndex, row: int, model=None, store=None, device=No
     if model is None or store is None:
         raise SslWsError(f"row {row} is not in the index; its encoder and store are needed to embed it")
     return embed_weights(model, store.weights(np.array([row]), device=device), device=device)[0]
+
+
+def answer_rows(index: RetrievalIndex, rows, k: int, *, keep_self: bool = False, exclude_views: bool = False,
+                label: Optional[int] = None, model=None, store=None, device=None):
+    """Batch queries by store row: one ``{"query": {row, label, object}, "neighbours": [...]}`` per
+    row, in order. A row is never its own answer unless ``keep_self``; ``exclude_views`` also
+    leaves out the other fits of its image; rows outside the index need ``model`` and ``store``."""
+    rows = [int(r) for r in rows]
+    for row in rows:
+        check_row(index, row)
+    for row in rows:
+        q = embed_row(index, row, model, store, device)
+        pos = index.position_of_row(row)
+        obj = int(index.object_ids[pos]) if pos is not None else int(store.object_ids[row])
+        lab = int(index.labels[pos]) if pos is not None else int(store.labels[row])
+        nb = index.neighbours(q, k, exclude_rows=[] if keep_self else [row],
+                              exclude_objects=[obj] if exclude_views else [], label=label)
+        yield {"query": {"row": row, "label": lab, "object": obj}, "neighbours": nb}
+
+
+def answer_images(index: RetrievalIndex, files: List[str], k: int, model, store, *, views: int = 1,
+                  resize: bool = False, label: Optional[int] = None, device=None):
+    """Batch queries by image file: every image fitted with the store's recipe in one batched fit
+    (``len(files) x views`` INRs), embedded and searched; one ``{"query": {image}, "neighbours"}``
+    per file, in order."""
+    size = tuple(index.info.get("image_size") or store.image_size)
+    channels = int(index.info.get("channels", store.channels))
+    images = torch.cat([load_image(f, channels, size, resize=resize) for f in files])
+    q, _ = embed_images(index, images, model, store, views=views, device=device)
+    for path, emb in zip(files, q):
+        yield {"query": {"image": os.path.abspath(path)}, "neighbours": index.neighbours(emb, k, label=label)}
