@@ -27,6 +27,7 @@ import pytorch_lightning as pl
 import torch
 
 from ..data.dataset import iter_row_chunks
+from .datamodule import HOST_BATCH_KEYS
 from ..config import to_dict, to_typed
 from ..errors import SslWsError
 from ..models.base import encode_weights
@@ -78,17 +79,8 @@ class WeightSpaceModule(pl.LightningModule):
             raise SslWsError(f"{type(self).__name__} trains on an INRDataModule: trainer.fit(module, datamodule=...)")
         return dm
 
-    #: batch entries left on the host: the step's ``(epoch, index)`` key seeds the CPU generator
-    #: and the loader's resume position, so reading it must not wait for the device
-    HOST_BATCH_KEYS = ("key",)
-
-    def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
-        """Lightning's move to ``device`` of everything but :attr:`HOST_BATCH_KEYS`."""
-        if not isinstance(batch, dict):
-            return super().transfer_batch_to_device(batch, device, dataloader_idx)
-        host = {k: batch[k] for k in self.HOST_BATCH_KEYS if k in batch}
-        moved = super().transfer_batch_to_device({k: v for k, v in batch.items() if k not in host}, device, dataloader_idx)
-        return {**moved, **host}
+    #: batch entries that stay on the host (moved by :meth:`INRDataModule.transfer_batch_to_device`)
+    HOST_BATCH_KEYS = HOST_BATCH_KEYS
 
     def batch_weights(self, batch: Dict, key: str = "params") -> WeightSpace:
         return WeightSpace.from_flat(batch[key], self.spec)

@@ -22,6 +22,10 @@ import torch
 
 from ..data.dataset import BatchIndexSampler, ParamsBatchDataset, StatefulLoader
 
+#: batch entries left on the host: the step's ``(epoch, index)`` key seeds the CPU generator
+#: and the loader's resume position, so reading it must not wait for the device
+HOST_BATCH_KEYS = ("key",)
+
 
 class INRDataModule(pl.LightningDataModule):
     """Training batches of store rows, and the rows evaluated during training.
@@ -70,6 +74,14 @@ class INRDataModule(pl.LightningDataModule):
         self.loader = StatefulLoader(ParamsBatchDataset(self.store), self.sampler(), num_workers=self.num_workers,
                                      pin_memory=torch.cuda.is_available())
         return self.loader
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
+        """Lightning's move to ``device`` of everything but :data:`HOST_BATCH_KEYS`."""
+        if not isinstance(batch, dict):
+            return super().transfer_batch_to_device(batch, device, dataloader_idx)
+        host = {k: batch[k] for k in HOST_BATCH_KEYS if k in batch}
+        moved = super().transfer_batch_to_device({k: v for k, v in batch.items() if k not in host}, device, dataloader_idx)
+        return {**moved, **host}
 
     def mark_consumed(self, epoch: int, index: int) -> None:
         """Batch ``index`` of ``epoch`` reached the optimizer: a checkpoint from now on resumes after it
