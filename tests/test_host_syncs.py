@@ -115,3 +115,18 @@ def test_aligned_mixup_syncs_only_for_its_solver(store, tmp_path):
     with mock.patch.object(SupervisedModule, "training_step", step):
         run_train(cfg("train", store, tmp_path, "augment.preset=none", "supervised.mixup=aligned", *ONE_STEP))
     assert step.calls and all("augment/align.py" in c for c in step.calls), step.calls
+
+
+def test_the_step_key_stays_on_the_host(tmp_path):
+    """The data module moves a batch to the device but its (epoch, index) key, which seeds the
+    step's CPU generator: reading it must not wait for the device."""
+    from ssl_ws.data import load_store
+    from ssl_ws.train.datamodule import INRDataModule
+
+    st = load_store(tiny_store(tmp_path / "s"))
+    dm = INRDataModule(st, st.rows("train"), batch_size=4)
+    batch = {"params": torch.zeros(4, st.spec.n_params), "labels": torch.zeros(4, dtype=torch.long),
+             "key": torch.tensor([0, 1])}
+    moved = dm.transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert moved["params"].device.type == moved["labels"].device.type == "meta"
+    assert moved["key"].device.type == "cpu"
