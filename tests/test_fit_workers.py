@@ -60,7 +60,7 @@ def test_a_failing_worker_is_one_line(tmp_path):
     keys = inr_keys(0, index, np.zeros(8, dtype=np.int64)).numpy()
     job = FitJob(spec={"layer_sizes": [2, 8, 1], "activation": "sine", "w0": 30.0, "output_offset": 0.5},
                  recipe="siren", steps=3, lr=1e-3, target_psnr=40.0)
-    (tmp_path / "chunk_000000004_000000008.npz.tmp.npz").mkdir()  # worker 2 cannot save its chunk
+    (tmp_path / "chunk_000000004_000000008.npz").mkdir()  # worker 2 cannot save its chunk (a directory in the way)
     with pytest.raises(SslWsError) as err:
         fit_chunked(job, images, index, keys, tmp_path, chunk=4, workers=2)
     msg = str(err.value)

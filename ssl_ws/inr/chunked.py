@@ -121,6 +121,8 @@ def saved_chunks(partial: Path, n_rows: int, chunk: int) -> Dict[Tuple[int, int]
     Unreadable ones (cut off mid-write) are deleted, to be fitted again."""
     found = []
     for p in Path(partial).glob("chunk_*.npz"):
+        if not p.is_file():  # not a chunk (a directory of that name is left for the save to report)
+            continue
         m, old = _CHUNK_RE.match(p.name), _OLD_CHUNK_RE.match(p.name)
         if m:
             lo, hi = int(m.group(1)), int(m.group(2))
