@@ -208,25 +208,6 @@ class StatefulLoader(DataLoader):
         self.consumed = (epoch, done)
 
 
-def make_train_loader(
-    store,
-    rows: np.ndarray,
-    batch_size: int,
-    *,
-    unit: str = "rows",
-    seed: int = 0,
-    rank: int = 0,
-    world_size: int = 1,
-    num_workers: int = 0,
-    pin_memory: bool = False,
-) -> StatefulLoader:
-    """The training loader of one rank (see :class:`BatchIndexSampler`)."""
-    sampler = BatchIndexSampler(
-        rows, batch_size, unit=unit, object_ids=store.object_ids, seed=seed, rank=rank, world_size=world_size
-    )
-    return StatefulLoader(ParamsBatchDataset(store), sampler, num_workers=num_workers, pin_memory=pin_memory)
-
-
 def iter_row_chunks(rows: np.ndarray, chunk: int):
     """Consecutive chunks of ``rows`` (for evaluation passes)."""
     for i in range(0, len(rows), chunk):
