@@ -323,6 +323,9 @@ def metrics(steps) -> Dict[str, float]:
             # loss curve: mean training loss over the eval interval at half the steps and at the end
             # (the step-matched budget is long enough when these are close)
             losses = [(h["step"], h["train_loss"]) for h in r.get("history", []) if "train_loss" in h]
+            ends = [h["train_acc"] for h in r.get("history", []) if "train_acc" in h]
+            if ends:  # clean train accuracy at the last evaluation: has the row fitted its data?
+                m["train_end"] = ends[-1]
             if losses:
                 half = losses[-1][0] / 2
                 m["loss_half"] = min(losses, key=lambda sl: abs(sl[0] - half))[1]
@@ -341,10 +344,10 @@ def metrics(steps) -> Dict[str, float]:
 
 COLUMNS = {
     0: ["median_psnr", "p10_psnr", "mean_steps", "fit_s", "train_acc", "val_acc", "test_acc", "epochs"],
-    1: ["train_acc", "test_acc", "gap", "loss_half", "loss_end"],
+    1: ["train_acc", "test_acc", "gap", "train_end", "loss_half", "loss_end"],
     2: ["probe_10", "knn_10", "finetune_10", "probe_all", "knn_all", "finetune_all"],
     3: ["test_acc", "probe_10", "knn_10", "probe_all", "knn_all"],
-    4: ["train_acc", "test_acc", "gap", "loss_half", "loss_end"],
+    4: ["train_acc", "test_acc", "gap", "train_end", "loss_half", "loss_end"],
 }
 
 
