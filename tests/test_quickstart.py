@@ -24,10 +24,13 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
         assert 0.0 <= r["linear_probe"] <= 1.0 and 0.0 <= r["knn"] <= 1.0
     assert 0.0 <= summary["supervised"]["test_acc"] <= 1.0
     assert os.path.getsize(summary["query_picture"]) > 1000
+    ret = summary["retrieval"]  # retrieval quality of the encoder beside the raw weights
+    assert set(ret) == {"encoder", "raw"} and ret["encoder"]["post"] == "center"
+    assert all(0.0 <= r["class_r1"] <= 1.0 and 0.0 <= r["object_r10"] <= 1.0 for r in ret.values())
     assert glob.glob(str(out / "simclr" / "*" / "**" / "events.out.tfevents.*"), recursive=True)
     assert (out / "encoder.pt").is_file() and (out / "index").is_dir()
     printed = capsys.readouterr().out
-    assert "=== results" in printed and "tensorboard --logdir" in printed
+    assert "=== results" in printed and "tensorboard --logdir" in printed and "other fit in top 10" in printed
     # the store is cached: a second run reuses it instead of fitting again
     before = os.path.getmtime(store / "params.npy")
     assert main(["quickstart", "--tiny", "--output-dir", str(out), "--store", str(store)]) == 0

@@ -10,7 +10,9 @@ so the quickstart exercises exactly the code of the individual commands:
 4. ``train``         -- the same architecture trained supervised from scratch;
 5. ``baselines``     -- what a user would do instead of learning from weights: logistic
    regression on the raw weights and on the rendered pixels, a small CNN on the renders;
-6. ``index`` / ``query`` -- a retrieval index and a picture of queries with their neighbours;
+6. ``index`` / ``query`` / ``retrieval-eval`` -- a retrieval index, a picture of queries with
+   their neighbours, and how good the answers are (the other fit of an image among the top 10,
+   a same-class first answer) beside the raw weights;
 7. a results table (train and test accuracy of every model), printed and written to
    ``<output_dir>/quickstart.json``.
 
@@ -115,6 +117,20 @@ def _query_rows(store, n: int):
         if len(picked) == n:
             break
     return picked
+
+
+def _retrieval_summary(results) -> dict:
+    """``{features: {"object_r10", "class_r1"}}`` of ``ssl-ws retrieval-eval``'s results, at the
+    post-processing an index uses by default (the encoder's) and the raw weights' own."""
+    from ..eval.index import DEFAULT_POST
+
+    out = {}
+    for row in results.get("rows", []):
+        feat, post = row.get("features"), row.get("post")
+        if (feat == "encoder" and post == DEFAULT_POST) or (feat == "raw" and post == "center"):
+            out[feat] = {"post": post, "object_r10": row.get("object", {}).get("recall@10"),
+                         "class_r1": row.get("class", {}).get("recall@1")}
+    return out
 
 
 def _stack_pngs(paths, out_path):
@@ -224,6 +240,10 @@ def run(args) -> int:
               "--json", png[:-4] + ".json"])
         pngs.append(png)
     picture = _stack_pngs(pngs, os.path.join(out, "queries.png")) if pngs else None
+    retr_json = os.path.join(out, "eval", "retrieval.json")
+    _cli(["retrieval-eval", os.path.join(out, "encoder.pt"), store_path, "--features", "encoder,raw",
+          "--out", retr_json, "--quiet"])
+    retrieval = _retrieval_summary(json.load(open(retr_json))["results"])
     timings["retrieval"] = time.perf_counter() - t
 
     # table ------------------------------------------------------------------------------------
@@ -245,6 +265,7 @@ def run(args) -> int:
                       for name, r in baselines.items()},
         "pretrain_run": pre_run,
         "query_picture": picture,
+        "retrieval": retrieval,
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(total, 1)},
         "config": cfg,
         "tiny": bool(args.tiny),
@@ -265,6 +286,13 @@ def run(args) -> int:
              "pixels-cnn": "baseline: small CNN on rendered pixels"}
     for name, r in baselines.items():
         print(f"{names.get(name, name):<40} {fmt(r.get('train_acc')):>12} {fmt(r.get('test_acc')):>13}")
+    if retrieval:
+        print(f"\n{'retrieval (test split, query left out)':<40} {'other fit in top 10':>20} {'same class first':>17}")
+        for key, label in (("encoder", "SimCLR-pretrained DWSNet"), ("raw", "raw standardized weights")):
+            r = retrieval.get(key)
+            if r:
+                obj = "   —" if r["object_r10"] is None else f"{r['object_r10']:.3f}"
+                print(f"{label:<40} {obj:>20} {r['class_r1']:>17.3f}")
     print(f"\nquery picture: {picture}")
     print(f"results: {os.path.join(out, 'quickstart.json')}")
     print(f"TensorBoard: tensorboard --logdir {out}")
