@@ -49,7 +49,7 @@ class AugmentConfig:
 
 @dataclass
 class SSLConfig:
-    objective: str = _f("simclr", "self-supervised objective (a registered LightningModule; ssl_ws.train.objectives)")
+    objective: str = _f("simclr", "self-supervised objective: simclr, or one registered with ssl_ws.train.objectives.register_objective")
     temperature: float = _f(0.1, "NT-Xent temperature")
     positives: str = _f("auto", "positive pairs: 'same_fit' (two augmentations of one fit), 'two_views' (two fits of one "
                                 "object) or 'auto' (two_views when every training object has two fits or more, else same_fit)")
@@ -276,9 +276,6 @@ def _check_values(cfg, kind: str) -> None:
     choice("optim.scheduler", cfg.optim.scheduler, ("cosine", "constant"))
     if kind == "pretrain":
         choice("ssl.positives", cfg.ssl.positives, ("auto", "same_fit", "two_views"))
-        from .train.objectives import OBJECTIVES
-
-        choice("ssl.objective", cfg.ssl.objective, tuple(OBJECTIVES))
         if cfg.ssl.temperature <= 0:
             raise SslWsError(f"ssl.temperature must be positive, got {cfg.ssl.temperature}")
         if cfg.ssl.view_mixup and cfg.ssl.positives == "same_fit":

@@ -79,5 +79,6 @@ def test_a_new_objective_pretrains_with_the_same_data_evaluation_and_checkpoints
     assert res["config"]["ssl"]["objective"] == "toy-vicreg"
     assert len(res["history"]) == 2 and all(0 <= r["knn_acc"] <= 1 for r in res["history"])
     assert load_encoder(res["best_checkpoint"]).out_dim == 8
-    with pytest.raises(SslWsError, match="ssl.objective must be one of"):
-        cfg("pretrain", store, tmp_path, "ssl.objective=byol")
+    with pytest.raises(SslWsError, match="unknown ssl.objective 'byol'"):
+        run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=byol"))
+    assert not (tmp_path / "bad").exists()  # refused before a run directory was made

@@ -274,6 +274,7 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     from .objectives import objective_class
     from .simclr import train_unit
 
+    objective = objective_class(cfg.ssl.objective)  # an unknown name fails before a run directory exists
     store, run_cfg, run_dir, fresh, ckpt = _prepare("pretrain", cfg, resume)
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     train_rows = training_rows(store, cfg)
@@ -284,7 +285,7 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     warn_about_augmentation(run_cfg, normalizer, store.spec)
     dm = _datamodule(store, train_rows, cfg, (run_dir, fresh), train_unit(run_cfg.ssl.positives),
                      _eval_rows(store, cfg, bank_split="train"))
-    module = objective_class(run_cfg.ssl.objective)(run_cfg, store.spec, encoder, normalizer)
+    module = objective(run_cfg, store.spec, encoder, normalizer)
     module.run_dir = run_dir
     e = cfg.eval
     evaluation = OnlineEvaluation(e.every_n_steps, e.every_n_epochs, k=int(e.knn_k), temperature=float(e.knn_temperature),
