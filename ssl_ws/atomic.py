@@ -11,7 +11,7 @@ encoders, indexes, results JSONs) goes through one of these two context managers
   which is then swapped into place (:func:`swap_into_place`: an existing target is first
   renamed aside, then removed), so the target never holds a half-written tree.
 
-The temporaries are hidden (``.name.tmp-XXXX``) siblings: a killed process leaves at most a
+The temporaries are hidden siblings (``.<name>.tmp-<random suffix>``): a killed process leaves at most a
 dot-file next to the target, never a partial target.
 """
 
