@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Why supervised DWSNets did not fit their data: a measured ablation (issue 12).
+"""Step-matched ablations of the training recipe: why supervised DWSNets did not fit their
+data (issue 12) and how close weight-space encoders come to the rendered pixels (issue 18).
 
 Every row is one ``ssl-ws train`` (or ``ssl-ws pretrain``) run at a fixed number of
 optimizer steps (``trainer.max_steps``), no augmentation, on one store; the table gives
@@ -11,6 +12,8 @@ setting converged. A row whose ``results.json`` exists is not run again (resumab
     python benchmarks/convergence.py --store /work/data/digits-inr --suite digits
     python benchmarks/convergence.py --store /work/data/fmnist-dwsnets-table0 --suite encoders
     python benchmarks/convergence.py --store /work/data/digits-inr --suite simclr
+    python benchmarks/convergence.py --store /work/data/fmnist-dwsnets-small --suite gap
+    python benchmarks/convergence.py --store /work/data/fmnist-dwsnets-small --suite gap-simclr
     python benchmarks/convergence.py --suite fmnist --print-only
 
 Runs land in ``runs/convergence/<suite>/<row>/``. Use ``OMP_NUM_THREADS=1`` and at most
@@ -60,6 +63,26 @@ SUITES = {
     "encoders": dict(steps=600, every=100, config=None, rows={
         name: [f"encoder.name={name}", "optim.lr=0.005", "data.batch_size=64"]
         for name in ("dwsnet", "nfn", "neural_graph", "statnet", "mlp")
+    }),
+    # issue 18: how close the weight-space encoders come to the functional view, step-matched
+    # with cpu.yaml's recipe (probes 64) on a multi-view store (the small FMNIST-INR store);
+    # the rendered-pixel encoders train with the same code, steps and schedule
+    "gap": dict(steps=2000, every=250, config="configs/supervised/cpu.yaml", rows={
+        "dwsnet + probes 64, 1 view": ["data.max_views=1"],
+        "pixels-linear, 1 view": ["data.max_views=1", "encoder.name=pixels-linear"],
+        "dwsnet + probes 64, 10 views": [],
+        "dwsnet, no probes, 1 view": ["data.max_views=1", "encoder.probes=0"],
+        "dwsnet + probes 64 + canonical, 1 view": ["data.max_views=1", "encoder.canonical=true"],
+        "pixels-cnn, 1 view": ["data.max_views=1", "encoder.name=pixels-cnn"],
+        "dwsnet + probes 64 + canonical, 10 views": ["encoder.canonical=true"],
+    }),
+    # issue 18's SSL half: SimCLR (two fits of an object as positives) on the probe-feature DWSNet,
+    # without and with the paper's augmentations
+    "gap-simclr": dict(kind="pretrain", steps=1000, every=250, config="configs/pretrain/cpu.yaml", rows={
+        "two fits, no augmentation": ["ssl.positives=two_views", "augment.preset=none"],
+        "two fits + paper augmentations": ["ssl.positives=two_views", "augment.preset=paper"],
+        "two fits + weak augmentations (cpu.yaml)": ["ssl.positives=two_views"],
+        "one fit + paper augmentations": ["ssl.positives=same_fit", "augment.preset=paper"],
     }),
     "digits": dict(steps=440, every=88, config="configs/supervised/digits.yaml", rows={
         "old quickstart (norm none, lr 1e-3, hidden 16, 2 layers)": OLD + ["encoder.hidden=16"],
