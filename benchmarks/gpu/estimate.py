@@ -217,9 +217,11 @@ def stage_estimates():
                      f"{s['pre_steps']} steps at {pre * 1e3:.1f} ms ({u['pretrain']['ops']:.0f} ops, "
                      f"{u['pretrain']['flops'] / 1e9:.1f} GFLOP per step, 2 x 256 INRs) + 5 online evals; "
                      f"probe / kNN (L-BFGS on the host) / finetune ({s['ft_steps']} steps)"))
-    rows.append(("speed", 120.0, "CUDA start and imports (~20 s); per-INR loops (fit 8 INRs x 30 steps, "
+    rows.append(("speed", 240.0, "CUDA start and imports (~20 s); per-INR loops (fit 8 INRs x 30 steps, "
                  "augment 2048 INRs and MixUp 2048 pairs on the host: ~3 s each at this CPU's rates), fit to 40 dB "
-                 "(1,024 INRs, 2 methods), kNN 10k x 100k (scikit-learn brute force on 16 cores), DWSNet 2 x 24 steps"))
+                 "(1,024 INRs, 2 methods), kNN 10k x 100k (scikit-learn brute force on 16 cores), DWSNet 2 x 24 steps; "
+                 "torch.compile of the DWSNet step (~120 s of tracing and code generation, assumed: 390 s on one "
+                 "core of this CPU, where compiling is host work)"))
     per_shard = math.ceil((10 * n_train + n_val + n_test) / s["fit_shards"])
     for i in range(s["fit_shards"]):
         fit_stage(f"fit-10v-{i}", per_shard)

@@ -89,7 +89,7 @@ SCALES = {
                  pre_batch=256, workers=4, eval_batch=4096, probe_args=[], few_labels="10",
                  speed=dict(fit=["--batch", "4096", "--steps", "30", "--loop-inrs", "8", "--target-batch", "1024"],
                             augment=["--n", "2048", "--repeats", "5"],
-                            encoder=["--only", "dwsnet", "--batch", "1024", "--steps", "10", "--rounds", "2"],
+                            encoder=["--only", "dwsnet", "--batch", "1024", "--steps", "10", "--rounds", "2", "--compile"],
                             knn=["--skip-hnsw"])),
 }
 
@@ -97,7 +97,7 @@ SCALES = {
 # Estimated H100 seconds of each full-scale stage (benchmarks/gpu/estimate.py; README.md): --deadline
 # starts a stage only if it is expected to end before the deadline.
 ESTIMATE_S = {"fit-1v": 170, "supervised": 295, "supervised-probes": 297, "simclr": 195, "simclr-probes": 196,
-              "speed": 120, "fit-10v-0": 256, "fit-10v-1": 256, "fit-10v-2": 256, "fit-10v-3": 256, "fit-10v-4": 256,
+              "speed": 240, "fit-10v-0": 256, "fit-10v-1": 256, "fit-10v-2": 256, "fit-10v-3": 256, "fit-10v-4": 256,
               "merge-10v": 20, "supervised-10v": 115}
 LEASES = {"1": ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "speed"],
           "2": ["fit-10v-0", "fit-10v-1", "fit-10v-2", "fit-10v-3", "fit-10v-4", "merge-10v", "supervised-10v"]}
