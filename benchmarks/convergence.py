@@ -69,12 +69,14 @@ SUITES = {
     # the rendered-pixel encoders train with the same code, steps and schedule
     "gap": dict(steps=2000, every=250, config="configs/supervised/cpu.yaml", rows={
         "dwsnet + probes 64, 1 view": ["data.max_views=1"],
+        "dwsnet + probes 784 (the 28x28 pixel grid), 1 view": ["data.max_views=1", "encoder.probes=784"],
         "pixels-linear, 1 view": ["data.max_views=1", "encoder.name=pixels-linear"],
+        "dwsnet + probes 784, 10 views": ["encoder.probes=784"],
         "dwsnet + probes 64, 10 views": [],
         "dwsnet, no probes, 1 view": ["data.max_views=1", "encoder.probes=0"],
-        "dwsnet + probes 64 + canonical, 1 view": ["data.max_views=1", "encoder.canonical=true"],
         "pixels-cnn, 1 view": ["data.max_views=1", "encoder.name=pixels-cnn"],
-        "dwsnet + probes 64 + canonical, 10 views": ["encoder.canonical=true"],
+        "dwsnet + probes 784 + canonical, 1 view": ["data.max_views=1", "encoder.probes=784", "encoder.canonical=true"],
+        "dwsnet + probes 64 + canonical, 1 view": ["data.max_views=1", "encoder.canonical=true"],
     }),
     # issue 18's SSL half: SimCLR (two fits of an object as positives) on the probe-feature DWSNet,
     # without and with the paper's augmentations
