@@ -61,7 +61,20 @@ def _build_parser(selected: Optional[str]) -> argparse.ArgumentParser:
     return parser
 
 
-def _user_write_error(exc: BaseException) -> Optional[str]:
+#: commands that keep their finished work when stopped and continue from it when run again
+RESUMABLE = ("fit", "pretrain", "train")
+
+
+def _after_stop(command: Optional[str]) -> str:
+    """What is left after a command stopped early, said truthfully for that command: resumable
+    commands keep their finished work; every other one writes its outputs atomically, so it
+    leaves nothing half-written (and nothing of this run)."""
+    if command in RESUMABLE:
+        return "finished work was saved; run the same command again to resume"
+    return "no half-written output was left; run the same command again"
+
+
+def _user_write_error(exc: BaseException, command: Optional[str] = None) -> Optional[str]:
     """One line for a failure the user can fix that a command did not catch itself: a full disk,
     a quota, a read-only or forbidden place (``OSError``), or torch's own report of one while
     writing a checkpoint (``RuntimeError: ... file write failed`` / ``No space left``)."""
@@ -69,11 +82,10 @@ def _user_write_error(exc: BaseException) -> Optional[str]:
 
     reason = user_os_error_message(exc)
     if reason is not None:
-        return f"{reason}; free space or fix permissions, then run again (finished work was saved)"
+        return f"{reason}; free space or fix permissions ({_after_stop(command)})"
     msg = " ".join(str(exc).split())
     if isinstance(exc, RuntimeError) and ("No space left" in msg or "file write failed" in msg):
-        return (f"writing a file failed ({msg[:160]}); the disk may be full: free space, then resume "
-                f"(finished work was saved)")
+        return f"writing a file failed ({msg[:160]}); the disk may be full: free space ({_after_stop(command)})"
     return None
 
 
@@ -108,10 +120,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print("interrupted: finished work was saved; run the same command again to resume", file=sys.stderr)
+        print(f"interrupted: {_after_stop(selected)}", file=sys.stderr)
         return 130
     except (OSError, RuntimeError) as exc:
-        line = _user_write_error(exc)
+        line = _user_write_error(exc, selected)
         if line is None:
             raise
         print(f"error: {line}", file=sys.stderr)

@@ -173,6 +173,7 @@ STORE_CASES = {
     "psnr_short": (lambda st: _npy(st, "psnr.npy", lambda a: a[:3]), "psnr.npy"),
     "object_id_negative": (_set("object_ids.npy", 0, -3), "negative object id"),
     "duplicate_view": (_set("view_ids.npy", 1, 0), "both object 0, view 0"),
+    "views_disagree_on_label": (_set("labels.npy", 1, 2), "labels.npy rows 0 and 1 are views of object 0"),
     "meta_malformed": (_meta(lambda m: "{not json"), "meta.json"),
     "meta_no_spec": (_meta(lambda m: {k: v for k, v in m.items() if k != "spec"}), "spec"),
     "meta_bad_spec": (_meta(lambda m: dict(m, spec={"layer_sizes": "abc"})), "spec"),
@@ -298,6 +299,35 @@ def test_checks_are_cached_until_a_file_changes(base, tmp_path):
         load_store(store)
 
 
+
+def test_an_edit_whose_mtime_was_set_back_is_scanned_again(base, tmp_path):
+    """Bytes changed in place, then the file's mtime restored (``os.utime``): its ctime moved,
+    so the cached check no longer applies."""
+    import time
+
+    from ssl_ws import SslWsError
+    from ssl_ws.data import check_store
+
+    store = tmp_path / "store"
+    shutil.copytree(base["store"], store)
+    old = time.time_ns() - 60 * 10**9
+    for f in store.iterdir():
+        os.utime(f, ns=(old, old))
+    time.sleep(0.01)
+    assert not check_store(load_store(store, check="none"))["cached"]
+    assert check_store(load_store(store, check="none"))["cached"]
+    p = store / "params.npy"
+    st = os.stat(p)
+    a = np.load(p, mmap_mode="r+")
+    a[3, :] = np.inf
+    a.flush()
+    del a
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(p).st_mtime_ns == st.st_mtime_ns and os.stat(p).st_size == st.st_size
+    with pytest.raises(SslWsError, match="params.npy row 3"):
+        load_store(store)
+
+
 def test_fresh_store_keeps_its_file_list(tmp_path):
     """A store loaded right after it was written gets no checks.json (its mtimes are too recent
     to be trusted): the layout of a freshly written store is unchanged."""
@@ -384,7 +414,19 @@ INDEX_CASES = {
     "rows_out_of_range": (_ix_npy("rows.npy", lambda a: np.where(np.arange(len(a)) == 2, 10**6, a)), "rows.npy"),
     "rows_missing": (_remove("rows.npy"), "rows.npy"),
     "labels_float": (_ix_npy("labels.npy", lambda a: a.astype(np.float32)), "labels.npy"),
+    # bytes changed in place, same size: no shape check sees it, the recorded SHA-256 does
+    "faiss_bytes_flipped": (lambda d: _flip_bytes(os.path.join(d, "index.faiss")), "index.faiss: its content changed"),
+    "emb_bytes_flipped": (lambda d: _flip_bytes(os.path.join(d, "embeddings.npy")), "embeddings.npy: its content changed"),
+    "json_files_not_dict": (_ix_json(lambda i: dict(i, files=[1])), "'files'"),
 }
+
+
+def _flip_bytes(path, n=64):
+    """Overwrite ``n`` bytes near the end of the file (its data, past any header) in place."""
+    data = bytearray(open(path, "rb").read())
+    for i in range(len(data) - n, len(data)):
+        data[i] = (data[i] + 97) % 256
+    open(path, "wb").write(bytes(data))
 
 
 @pytest.mark.parametrize("case", sorted(INDEX_CASES))
@@ -396,6 +438,26 @@ def test_corrupt_index_is_one_line_in_query(base, tmp_path, capsys, case):
     for args in (["query", idx, "--id", "3", "-k", "4"], ["query", idx, "--id", "3", "-k", "4", "--png", tmp_path / "q.png"]):
         rc, _, err = run_cli(capsys, *args)
         assert_one_line(rc, err, args, want)
+
+
+def test_an_index_without_digests_still_loads(base, tmp_path, capsys):
+    """Indexes written before index.json recorded SHA-256s (version 1) load as they did."""
+    idx = tmp_path / "index"
+    shutil.copytree(base["index"], idx)
+    rc, clean, _ = run_cli(capsys, "query", idx, "--id", "3", "-k", "5")
+    _ix_json(lambda i: {k: v for k, v in dict(i, version=1).items() if k != "files"})(str(idx))
+    rc, old, err = run_cli(capsys, "query", idx, "--id", "3", "-k", "5")
+    assert rc == 0, err
+    assert old.splitlines()[1:] == clean.splitlines()[1:]
+
+
+def test_query_pictures_from_a_store_of_another_architecture_are_refused(base, tmp_path, capsys):
+    """--store must hold the INRs the index was built from: same row count is not enough."""
+    other = _store(tmp_path / "other", spec=INRSpec((2, 4, 4, 1)))
+    args = ["query", base["index"], "--id", "3", "-k", "4", "--png", tmp_path / "q.png", "--store", other]
+    rc, _, err = run_cli(capsys, *args)
+    assert_one_line(rc, err, args, "the index was built from a store of INRs")
+    assert not (tmp_path / "q.png").exists()
 
 
 def test_missing_faiss_file_is_rebuilt_with_the_same_neighbours(base, tmp_path, capsys):
@@ -465,7 +527,7 @@ def test_misleading_messages_of_issue_14(base, tmp_path, capsys):
     rc, _, err = run_cli(capsys, "merge", base["store"], base["store"], "--out", tmp_path / "m")
     assert_one_line(rc, err, "merge S S", "given twice")
     rc, _, err = run_cli(capsys, "pretrain", "--resume", base["enc"])
-    assert_one_line(rc, err, "resume a file", "not in a run directory")
+    assert_one_line(rc, err, "resume a file", "a run directory's checkpoints/ folder")
     rc, _, err = run_cli(capsys, "show-augment", base["store"], "--out", tmp_path / "no" / "dir" / "g.png")
     assert_one_line(rc, err, "show-augment", "does not exist")
     assert not (tmp_path / "no").exists()
@@ -490,6 +552,33 @@ def test_bad_index_numbers(base, tmp_path, capsys, bad):
     rc, _, err = run_cli(capsys, "index", base["enc"], base["store"], "--quiet", "--out", tmp_path / "i", *bad)
     assert_one_line(rc, err, bad)
     assert not (tmp_path / "i").exists()
+
+
+def test_a_stopped_command_says_truthfully_what_is_left(monkeypatch, capsys):
+    """Only resumable commands (fit, pretrain, train) claim to have saved finished work."""
+    import errno
+
+    from ssl_ws import cli
+
+    def full(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "k.json")
+
+    def stop(args):
+        raise KeyboardInterrupt
+
+    for name, module in (("knn", "knn"), ("fit", "fit")):
+        for fn, code in ((full, 2), (stop, 130)):
+            monkeypatch.setattr(f"ssl_ws.commands.{module}.run", fn)
+            assert cli.main([name, "x", "y"] if name == "knn" else [name, "--source", "digits", "--out", "o"]) == code
+            err = capsys.readouterr().err.strip()
+            assert ("finished work was saved" in err) == (name == "fit"), (name, err)
+            assert "\n" not in err
+
+
+def test_knn_names_the_k_it_used(base, tmp_path, capsys):
+    rc, out, err = run_cli(capsys, "knn", base["enc"], base["store"], "--settings", "5000:0.1", "--out", tmp_path / "k.json")
+    assert rc == 0, err
+    assert "k=5000 (all 36 train INRs)" in out, out
 
 
 def test_an_uncaught_disk_full_anywhere_is_one_line(monkeypatch, capsys):

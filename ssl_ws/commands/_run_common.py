@@ -31,8 +31,9 @@ def load_run_config(args, kind: str):
         if not os.path.isfile(path):
             from ..errors import SslWsError
 
-            raise SslWsError(f"cannot resume from {args.resume}: it is not in a run directory (no {path}); "
-                             f"give the run directory (runs/NAME/STAMP), or the run's config with --config")
+            raise SslWsError(f"cannot resume from {args.resume}: a checkpoint is resumed from a run directory's "
+                             f"checkpoints/ folder, beside the run's config.yaml (looked for {path}); give the run "
+                             f"directory (runs/NAME/STAMP), or the run's config with --config")
     return load_config(kind, path, args.overrides)
 
 

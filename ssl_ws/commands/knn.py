@@ -67,7 +67,8 @@ def run(args):
     res["seconds_knn"] = round(time.perf_counter() - t1, 3)
     path = write_results(results_path(args, "knn", per_class), "knn", res, config_of(args),
                          encoder=encoder_info(model, args.ckpt), store=store_info(store, args.store))
-    parts = ", ".join(f"k={s['k']} T={s['temperature']:g}: {s['top1']:.4f}" for s in res["settings"])
+    parts = ", ".join(f"k={s['k']}" + (f" (all {s['k_used']} train INRs)" if s.get("k_used", s["k"]) != s["k"] else "")
+                      + f" T={s['temperature']:g}: {s['top1']:.4f}" for s in res["settings"])
     print(f"kNN ({res['backend']}, {res['labels_per_class']} labels/class, {res['n_train']} train INRs) "
           f"test top-1 {parts}; results -> {path}")
     return 0

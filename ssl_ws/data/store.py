@@ -119,11 +119,11 @@ def _json_load(path: Path):
 
 
 # ---------------------------------------------------------------------------- validation
-#: files whose size / mtime / inode key the cached result of :func:`check_store`
+#: files whose size / mtime / ctime / inode key the cached result of :func:`check_store`
 STORE_FILES = ("meta.json", "splits.json") + tuple(f for f, _, _ in ARRAYS.values())
 CHECKS_FILE = "checks.json"
 CHECKS_FORMAT = "ssl_ws.store_checks"
-CHECKS_VERSION = 1  # bump when check_contents checks more: older caches are then ignored
+CHECKS_VERSION = 2  # bump when check_contents checks more or the key changes: older caches are then ignored
 RACY_NS = 2_000_000_000  # a file modified less than this before a scan may change unseen (mtime granularity)
 SCAN_BYTES = 1 << 26  # params.npy is scanned in blocks of about this many bytes (64 MiB)
 
@@ -170,7 +170,8 @@ def check_contents(params, labels, object_ids, view_ids, splits: Mapping[str, np
 
     * ``params.npy`` finite (:func:`first_nonfinite_row`, chunked: O(N P) once);
     * ``labels.npy`` in ``[0, num_classes)`` (only ``>= 0`` when meta.json names no classes);
-    * object and view ids non-negative, no two rows with one (object, view);
+    * object and view ids non-negative, no two rows with one (object, view), every view of an
+      object with the object's label;
     * ``splits.json``: no object in two splits or twice in one, every listed object stored,
       every stored object in a split (so train and test never share an object).
 
@@ -198,6 +199,14 @@ def check_contents(params, labels, object_ids, view_ids, splits: Mapping[str, np
             a, b = sorted((int(order[j]), int(order[j + 1])))
             raise SslWsError(f"rows {a} and {b} are both object {int(object_ids[a])}, view {int(view_ids[a])} "
                              f"(object_ids.npy / view_ids.npy)")
+        if labels.size == object_ids.size:
+            same_obj = np.diff(object_ids[order]) == 0
+            differ = same_obj & (np.diff(labels[order]) != 0)
+            if differ.any():
+                j = int(np.argmax(differ))
+                a, b = sorted((int(order[j]), int(order[j + 1])))
+                raise SslWsError(f"labels.npy rows {a} and {b} are views of object {int(object_ids[a])} "
+                                 f"but have labels {int(labels[a])} and {int(labels[b])}")
     names = list(splits)
     all_ids = np.concatenate([np.asarray(splits[k], dtype=np.int64) for k in names]) if names else np.zeros(0, np.int64)
     owner = np.repeat(np.arange(len(names)), [len(splits[k]) for k in names])
@@ -228,7 +237,7 @@ def check_contents(params, labels, object_ids, view_ids, splits: Mapping[str, np
 
 def _files_key(path: Path) -> Optional[Dict[str, list]]:
     try:
-        return {f: [st.st_size, st.st_mtime_ns, st.st_ino] for f in STORE_FILES for st in [os.stat(path / f)]}
+        return {f: [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns] for f in STORE_FILES for st in [os.stat(path / f)]}
     except OSError:
         return None
 
@@ -259,7 +268,8 @@ def _cached_ok(path: Path, key) -> bool:
 def _write_cache(path: Path, key, checked_ns: int, seconds: float) -> Optional[Path]:
     record = {"format": CHECKS_FORMAT, "version": CHECKS_VERSION, "ok": True, "files": key,
               "checked_ns": checked_ns, "seconds": round(seconds, 3),
-              "what": "params finite, labels in range, unique (object, view), splits disjoint and exactly the stored objects"}
+              "what": "params finite, labels in range and one per object, unique (object, view), "
+                      "splits disjoint and exactly the stored objects"}
     for p in _cache_paths(path):
         try:
             with atomic_write(p) as fh:
@@ -275,8 +285,9 @@ def check_store(store: "INRStore", *, use_cache: bool = True) -> Dict:
     that these very files passed already; raises ``SslWsError("corrupt store PATH: ...")``.
 
     The record (``checks.json`` in the store, or in the user's cache directory when the
-    store is read-only) is keyed by the size, mtime and inode of every store file, so any
-    rewrite of a file makes the next load scan again. A record is only written when every
+    store is read-only) is keyed by the size, mtime, inode and ctime of every store file, so any
+    rewrite of a file makes the next load scan again -- also one whose mtime was set back
+    afterwards (``os.utime`` moves the ctime, which no user call sets). A record is only written when every
     file is older than ``RACY_NS`` at the start of the scan (a file modified within the
     mtime granularity could change without changing its key): a store loaded in the first
     seconds after it was written is scanned each time, then once more, then never.

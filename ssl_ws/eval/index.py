@@ -22,7 +22,8 @@ similarity search with GPUs", IEEE TBD 2019):
 On disk (a directory, every file readable without ssl_ws)::
 
     index.json       format/version, encoder identity + path, store path, split, index kind
-                     and parameters, post-processing, dim, class names, image size
+                     and parameters, post-processing, dim, class names, image size, and the
+                     SHA-256 of every other file ("files"), verified when the index is loaded
     embeddings.npy   float32 [n, D] raw (un-normalized) embeddings: rebuild any index from them
     post.npz         float64 mean [D] (and proj [D, D'] for whitening) of the post-processing
     rows.npy labels.npy object_ids.npy view_ids.npy    int64 [n]
@@ -49,7 +50,7 @@ from .retrieval import POSTPROCESS, Postprocess, median_random_cosine, postproce
 DEFAULT_POST = "center"
 
 FORMAT = "ssl_ws.index"
-VERSION = 1
+VERSION = 2  # 2: index.json records the SHA-256 of the other files
 INDEX_KINDS = ("flat", "hnsw", "ivf")
 _ARRAYS = ("rows", "labels", "object_ids", "view_ids")
 
@@ -252,6 +253,7 @@ class RetrievalIndex:
                 np.savez(os.path.join(tmp, "post.npz"), **post)
             info = dict(self.info, format=FORMAT, version=VERSION)
             info["post"] = dict(info.get("post") or {}, mode=self.post.mode)
+            info["files"] = {f: file_sha256(os.path.join(tmp, f)) for f in sorted(os.listdir(tmp))}
             with open(os.path.join(tmp, "index.json"), "w") as f:
                 json.dump(info, f, indent=2, default=str)
         return out_dir
@@ -261,7 +263,9 @@ class RetrievalIndex:
         """Read an index directory, checking everything a query relies on: ``index.json`` a
         JSON object of this format; the arrays of the right dtype, shape and length, finite
         embeddings; ``index.faiss`` readable and of the embeddings' size (rebuilt from the
-        embeddings when absent). Anything else is one :class:`SslWsError` line naming the file."""
+        embeddings when absent); every file present with the SHA-256 ``index.json`` recorded
+        for it (a byte changed in place, which no shape check sees). Anything else is one
+        :class:`SslWsError` line naming the file."""
         faiss = _faiss()
         meta_path = os.path.join(path, "index.json")
         if not os.path.isfile(meta_path):
@@ -301,6 +305,7 @@ class RetrievalIndex:
             j = int(np.argmax((arrays[0] < 0) | (arrays[0] >= (n_store if isinstance(n_store, int) else np.inf))))
             raise SslWsError(f"corrupt {path}/rows.npy: entry {j} is row {int(arrays[0][j])}, "
                              f"outside the store's rows 0..{n_store - 1 if isinstance(n_store, int) else '?'}")
+        _verify_files(path, info)  # after the checks that name a row, before faiss reads its file
         faiss_path = os.path.join(path, "index.faiss")
         if os.path.exists(faiss_path):
             try:
@@ -346,6 +351,41 @@ def index_encoder(index: RetrievalIndex, ckpt: Optional[str] = None):
     return model
 
 
+def file_sha256(path: str, block: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file, read in blocks (bounded memory for a file of any size)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(block), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify_files(path: str, info: Dict) -> None:
+    """Each file ``index.json`` lists (indexes of version >= 2) has the SHA-256 recorded when
+    it was written; a missing ``index.faiss`` is fine (it is rebuilt), a missing array is
+    reported by its loader."""
+    files = info.get("files")
+    if files is None:
+        return
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise SslWsError(f"corrupt {path}/index.json: 'files' must map file names to SHA-256 digests")
+    for name, digest in files.items():
+        f = os.path.join(path, os.path.basename(str(name)))
+        if not os.path.exists(f):
+            continue
+        try:
+            got = file_sha256(f)
+        except OSError as exc:
+            raise SslWsError(f"cannot read {f}: {exc.strerror or exc}") from None
+        if got != digest:
+            fix = ("delete it and it is rebuilt from the embeddings" if name == "index.faiss"
+                   else "rebuild the index with `ssl-ws index`")
+            raise SslWsError(f"corrupt {f}: its content changed after `ssl-ws index` wrote it "
+                             f"(SHA-256 differs from index.json's record); {fix}")
+
+
 def _load_post(path: str, info: Dict, dim: int) -> Postprocess:
     """The index's post-processing: ``info["post"]["mode"]`` (indexes written before it existed:
     plain cosine, ``l2``) and its statistics from ``post.npz``, checked."""
@@ -362,7 +402,7 @@ def _load_post(path: str, info: Dict, dim: int) -> Postprocess:
     except FileNotFoundError:
         raise SslWsError(f"{path} is an incomplete retrieval index (post.npz is missing)") from None
     except (OSError, ValueError, KeyError, EOFError) as exc:
-        raise SslWsError(f"corrupt {f}: {' '.join(str(exc).split())}") from None
+        raise SslWsError(f"corrupt {f}: {_numpy_read_error(f, exc)}") from None
     if mean.shape != (dim,) or (proj is not None and (proj.ndim != 2 or proj.shape[0] != dim)) \
             or not np.isfinite(mean).all() or (proj is not None and not np.isfinite(proj).all()):
         raise SslWsError(f"corrupt {f}: statistics do not match the {dim}-d embeddings")
@@ -376,11 +416,24 @@ def _load_array(path: str, name: str, dtype, ndim: int) -> np.ndarray:
     except FileNotFoundError:
         raise SslWsError(f"{path} is an incomplete retrieval index ({name}.npy is missing)") from None
     except (OSError, ValueError, EOFError) as exc:
-        raise SslWsError(f"corrupt {f}: {' '.join(str(exc).split())}") from None
+        raise SslWsError(f"corrupt {f}: {_numpy_read_error(f, exc)}") from None
     if not isinstance(a, np.ndarray) or a.dtype != dtype or a.ndim != ndim:
         raise SslWsError(f"corrupt {f}: expected {np.dtype(dtype).name} with {ndim} dims, "
                          f"got {getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}")
     return a
+
+
+def _numpy_read_error(path: str, exc: BaseException) -> str:
+    """Why ``np.load`` failed, in words: numpy calls any file that is neither .npy nor .npz
+    "pickled data" when pickles are refused, so the file's first bytes decide what to say."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError:
+        head = b""
+    if head and not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):
+        return "not a NumPy .npy / .npz file"
+    return " ".join(str(exc).split())
 
 
 def _build_kwargs(params: Dict) -> Dict:

@@ -38,6 +38,16 @@ def index_store(index: RetrievalIndex, store_path: Optional[str] = None):
     store = load_store(path)
     if info.get("rows") is not None and int(store.params.shape[0]) != int(info["rows"]):
         raise SslWsError(f"store {path} has {store.params.shape[0]} rows but the index was built from one of {info['rows']}")
+    want = info.get("spec")
+    if isinstance(want, dict) and store.spec.to_dict() != want:
+        from ..weights import INRSpec
+
+        try:
+            built = INRSpec.from_dict(want).describe()
+        except (TypeError, ValueError, KeyError, SslWsError):  # a hand-edited record: name it as written
+            built = want
+        raise SslWsError(f"store {path} holds INRs {store.spec.describe()}, but the index was built from a store "
+                         f"of INRs {built}; pass the store it was built from with --store")
     return store
 
 
