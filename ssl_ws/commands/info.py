@@ -64,6 +64,6 @@ def run(args) -> int:
     if report is not None:
         classes = f"[0, {store.num_classes})" if store.num_classes else "non-negative"
         print(f"check        OK: {report['rows']} rows scanned in {report['seconds']:.2f} s: params finite, "
-              f"labels {classes}, (object, view) unique, splits disjoint and exactly the stored objects"
+              f"labels {classes} and one per object, (object, view) unique, splits disjoint and exactly the stored objects"
               + (f"; recorded in {report['record']}" if report["record"] else ""))
     return 0
