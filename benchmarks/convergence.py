@@ -48,6 +48,10 @@ SUITES = {
         "+ probe features (64)": ["encoder.norm=batch", "optim.lr=0.005", "encoder.probes=64"],
         "+ raw weights (no normalizer)": ["encoder.norm=batch", "optim.lr=0.005", "data.normalize=false"],
         "+ weight decay 0": ["encoder.norm=batch", "optim.lr=0.005", "optim.weight_decay=0"],
+        "+ warmup 100 steps": ["encoder.norm=batch", "optim.lr=0.005", "optim.warmup_steps=100"],
+        "+ hidden 32": ["encoder.norm=batch", "optim.lr=0.005", "encoder.hidden=32"],
+        "+ paper augmentation": ["encoder.norm=batch", "optim.lr=0.005", "augment.preset=paper"],
+        "+ aligned MixUp": ["encoder.norm=batch", "optim.lr=0.005", "supervised.mixup=aligned"],
     }),
     # SimCLR on the digits (two fits per digit): temperature and projection head, from the quickstart recipe
     "simclr": dict(kind="pretrain", steps=330, every=110, config="configs/pretrain/digits.yaml", rows={
