@@ -85,10 +85,12 @@ SUITES = {
     # issue 18's SSL half: SimCLR (two fits of an object as positives) on the probe-feature DWSNet,
     # without and with the paper's augmentations
     "gap-simclr": dict(kind="pretrain", steps=1000, every=250, config="configs/pretrain/cpu.yaml", rows={
-        "two fits, no augmentation": ["ssl.positives=two_views", "augment.preset=none"],
-        "two fits + paper augmentations": ["ssl.positives=two_views", "augment.preset=paper"],
-        "two fits + weak augmentations (cpu.yaml)": ["ssl.positives=two_views"],
-        "one fit + paper augmentations": ["ssl.positives=same_fit", "augment.preset=paper"],
+        "two fits, no augmentation, probes 784": ["ssl.positives=two_views", "augment.preset=none", "encoder.probes=784"],
+        "two fits + paper augmentations, probes 784": ["ssl.positives=two_views", "augment.preset=paper",
+                                                       "encoder.probes=784"],
+        "one fit + paper augmentations, probes 784": ["ssl.positives=same_fit", "augment.preset=paper",
+                                                      "encoder.probes=784"],
+        "two fits + paper augmentations, probes 64": ["ssl.positives=two_views", "augment.preset=paper"],
     }),
     "digits": dict(steps=440, every=88, config="configs/supervised/digits.yaml", rows={
         "old quickstart (norm none, lr 1e-3, hidden 16, 2 layers)": OLD + ["encoder.hidden=16"],
