@@ -92,6 +92,13 @@ SUITES = {
                                                       "encoder.probes=784"],
         "two fits + paper augmentations, probes 64": ["ssl.positives=two_views", "augment.preset=paper"],
     }),
+    # issue 18 on the digits (8x8, two fits per digit): configs/supervised/best.yaml as shipped,
+    # probes on the digits' own 8x8 pixel grid, and the rendered pixels through a linear layer
+    "gap-digits": dict(steps=2000, every=250, config="configs/supervised/best.yaml", rows={
+        "best.yaml (probes 784)": [],
+        "probes 64 (the 8x8 pixel grid)": ["encoder.probes=64"],
+        "pixels-linear": ["encoder.name=pixels-linear"],
+    }),
     "digits": dict(steps=440, every=88, config="configs/supervised/digits.yaml", rows={
         "old quickstart (norm none, lr 1e-3, hidden 16, 2 layers)": OLD + ["encoder.hidden=16"],
         "norm none, lr 5e-3, hidden 16, 3 layers": ["encoder.norm=none", "optim.lr=0.005", "encoder.hidden=16", "encoder.n_layers=3"],
