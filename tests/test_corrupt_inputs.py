@@ -226,6 +226,16 @@ def test_pretrain_refused_by_its_batch_check_leaves_no_run_directory(base, tmp_p
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
+def test_simclr_with_identical_views_is_refused(base, tmp_path, capsys):
+    """Two 'augmentations' of one fit without augmentation are one view twice: nothing to learn."""
+    args = ["pretrain", f"data.store={base['store']}", f"output_dir={tmp_path}/runs", "ssl.positives=same_fit",
+            "augment.preset=none", "encoder.hidden=4", "encoder.out_dim=8", "encoder.num_heads=2",
+            "trainer.accelerator=cpu", "trainer.max_steps=1"]
+    rc, _, err = run_cli(capsys, *args)
+    assert_one_line(rc, err, args, "identical")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
 def test_corrupt_store_is_refused_by_load_store_and_readable_unchecked(base, tmp_path):
     from ssl_ws import SslWsError
 

@@ -279,6 +279,11 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
     train_rows = training_rows(store, cfg)
     run_cfg.ssl.positives = resolve_positives(run_cfg.ssl.positives, store, train_rows)
+    if run_cfg.ssl.positives == "same_fit" and run_cfg.augment.preset == "none" and not run_cfg.ssl.view_mixup:
+        _discard_unstarted(run_dir, fresh)
+        raise SslWsError("ssl.positives=same_fit with augment.preset=none makes the two views of every pair "
+                         "identical, so SimCLR has nothing to learn; choose an augmentation (augment.preset=weak) "
+                         "or a store with two fits or more per object (positives=two_views)")
     encoder = build_encoder_from_config(run_cfg.encoder, store.spec, store.image_size)
     normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
                                     enabled=bool(cfg.data.normalize))
@@ -407,16 +412,20 @@ def _datamodule(store, train_rows: np.ndarray, cfg, run_dir_fresh, unit: str, ev
                        num_workers=int(cfg.data.num_workers), eval_rows=eval_rows)
     try:
         dm.sampler(rank=0, world_size=_world_size(cfg))
-    except SslWsError:  # a run that never started leaves no directory holding only its config.yaml
-        run_dir, fresh = run_dir_fresh
-        if fresh and run_dir and set(os.listdir(run_dir)) <= {"config.yaml"}:
-            shutil.rmtree(run_dir, ignore_errors=True)
-            try:
-                os.rmdir(os.path.dirname(run_dir))  # runs/NAME, when this was its only run
-            except OSError:
-                pass
+    except SslWsError:
+        _discard_unstarted(*run_dir_fresh)
         raise
     return dm
+
+
+def _discard_unstarted(run_dir: Optional[str], fresh: bool) -> None:
+    """A run refused before it started leaves no directory holding only its config.yaml."""
+    if fresh and run_dir and os.path.isdir(run_dir) and set(os.listdir(run_dir)) <= {"config.yaml"}:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        try:
+            os.rmdir(os.path.dirname(run_dir))  # runs/NAME, when this was its only run
+        except OSError:
+            pass
 
 
 def _world_size(cfg) -> int:
