@@ -93,6 +93,16 @@ def time_steps(stepper: Stepper, warmup: int, steps: int):
     return [stepper() for _ in range(steps)]
 
 
+def alternating_medians(a: Stepper, b: Stepper, warmup: int, steps: int, rounds: int):
+    """``((wall, cpu), (wall, cpu))`` median seconds per step of ``a`` and ``b``, timed in alternating
+    rounds so that load from other processes hits both alike."""
+    ta, tb = [], []
+    for _ in range(rounds):
+        ta += time_steps(a, warmup, steps)
+        tb += time_steps(b, warmup, steps)
+    return tuple((statistics.median(t[0] for t in ts), statistics.median(t[1] for t in ts)) for ts in (ta, tb))
+
+
 def compare_fused_blockwise(spec, ws, steps, warmup, rounds, **options):
     torch.manual_seed(0)
     fused = build_encoder("dwsnet", spec, **options)
@@ -109,13 +119,7 @@ def compare_fused_blockwise(spec, ws, steps, warmup, rounds, **options):
     print(f"  dwsnet {options}: params fused {n_f:,} / blockwise {n_b:,}; max|z_fused - z_block| = {same:.1e}; "
           f"permutation change of z: fused {inv_f:.1e}, blockwise {inv_b:.1e}")
     assert n_f == n_b and same < 1e-4 and inv_f < 1e-4 and inv_b < 1e-4, "fused and blockwise layers differ"
-    sf, sb = Stepper(fused, ws), Stepper(block, ws)
-    tf, tb = [], []
-    for _ in range(rounds):  # alternate, so background load hits both alike
-        tf += time_steps(sf, warmup, steps)
-        tb += time_steps(sb, warmup, steps)
-    mf, mb = statistics.median(t[0] for t in tf), statistics.median(t[0] for t in tb)
-    cf, cb = statistics.median(t[1] for t in tf), statistics.median(t[1] for t in tb)
+    (mf, cf), (mb, cb) = alternating_medians(Stepper(fused, ws), Stepper(block, ws), warmup, steps, rounds)
     b = len(ws)
     print(f"    fused     {mf * 1e3:8.1f} ms/step  {b / mf:8.1f} INRs/s  (cpu {cf * 1e3:.1f} ms/step)")
     print(f"    blockwise {mb * 1e3:8.1f} ms/step  {b / mb:8.1f} INRs/s  (cpu {cb * 1e3:.1f} ms/step)")
@@ -138,12 +142,7 @@ def compare_eager_compiled(name, spec, ws, steps, warmup, rounds):
     t0 = time.perf_counter()
     sc()  # the first training step compiles forward and backward
     first = time.perf_counter() - t0
-    te, tc = [], []
-    for _ in range(rounds):  # alternate, so background load hits both alike
-        te += time_steps(se, warmup, steps)
-        tc += time_steps(sc, warmup, steps)
-    me, mc = statistics.median(t[0] for t in te), statistics.median(t[0] for t in tc)
-    ce, cc = statistics.median(t[1] for t in te), statistics.median(t[1] for t in tc)
+    (me, ce), (mc, cc) = alternating_medians(se, sc, warmup, steps, rounds)
     print(f"  {name} eager vs torch.compile: max|z_eager - z_compiled| = {same:.1e}; first compiled step {first:.0f} s")
     print(f"    eager     {me * 1e3:8.1f} ms/step  {len(ws) / me:8.1f} INRs/s  (cpu {ce * 1e3:.1f} ms/step)")
     print(f"    compiled  {mc * 1e3:8.1f} ms/step  {len(ws) / mc:8.1f} INRs/s  (cpu {cc * 1e3:.1f} ms/step)")
