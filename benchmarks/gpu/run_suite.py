@@ -28,7 +28,7 @@ Stages, in order (``--stage NAME`` runs only the named ones; ``--list`` prints t
    augmentations of one fit).
 4. ``speed`` -- benchmarks/fit_speed.py, augment_speed.py, encoder_speed.py and knn_speed.py on
    ``--device``: fitting INR-steps/s vs the per-INR loop, augmentation INRs/s and aligned MixUp
-   pairs/s vs per-sample loops, DWSNet INRs/s, kNN.
+   pairs/s vs per-sample loops, DWSNet INRs/s (at full scale also eager vs torch.compile), kNN.
 5. ``fit-10v-<i>`` -- shard i of n of the 10-view fit (10 views per training object, one per
    validation / test object: the augmentation paper's data set), each shard one command;
    ``merge-10v`` -- ``ssl-ws merge`` of the shards; ``supervised-10v`` -- the 10-view row at the
