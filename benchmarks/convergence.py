@@ -100,6 +100,8 @@ SUITES = {
         # is the paper pipeline only slower to learn? (its loss is still falling at 1,000 steps)
         "two fits + paper augmentations, probes 784, 3,000 steps": [
             "ssl.positives=two_views", "augment.preset=paper", "encoder.probes=784", "trainer.max_steps=3000"],
+        "two fits, no augmentation, probes 784, 3,000 steps": [
+            "ssl.positives=two_views", "augment.preset=none", "encoder.probes=784", "trainer.max_steps=3000"],
     }),
     # issue 18 on the digits (8x8, two fits per digit): configs/supervised/best.yaml as shipped,
     # probes on the digits' own 8x8 pixel grid, and the rendered pixels through a linear layer
