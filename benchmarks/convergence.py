@@ -81,6 +81,7 @@ SUITES = {
         "pixels-cnn, 1 view": ["data.max_views=1", "encoder.name=pixels-cnn"],
         "dwsnet + probes 784 + canonical, 1 view": ["data.max_views=1", "encoder.probes=784", "encoder.canonical=true"],
         "dwsnet + probes 64 + canonical, 1 view": ["data.max_views=1", "encoder.canonical=true"],
+        "dwsnet + probes 784 + canonical, 10 views": ["encoder.probes=784", "encoder.canonical=true"],
     }),
     # issue 18's SSL half: SimCLR (two fits of an object as positives) on the probe-feature DWSNet,
     # without and with the paper's augmentations
