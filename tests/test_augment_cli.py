@@ -20,7 +20,7 @@ def tiny_store(tmp_path):
     write_store(
         path,
         params=ws.to_flat().numpy(),
-        labels=np.arange(8) % 2,
+        labels=(np.arange(8) // 2) % 2,  # one label per object (its two views)
         object_ids=np.arange(8) // 2,
         view_ids=np.arange(8) % 2,
         psnr=np.full(8, 30.0, dtype=np.float32),

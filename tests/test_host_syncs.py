@@ -102,7 +102,9 @@ def test_supervised_step_has_no_host_sync(store, tmp_path, preset):
 def test_simclr_step_has_no_host_sync_but_lightlys(store, tmp_path, preset):
     step = counting(SimCLRModule.training_step)
     with mock.patch.object(SimCLRModule, "training_step", step):
-        run_pretrain(cfg("pretrain", store, tmp_path, f"augment.preset={preset}", *ONE_STEP))
+        # no augmentation needs two fits as positives (two copies of one fit are refused)
+        positives = "ssl.positives=two_views" if preset == "none" else "ssl.positives=same_fit"
+        run_pretrain(cfg("pretrain", store, tmp_path, f"augment.preset={preset}", positives, *ONE_STEP))
     ours = [c for c in step.calls if LIGHTLY_NTXENT not in c]
     assert ours == [], ours
     # lightly's NTXentLoss drops the self-similarities with a boolean mask (logits[~diag_mask]):
