@@ -107,8 +107,9 @@ SUITES = {
     # issue 18 on the digits (8x8, two fits per digit): configs/supervised/best.yaml as shipped,
     # probes on the digits' own 8x8 pixel grid, and the rendered pixels through a linear layer
     "gap-digits": dict(steps=2000, every=250, config="configs/supervised/best.yaml", rows={
-        "best.yaml (probes 784)": [],
-        "probes 64 (the 8x8 pixel grid)": ["encoder.probes=64"],
+        "best.yaml as shipped (probes 784, canonical form)": [],
+        "probes 784, no canonical form": ["encoder.canonical=false"],
+        "probes 64 (the 8x8 pixel grid)": ["encoder.probes=64", "encoder.canonical=false"],
         "pixels-linear": ["encoder.name=pixels-linear"],
     }),
     "digits": dict(steps=440, every=88, config="configs/supervised/digits.yaml", rows={
