@@ -156,20 +156,30 @@ def _nchw(images: np.ndarray, where: str) -> np.ndarray:
     raise SslWsError(f"{where}: images must be [N, H, W], [N, H, W, C] or [N, C, H, W] with C in (1, 3); got {images.shape}")
 
 
+#: the first bytes of each NumPy file kind: ``np.save``'s header, ``np.savez``'s zip archive
+NUMPY_MAGIC = {".npy": b"\x93NUMPY", ".npz": b"PK"}
+
+
+def numpy_file_kind(path) -> Optional[str]:
+    """``".npy"`` or ``".npz"`` as the file's first bytes say (its content, not its name), else
+    None. ``OSError`` propagates."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    return next((kind for kind, magic in NUMPY_MAGIC.items() if head.startswith(magic)), None)
+
+
 def load_array_file(path) -> ImageSet:
     """Images (and labels) from a ``.npz`` or ``.npy`` file."""
     path = Path(path)
     if not path.is_file():
         raise SslWsError(f"array file not found: {path}")
-    magic = {".npz": b"PK", ".npy": b"\x93NUMPY"}.get(path.suffix)
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(6)
+        kind = numpy_file_kind(path)
     except OSError as exc:
         raise SslWsError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if magic and not head.startswith(magic):
-        kind = "a NumPy .npz archive (a zip file)" if path.suffix == ".npz" else "a NumPy .npy file (no NUMPY header)"
-        raise SslWsError(f"cannot read {path}: it is not {kind}; save the images with numpy.save / numpy.savez")
+    if path.suffix in NUMPY_MAGIC and kind != path.suffix:
+        what = "a NumPy .npz archive (a zip file)" if path.suffix == ".npz" else "a NumPy .npy file (no NUMPY header)"
+        raise SslWsError(f"cannot read {path}: it is not {what}; save the images with numpy.save / numpy.savez")
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:

@@ -426,14 +426,13 @@ def _load_array(path: str, name: str, dtype, ndim: int) -> np.ndarray:
 def _numpy_read_error(path: str, exc: BaseException) -> str:
     """Why ``np.load`` failed, in words: numpy calls any file that is neither .npy nor .npz
     "pickled data" when pickles are refused, so the file's first bytes decide what to say."""
+    from ..data.sources import numpy_file_kind
+
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(6)
+        foreign = os.path.getsize(path) > 0 and numpy_file_kind(path) is None
     except OSError:
-        head = b""
-    if head and not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):
-        return "not a NumPy .npy / .npz file"
-    return " ".join(str(exc).split())
+        foreign = False
+    return "not a NumPy .npy / .npz file" if foreign else " ".join(str(exc).split())
 
 
 def _build_kwargs(params: Dict) -> Dict:

@@ -17,6 +17,7 @@ run continues exactly where its last checkpoint was written.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -276,20 +277,20 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
 
     objective = objective_class(cfg.ssl.objective)  # an unknown name fails before a run directory exists
     store, run_cfg, run_dir, fresh, ckpt = _prepare("pretrain", cfg, resume)
-    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    train_rows = training_rows(store, cfg)
-    run_cfg.ssl.positives = resolve_positives(run_cfg.ssl.positives, store, train_rows)
-    if run_cfg.ssl.positives == "same_fit" and run_cfg.augment.preset == "none" and not run_cfg.ssl.view_mixup:
-        _discard_unstarted(run_dir, fresh)
-        raise SslWsError("ssl.positives=same_fit with augment.preset=none makes the two views of every pair "
-                         "identical, so SimCLR has nothing to learn; choose an augmentation (augment.preset=weak) "
-                         "or a store with two fits or more per object (positives=two_views)")
-    encoder = build_encoder_from_config(run_cfg.encoder, store.spec, store.image_size)
-    normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
+    with _refused_before_start(run_dir, fresh):
+        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        train_rows = training_rows(store, cfg)
+        run_cfg.ssl.positives = resolve_positives(run_cfg.ssl.positives, store, train_rows)
+        if run_cfg.ssl.positives == "same_fit" and run_cfg.augment.preset == "none" and not run_cfg.ssl.view_mixup:
+            raise SslWsError("ssl.positives=same_fit with augment.preset=none makes the two views of every pair "
+                             "identical, so SimCLR has nothing to learn; choose an augmentation (augment.preset=weak) "
+                             "or a store with two fits or more per object (positives=two_views)")
+        encoder = build_encoder_from_config(run_cfg.encoder, store.spec, store.image_size)
+        normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
                                     enabled=bool(cfg.data.normalize))
-    warn_about_augmentation(run_cfg, normalizer, store.spec)
-    dm = _datamodule(store, train_rows, cfg, (run_dir, fresh), train_unit(run_cfg.ssl.positives),
-                     _eval_rows(store, cfg, bank_split="train"))
+        warn_about_augmentation(run_cfg, normalizer, store.spec)
+        dm = _datamodule(store, train_rows, cfg, train_unit(run_cfg.ssl.positives),
+                         _eval_rows(store, cfg, bank_split="train"))
     module = objective(run_cfg, store.spec, encoder, normalizer)
     module.run_dir = run_dir
     e = cfg.eval
@@ -331,31 +332,32 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
     from .supervised import SupervisedModule
 
     store, run_cfg, run_dir, fresh, ckpt = _prepare("train", cfg, resume)
-    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    subset = train_rows
-    train_rows = training_rows(store, cfg)
-    if subset is not None:
-        train_rows = np.intersect1d(train_rows, np.asarray(subset, dtype=np.int64))
-    pretrained = pretrained if pretrained is not None else cfg.supervised.pretrained
-    if pretrained is not None:
-        model = pretrained if isinstance(pretrained, EmbeddingModel) else load_encoder(pretrained)
-        if model.spec != store.spec:
-            raise SslWsError(
-                f"pretrained encoder was trained on INRs [{model.spec.describe()}] but the store holds [{store.spec.describe()}]"
-            )
-        encoder, normalizer = model.encoder, model.normalizer
-        run_cfg.encoder = dict(model.encoder_config)
-    else:
-        encoder = build_encoder_from_config(run_cfg.encoder, store.spec, store.image_size)
-        normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
-                                    enabled=bool(cfg.data.normalize))
-    warn_about_augmentation(run_cfg, normalizer, store.spec)
-    if ckpt is not None:
-        check_checkpoint(ckpt, store.spec, run_cfg.encoder)
-    ev = int(cfg.data.eval_max_views)
-    eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev),
-                 "train": _train_eval_rows(store, train_rows, ev, int(cfg.seed))}
-    dm = _datamodule(store, train_rows, cfg, (run_dir, fresh), "rows", eval_rows)
+    with _refused_before_start(run_dir, fresh):
+        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+        subset = train_rows
+        train_rows = training_rows(store, cfg)
+        if subset is not None:
+            train_rows = np.intersect1d(train_rows, np.asarray(subset, dtype=np.int64))
+        pretrained = pretrained if pretrained is not None else cfg.supervised.pretrained
+        if pretrained is not None:
+            model = pretrained if isinstance(pretrained, EmbeddingModel) else load_encoder(pretrained)
+            if model.spec != store.spec:
+                raise SslWsError(
+                    f"pretrained encoder was trained on INRs [{model.spec.describe()}] but the store holds [{store.spec.describe()}]"
+                )
+            encoder, normalizer = model.encoder, model.normalizer
+            run_cfg.encoder = dict(model.encoder_config)
+        else:
+            encoder = build_encoder_from_config(run_cfg.encoder, store.spec, store.image_size)
+            normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
+                                        enabled=bool(cfg.data.normalize))
+        warn_about_augmentation(run_cfg, normalizer, store.spec)
+        if ckpt is not None:
+            check_checkpoint(ckpt, store.spec, run_cfg.encoder)
+        ev = int(cfg.data.eval_max_views)
+        eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev),
+                     "train": _train_eval_rows(store, train_rows, ev, int(cfg.seed))}
+        dm = _datamodule(store, train_rows, cfg, "rows", eval_rows)
     module = SupervisedModule(run_cfg, store.spec, encoder, normalizer, store.num_classes,
                               feature_norm=pretrained is not None)
     module.run_dir = run_dir
@@ -403,29 +405,32 @@ def _eval_rows(store, cfg, bank_split: str = "train") -> Dict[str, np.ndarray]:
     return {"bank": bank, "val": store.rows("val", max_views=ev)}
 
 
-def _datamodule(store, train_rows: np.ndarray, cfg, run_dir_fresh, unit: str, eval_rows: Dict[str, np.ndarray]):
+def _datamodule(store, train_rows: np.ndarray, cfg, unit: str, eval_rows: Dict[str, np.ndarray]):
     """The run's :class:`~ssl_ws.train.datamodule.INRDataModule`; its rank-0 sampler is built once
     up front so that 'too few INRs for a batch' fails in one line, before training starts."""
     from .datamodule import INRDataModule
 
     dm = INRDataModule(store, train_rows, batch_size=int(cfg.data.batch_size), unit=unit, seed=int(cfg.seed),
                        num_workers=int(cfg.data.num_workers), eval_rows=eval_rows)
-    try:
-        dm.sampler(rank=0, world_size=_world_size(cfg))
-    except SslWsError:
-        _discard_unstarted(*run_dir_fresh)
-        raise
+    dm.sampler(rank=0, world_size=_world_size(cfg))
     return dm
 
 
-def _discard_unstarted(run_dir: Optional[str], fresh: bool) -> None:
-    """A run refused before it started leaves no directory holding only its config.yaml."""
-    if fresh and run_dir and os.path.isdir(run_dir) and set(os.listdir(run_dir)) <= {"config.yaml"}:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        try:
-            os.rmdir(os.path.dirname(run_dir))  # runs/NAME, when this was its only run
-        except OSError:
-            pass
+@contextlib.contextmanager
+def _refused_before_start(run_dir: Optional[str], fresh: bool):
+    """The set-up between a run directory's creation and the first step: a run refused there
+    (``SslWsError``: a batch larger than the data, an encoder for other INRs, identical SimCLR
+    views ...) leaves no directory holding only its config.yaml."""
+    try:
+        yield
+    except SslWsError:
+        if fresh and run_dir and os.path.isdir(run_dir) and set(os.listdir(run_dir)) <= {"config.yaml"}:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            try:
+                os.rmdir(os.path.dirname(run_dir))  # runs/NAME, when this was its only run
+            except OSError:
+                pass
+        raise
 
 
 def _world_size(cfg) -> int:
