@@ -4,6 +4,10 @@
 #
 #   benchmarks/gpu/on_device.sh 1     # lease 1: fit-1v, supervised(-probes), simclr(-probes), speed
 #   benchmarks/gpu/on_device.sh 2     # lease 2: the 10-view fit in 5 shards, merge, supervised-10v
+#   benchmarks/gpu/on_device.sh short # one 15-minute budget: fit-1v, supervised-best, compile
+#
+# SUITE_DEADLINE (default 540 s) is run_suite.py's --deadline; SUITE_TIMEOUT (default 570 s) kills the
+# suite itself, after which the results finished so far are still packed into $OUT.
 #
 # Needs .whl/ (benchmarks/gpu/bundle_wheels.sh) and .fmnist/ (the Fashion-MNIST IDX files) in
 # the device tool's `carry`. Call it again, within the machine's 30 s warm window, until it says
@@ -11,12 +15,17 @@
 # the 10-minute limit resumes where it stopped (fit chunks, finished training runs).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-lease=${1:?usage: on_device.sh 1|2}
+lease=${1:?usage: on_device.sh 1|2|short}
 if [[ ! -d .site ]]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target .site .whl/*.whl || exit 1
 fi
 export PYTHONPATH=$PWD/.site PYTHONUNBUFFERED=1 FMNIST_DIR=$PWD/.fmnist
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, lightly, omegaconf; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-python3 benchmarks/gpu/run_suite.py --scale full --device cuda --lease "$lease" --deadline 540 \
-  --pack "${OUT:-/tmp}/gpu-suite-full.tar.gz" 2>&1 | tee "${OUT:-/tmp}/suite-lease$lease.log"
+pack="${OUT:-/tmp}/gpu-suite-full.tar.gz"
+timeout "${SUITE_TIMEOUT:-570}" python3 benchmarks/gpu/run_suite.py --scale full --device cuda --lease "$lease" \
+  --deadline "${SUITE_DEADLINE:-540}" --pack "$pack" 2>&1 | tee "${OUT:-/tmp}/suite-lease$lease.log"
+if [[ ! -f $pack ]]; then  # the suite was stopped: pack what it finished
+  echo "suite stopped at ${SUITE_TIMEOUT:-570} s; packing what finished" | tee -a "${OUT:-/tmp}/suite-lease$lease.log"
+  python3 benchmarks/gpu/run_suite.py --scale full --stage none --pack "$pack"
+fi

@@ -66,6 +66,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 
 SUP_CFG = "configs/supervised/fmnist.yaml"
+BEST_CFG = "configs/supervised/best.yaml"  # issue 18's recipe: probes on a 28x28 grid + canonical form
 PRE_CFG = "configs/pretrain/fmnist.yaml"
 # the best recipes of the mini-scale tables (benchmarks/paper/run_tables.py, BEST_SUP / BEST_SSL)
 BEST_AUG = ["augment.preset=symmetry"]
@@ -98,8 +99,11 @@ SCALES = {
 # starts a stage only if it is expected to end before the deadline.
 ESTIMATE_S = {"fit-1v": 170, "supervised": 295, "supervised-probes": 297, "simclr": 195, "simclr-probes": 196,
               "speed": 240, "fit-10v-0": 256, "fit-10v-1": 256, "fit-10v-2": 256, "fit-10v-3": 256, "fit-10v-4": 256,
-              "merge-10v": 20, "supervised-10v": 115}
+              "merge-10v": 20, "supervised-10v": 115, "supervised-best": 200, "compile": 150}
+# "short": what one 15-minute device budget holds (one machine start, one 10-minute command): the
+# full-scale 1-view store, the paper's DWSNet row beside best.yaml's, and eager vs torch.compile.
 LEASES = {"1": ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "speed"],
+          "short": ["fit-1v", "supervised-best", "compile"],
           "2": ["fit-10v-0", "fit-10v-1", "fit-10v-2", "fit-10v-3", "fit-10v-4", "merge-10v", "supervised-10v"]}
 
 
@@ -194,6 +198,21 @@ class Suite:
                 self.sup_row(f"sup-1v-aligned-mixup{suffix}", self.store1,
                              one + ["augment.preset=none", "supervised.mixup=aligned"] + extra)]
 
+    def supervised_best(self) -> List[Step]:
+        """The paper's DWSNet on 1 view (``sup-1v``, as in ``supervised``) beside
+        ``configs/supervised/best.yaml`` on the same store and steps (its own batch 64, no warm-up)."""
+        s, name = self.s, "sup-1v-best"
+        argv = (["train", "--config", BEST_CFG] + self.common(s["sup_steps"], name, self.store1)
+                + [f"data.batch_size={min(64, s['sup_batch'])}", "data.max_views=1", "optim.warmup_steps=0"])
+        best = Step(name, "cli", argv, os.path.join(self.out, "runs", name, "*", "results.json"))
+        return [self.supervised("", [])[0], best]
+
+    def compile_speed(self) -> List[Step]:
+        """benchmarks/encoder_speed.py on ``--device`` with ``--compile``: eager vs torch.compile."""
+        out = os.path.join(self.out, "speed", "compile.txt")
+        return [Step("speed-compile", "script", [os.path.join("benchmarks", "encoder_speed.py"), "--device",
+                                                 self.device] + self.s["speed"]["encoder"], out)]
+
     def supervised_10v(self) -> List[Step]:
         """The 10-view row, without and with probe features (same steps as the 1-view rows)."""
         ten = ["data.max_views=10", "augment.preset=none"]
@@ -247,6 +266,8 @@ class Suite:
         st["simclr"] = lambda: self.simclr("", [])
         st["simclr-probes"] = lambda: self.simclr("-probes", PROBES)
         st["speed"] = self.speed
+        st["supervised-best"] = self.supervised_best
+        st["compile"] = self.compile_speed
         st.update({k: (lambda v=v: v) for k, v in fits.items() if k != "fit-1v"})
         st["supervised-10v"] = self.supervised_10v
         return st
@@ -492,8 +513,9 @@ def main(argv=None) -> int:
                     "/usr/share/datasets/fashion-mnist)")
     ap.add_argument("--source", default=None, help="image source of the fits (default: the scale's; tiny: digits)")
     ap.add_argument("--subprocess", action="store_true", help="each command in its own process")
-    ap.add_argument("--lease", choices=sorted(LEASES), help="the stages of GPU lease 1 (1-view store) or 2 "
-                    "(10-view store) at full scale, instead of --stage")
+    ap.add_argument("--lease", choices=sorted(LEASES), help="the stages of GPU lease 1 (1-view store), 2 "
+                    "(10-view store) or short (one 15-minute budget: fit-1v supervised-best compile) at full "
+                    "scale, instead of --stage")
     ap.add_argument("--deadline", type=float, default=None, help="seconds: start no stage whose estimated time "
                     "(ESTIMATE_S, full scale) would end past this; run the same command again for the rest")
     ap.add_argument("--list", action="store_true", help="print the stages and their commands, run nothing")
