@@ -20,7 +20,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu", "run_suite.py")
 STAGES = ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "speed", "fit-10v-0", "fit-10v-1",
-          "merge-10v", "supervised-10v"]
+          "merge-10v", "supervised-10v", "supervised-best", "baselines", "compile"]
 
 
 def suite(out, *args):
@@ -49,13 +49,17 @@ def test_every_stage_recorded_with_its_numbers(ran):
     splits = json.load(open(out / "data" / "inr-10v" / "splits.json"))  # ~36/12/12, stratified by label
     n_train = len(splits["train"])
     assert stage(out, "merge-10v")["results"]["merge-10v"]["inrs"] == 10 * n_train + (60 - n_train)  # 1 view val/test
-    for name, n in (("supervised", 3), ("supervised-probes", 3), ("supervised-10v", 2)):
+    for name, n in (("supervised", 3), ("supervised-probes", 3), ("supervised-10v", 2), ("supervised-best", 2)):
         rows = stage(out, name)["results"]
         assert len(rows) == n and all(0 <= r["test_acc"] <= 1 and r["global_step"] == 6 for r in rows.values()), rows
     for name in ("simclr", "simclr-probes"):
         res = stage(out, name)["results"]
         assert {k.split(name + "-")[-1] for k in res} >= {"probe-3", "knn-3", "probe-all", "knn-all", "finetune-all"}
         assert all(0 <= v["top1"] <= 1 for k, v in res.items() if "top1" in v)
+    base = stage(out, "baselines")["results"]
+    assert sorted(base) == ["baselines-1v-pixels-cnn", "baselines-1v-pixels-lr", "baselines-1v-raw-lr"], base
+    assert all(0 <= v["test_acc"] <= 1 and 0 <= v["train_acc"] <= 1 for v in base.values()), base
+    assert "eager" not in "".join(stage(out, "compile")["results"]["speed-compile"]["lines"])  # --compile: full only
     speed = "\n".join(line for v in stage(out, "speed")["results"].values() for line in v["lines"])
     for what in ("(c) ours", "paper pipeline", "aligned MixUp", "fused", "torch on cpu"):
         assert what in speed, speed
@@ -67,6 +71,9 @@ def test_second_run_skips_every_stage_and_resumes_a_stage_by_step(ran):
     out, _ = ran
     again = suite(out)
     assert again.count("skipped") == len(STAGES) and "+ ssl-ws" not in again
+    short = suite(out, "--lease", "short")  # the one-budget lease: its stages, in order, all done already
+    assert [ln.split("]")[0][1:] for ln in short.splitlines() if ln.endswith("skipped")] == [
+        "fit-1v", "supervised-best", "baselines", "compile"], short
     # a stage killed after some of its steps: only the unfinished ones run
     os.remove(out / "stages" / "supervised.json")
     for d in (out / "runs" / "sup-1v-symmetry").iterdir():

@@ -33,6 +33,10 @@ Stages, in order (``--stage NAME`` runs only the named ones; ``--list`` prints t
    validation / test object: the augmentation paper's data set), each shard one command;
    ``merge-10v`` -- ``ssl-ws merge`` of the shards; ``supervised-10v`` -- the 10-view row at the
    same steps, without and with probe features (skipped, and said so, without its store).
+6. ``supervised-best`` -- ``sup-1v`` (as in ``supervised``) beside ``configs/supervised/best.yaml`` on
+   the 1-view store; ``baselines`` -- ``ssl-ws baselines`` on it (raw-weight LR, rendered-pixel LR,
+   CNN); ``compile`` -- encoder_speed.py's eager vs torch.compile alone. With ``fit-1v`` they are
+   ``--lease short``: what one 15-minute device budget holds.
 
     python benchmarks/gpu/run_suite.py --scale tiny --device cpu            # the CI dry run (~1 min)
     python benchmarks/gpu/run_suite.py --scale full --device cuda --stage fit-1v supervised
@@ -78,7 +82,7 @@ PROBES = ["encoder.probes=64"]  # our strongest DWSNet: each neuron's activation
 SCALES = {
     "tiny": dict(source="digits", limit=60, split="36,12,12", views=10, fit_steps=30, fit_shards=2, chunk=512,
                  sup_steps=6, pre_steps=6, ft_steps=3, sup_batch=8, pre_batch=8, workers=0, eval_batch=256,
-                 probe_args=["--C", "1", "--max-iter", "50"], few_labels="3",
+                 probe_args=["--C", "1", "--max-iter", "50"], few_labels="3", baseline_args=["--cnn-epochs", "1"],
                  speed=dict(fit=["--batch", "8", "--steps", "2", "--loop-inrs", "2", "--target-batch", "4",
                                  "--target-steps", "5", "--threads", "1"],
                             augment=["--n", "8", "--repeats", "1", "--threads", "1"],
@@ -87,7 +91,7 @@ SCALES = {
                             knn=["--n-db", "500", "--n-queries", "50", "--ivf-nlist", "4", "--skip-hnsw"])),
     "full": dict(source="fashion-mnist", limit=70000, split="55000,5000,10000", views=10, fit_steps=None,
                  fit_shards=5, chunk=8192, sup_steps=2000, pre_steps=2000, ft_steps=1000, sup_batch=128,
-                 pre_batch=256, workers=4, eval_batch=4096, probe_args=[], few_labels="10",
+                 pre_batch=256, workers=4, eval_batch=4096, probe_args=[], few_labels="10", baseline_args=[],
                  speed=dict(fit=["--batch", "4096", "--steps", "30", "--loop-inrs", "8", "--target-batch", "1024"],
                             augment=["--n", "2048", "--repeats", "5"],
                             encoder=["--only", "dwsnet", "--batch", "1024", "--steps", "10", "--rounds", "2", "--compile"],
@@ -99,11 +103,13 @@ SCALES = {
 # starts a stage only if it is expected to end before the deadline.
 ESTIMATE_S = {"fit-1v": 170, "supervised": 295, "supervised-probes": 297, "simclr": 195, "simclr-probes": 196,
               "speed": 240, "fit-10v-0": 256, "fit-10v-1": 256, "fit-10v-2": 256, "fit-10v-3": 256, "fit-10v-4": 256,
-              "merge-10v": 20, "supervised-10v": 115, "supervised-best": 200, "compile": 150}
+              "merge-10v": 20, "supervised-10v": 115, "supervised-best": 200, "compile": 150,
+              "baselines": 150}
 # "short": what one 15-minute device budget holds (one machine start, one 10-minute command): the
-# full-scale 1-view store, the paper's DWSNet row beside best.yaml's, and eager vs torch.compile.
+# full-scale 1-view store, the paper's DWSNet row beside best.yaml's, the baselines on the same INRs
+# and eager vs torch.compile (2026-11-26 on an H200: 94 + 123 + 66 s, the baselines not yet run).
 LEASES = {"1": ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "speed"],
-          "short": ["fit-1v", "supervised-best", "compile"],
+          "short": ["fit-1v", "supervised-best", "baselines", "compile"],
           "2": ["fit-10v-0", "fit-10v-1", "fit-10v-2", "fit-10v-3", "fit-10v-4", "merge-10v", "supervised-10v"]}
 
 
@@ -207,6 +213,14 @@ class Suite:
         best = Step(name, "cli", argv, os.path.join(self.out, "runs", name, "*", "results.json"))
         return [self.supervised("", [])[0], best]
 
+    def baselines(self) -> List[Step]:
+        """``ssl-ws baselines`` on the 1-view store: raw-weight LR, rendered-pixel LR and CNN, the
+        numbers every accuracy of the suite is read against."""
+        out = os.path.join(self.out, "results", "baselines-1v.json")
+        argv = ["baselines", self.store1, "--train-views", "1", "--device", self.device, "--quiet",
+                *self.s["baseline_args"], "--out", out]
+        return [Step("baselines-1v", "cli", argv, out)]
+
     def compile_speed(self) -> List[Step]:
         """benchmarks/encoder_speed.py on ``--device`` with ``--compile``: eager vs torch.compile."""
         out = os.path.join(self.out, "speed", "compile.txt")
@@ -267,6 +281,7 @@ class Suite:
         st["simclr-probes"] = lambda: self.simclr("-probes", PROBES)
         st["speed"] = self.speed
         st["supervised-best"] = self.supervised_best
+        st["baselines"] = self.baselines
         st["compile"] = self.compile_speed
         st.update({k: (lambda v=v: v) for k, v in fits.items() if k != "fit-1v"})
         st["supervised-10v"] = self.supervised_10v
@@ -411,7 +426,11 @@ def results_of(steps: List[Dict]) -> Dict[str, Dict]:
             out[s["name"]] = {"lines": [ln for ln in open(p).read().splitlines() if ln.strip()]}
         else:
             r = json.load(open(p))
-            if "history" in r or "test_acc" in r or "best" in r:  # a training run's results.json
+            methods = r.get("results", r).get("methods") if isinstance(r.get("results", r), dict) else None
+            if methods:  # ssl-ws baselines: one row per method
+                for m, v in methods.items():
+                    out[f"{s['name']}-{m}"] = {k: v.get(k) for k in ("train_acc", "val_acc", "test_acc", "seconds")}
+            elif "history" in r or "test_acc" in r or "best" in r:  # a training run's results.json
                 losses = [h["train_loss"] for h in r.get("history", []) if "train_loss" in h]
                 best = r.get("best") or {}
                 out[s["name"]] = {k: v for k, v in dict(
