@@ -80,6 +80,13 @@ ENCODERS = {
     "nfn": ["encoder.name=nfn", "encoder.hidden=32", "encoder.n_layers=3"],
     "neural_graph": ["encoder.name=neural_graph", "encoder.hidden=64", "encoder.n_layers=2"],
     "dwsnet": ["encoder.name=dwsnet", "encoder.hidden=16", "encoder.n_layers=3"],
+    "statnet": ["encoder.name=statnet"],
+    # configs/supervised/best.yaml's encoder (issue 18): probe features on a 28x28 grid, canonical form
+    "dwsnet-probes": ["encoder.name=dwsnet", "encoder.hidden=16", "encoder.n_layers=3", "encoder.probes=784",
+                      "encoder.canonical=true"],
+    # the functional view's baselines, trained by the same code (the INR rendered on its pixel grid)
+    "pixels-linear": ["encoder.name=pixels-linear"],
+    "pixels-cnn": ["encoder.name=pixels-cnn"],
 }
 
 
@@ -160,17 +167,30 @@ def table1(ctx) -> Dict[str, List[Dict]]:
 
 
 def table2(ctx) -> Dict[str, List[Dict]]:
-    tv = ["ssl.positives=two_views"]
+    """SimCLR rows. The paper's SSL claim is that augmentations make good positives; a multi-view
+    store also offers *another fit of the same object* as a positive, which needs no augmentation.
+    So the table isolates the two: ``ssl-1fit-*`` rows take two augmentations of ONE fit
+    (``ssl.positives=same_fit``: the only positives a 1-view data set has), ``ssl-*`` rows take two
+    fits of the object (``two_views``), with and without augmentation."""
+    tv, one = ["ssl.positives=two_views"], ["ssl.positives=same_fit"]
     spec = {
+        # two fits of the object as positives
         "ssl-none": tv + ["augment.preset=none"],
         "ssl-data-agnostic": tv + ["augment.preset=noise"],
         "ssl-weak": tv + ["augment.preset=weak"],
         "ssl-symmetry": tv + ["augment.preset=symmetry"],
         "ssl-warp": tv + ["augment.preset=warp"],
+        "ssl-paper": tv + ["augment.preset=paper"],
         "ssl-all": tv + ["augment.preset=strong"],
         "ssl-all+view-mixup": tv + ["augment.preset=strong", "ssl.view_mixup=true"],
         "ssl-all+selfmix": tv + ["augment.preset=strong+selfmix"],
-        "ssl-all-same-fit": ["ssl.positives=same_fit", "augment.preset=strong"],
+        # one fit: two augmentations of it are the positives
+        "ssl-1fit-weak": one + ["augment.preset=weak"],
+        "ssl-1fit-symmetry": one + ["augment.preset=symmetry"],
+        "ssl-1fit-warp": one + ["augment.preset=warp"],
+        "ssl-1fit-paper": one + ["augment.preset=paper"],
+        "ssl-1fit-paper+selfmix": one + ["augment.preset=paper+selfmix"],  # MixUp needs no second fit
+        "ssl-all-same-fit": one + ["augment.preset=strong"],
     }
     return {k: ssl_steps(k, v, ctx) for k, v in spec.items()}
 

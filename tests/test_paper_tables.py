@@ -1,0 +1,82 @@
+"""The paper-table runner's protocol (benchmarks/paper/run_tables.py, issue 13).
+
+What makes the tables a fair test of the paper's claims is checked on the commands the runner
+would run (nothing is trained): every supervised row of a scale gets the same optimizer steps
+(never epochs), so do SimCLR pre-training and fine-tuning; Table 2 separates positives made by
+augmenting one fit from positives that are two fits of the object; Table 3 covers every encoder of
+the registry; the learning curve's subsets are nested fractions of the training objects.
+"""
+
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "paper"))
+import run_tables as rt  # noqa: E402
+
+
+def rows(t, scale="small", seed=0):
+    rt.STORE_OVERRIDE = "/some/store"
+    return rt.TABLES[t](rt.context(t, scale, seed))
+
+
+def kind(step):
+    """train / pretrain / linear-probe / knn / finetune: the ssl-ws command of a step."""
+    return step["cmd"][1]
+
+
+def value(cmd, key):
+    found = [a.split("=", 1)[1] for a in cmd if a.startswith(key + "=")]
+    return found[-1] if found else None
+
+
+@pytest.mark.parametrize("scale", ["mini", "small"])
+def test_every_row_of_a_scale_trains_the_same_number_of_steps(scale):
+    by_kind = {}
+    for t in (1, 2, 3, 4):
+        for name, steps in rows(t, scale).items():
+            for s in steps:
+                if kind(s) in ("train", "pretrain", "finetune"):
+                    by_kind.setdefault(kind(s), set()).add(value(s["cmd"], "trainer.max_steps"))
+    assert by_kind["train"] and by_kind["pretrain"] and by_kind["finetune"], by_kind
+    for k, vals in by_kind.items():
+        assert len(vals) == 1 and None not in vals, (scale, k, vals)  # one budget, in steps
+        for t in (1, 2, 3, 4):
+            for steps in rows(t, scale).values():
+                for s in steps:
+                    if kind(s) == k:
+                        assert not any(a.startswith("trainer.max_epochs=") for a in s["cmd"]), s["cmd"]
+
+
+def test_table2_separates_one_fit_augmentation_from_two_fit_positives():
+    t2 = rows(2)
+    pos = {k: (value(v[0]["cmd"], "ssl.positives"), value(v[0]["cmd"], "augment.preset")) for k, v in t2.items()}
+    one_fit = {aug for p, aug in pos.values() if p == "same_fit"}
+    two_fit = {aug for p, aug in pos.values() if p == "two_views"}
+    assert {"weak", "symmetry", "warp", "paper", "paper+selfmix"} <= one_fit, pos
+    assert {"none", "paper"} <= two_fit, pos
+    assert ("same_fit", "none") not in pos.values()  # identical views: nothing to learn
+    for steps in t2.values():  # each row: pre-training, then probe / kNN / fine-tune with 10 and all labels
+        kinds = [kind(s) for s in steps]
+        assert kinds[0] == "pretrain" and {"linear-probe", "knn", "finetune"} <= set(kinds), kinds
+        lpc = {s["cmd"][s["cmd"].index("--labels-per-class") + 1] for s in steps if "--labels-per-class" in s["cmd"]}
+        assert lpc == {"10", "all"}, lpc
+
+
+def test_table3_covers_every_registry_encoder_supervised_and_ssl():
+    from ssl_ws.models.registry import list_encoders
+
+    names = {value(v[0]["cmd"], "encoder.name") for v in rows(3).values()}
+    assert names == set(list_encoders()), names
+    t3 = rows(3)
+    assert {k.rsplit("-", 1)[1] for k in t3} == {"supervised", "ssl"}
+    assert sum(k.endswith("-supervised") for k in t3) == sum(k.endswith("-ssl") for k in t3)
+
+
+def test_learning_curve_uses_nested_fractions_of_the_training_objects():
+    t4 = rows(4)
+    per_class = sorted({int(value(v[0]["cmd"], "data.objects_per_class")) for v in t4.values()})
+    assert per_class == sorted(rt.CURVE_PER_CLASS) and all(0 < pc < 200 for pc in per_class)
+    assert {k.split("@")[0] for k in t4} == {"1v-none", "1v-best", "10v-none"}
