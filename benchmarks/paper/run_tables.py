@@ -507,7 +507,8 @@ def main(argv=None) -> int:
                     if args.rows and name not in args.rows:
                         continue
                     log = os.path.join("runs", "paper", args.scale, f"t{t}", name, f"seed{seed}", "log.txt")
-                    os.makedirs(os.path.dirname(log), exist_ok=True)
+                    if not args.dry_run:  # --dry-run writes nothing
+                        os.makedirs(os.path.dirname(log), exist_ok=True)
                     run_row(steps, args.dry_run, log)
                     if not args.dry_run:
                         record(args.scale, t, name, seed, steps)
