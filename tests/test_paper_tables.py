@@ -80,3 +80,15 @@ def test_learning_curve_uses_nested_fractions_of_the_training_objects():
     per_class = sorted({int(value(v[0]["cmd"], "data.objects_per_class")) for v in t4.values()})
     assert per_class == sorted(rt.CURVE_PER_CLASS) and all(0 < pc < 200 for pc in per_class)
     assert {k.split("@")[0] for k in t4} == {"1v-none", "1v-best", "10v-none"}
+
+
+def test_simclr_rows_report_whether_their_loss_flattened(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pre = rows(2)["ssl-1fit-paper"][0]
+    run = tmp_path / pre["out"] / "20260101-000000"
+    run.mkdir(parents=True)
+    hist = [dict(step=s, loss=l, knn_acc=a) for s, l, a in ((300, 5.0, 0.3), (1500, 3.0, 0.5), (3000, 2.9, 0.55))]
+    (run / "results.json").write_text(__import__("json").dumps(dict(history=hist, best=hist[-1])))
+    m = rt.metrics([pre])
+    assert (m["loss_half"], m["loss_end"], m["online_knn"]) == (3.0, 2.9, 0.55)
+    assert {"loss_half", "loss_end", "online_knn"} <= set(rt.COLUMNS[2])

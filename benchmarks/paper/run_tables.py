@@ -353,6 +353,12 @@ def metrics(steps) -> Dict[str, float]:
         elif s["kind"] == "pretrain":
             best = r.get("best") or {}
             m["online_knn"] = best.get("knn_acc")
+            # the SimCLR loss at half the steps and at the end: has the row's pre-training flattened?
+            losses = [(h["step"], h["loss"]) for h in r.get("history", []) if h.get("loss") is not None]
+            if losses:
+                half = losses[-1][0] / 2
+                m["loss_half"] = min(losses, key=lambda sl: abs(sl[0] - half))[1]
+                m["loss_end"] = losses[-1][1]
         else:
             key = s["key"]
             # linear-probe / knn: "top1" (test; knn: its first --settings entry); finetune: "test_acc"
@@ -365,7 +371,8 @@ def metrics(steps) -> Dict[str, float]:
 COLUMNS = {
     0: ["median_psnr", "p10_psnr", "mean_steps", "fit_s", "train_acc", "val_acc", "test_acc", "epochs"],
     1: ["train_acc", "test_acc", "gap", "train_end", "loss_half", "loss_end"],
-    2: ["probe_10", "knn_10", "finetune_10", "probe_all", "knn_all", "finetune_all"],
+    2: ["probe_10", "knn_10", "finetune_10", "probe_all", "knn_all", "finetune_all", "online_knn", "loss_half",
+        "loss_end"],
     3: ["test_acc", "probe_10", "knn_10", "probe_all", "knn_all"],
     4: ["train_acc", "test_acc", "gap", "train_end", "loss_half", "loss_end"],
 }
