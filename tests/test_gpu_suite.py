@@ -73,7 +73,7 @@ def test_second_run_skips_every_stage_and_resumes_a_stage_by_step(ran):
     assert again.count("skipped") == len(STAGES) and "+ ssl-ws" not in again
     short = suite(out, "--lease", "short")  # the one-budget lease: its stages, in order, all done already
     assert [ln.split("]")[0][1:] for ln in short.splitlines() if ln.endswith("skipped")] == [
-        "fit-1v", "supervised-best", "baselines", "compile"], short
+        "fit-1v", "baselines", "compile", "supervised-best"], short
     # a stage killed after some of its steps: only the unfinished ones run
     os.remove(out / "stages" / "supervised.json")
     for d in (out / "runs" / "sup-1v-symmetry").iterdir():
@@ -81,6 +81,16 @@ def test_second_run_skips_every_stage_and_resumes_a_stage_by_step(ran):
     rerun = suite(out, "--stage", "supervised")
     assert rerun.count("+ ssl-ws train") == 1 and "name=sup-1v-symmetry " in rerun
     assert len(stage(out, "supervised")["results"]) == 3
+
+
+def test_sup_steps_trains_rows_of_another_budget_beside_the_first(ran):
+    out, _ = ran
+    log = suite(out, "--stage", "supervised-best", "--sup-steps", "4")
+    assert "name=sup-1v-4steps " in log and "name=sup-1v-best-4steps " in log and "trainer.max_steps=4 " in log
+    rows = stage(out, "supervised-best-4steps")["results"]
+    assert sorted(rows) == ["sup-1v-4steps", "sup-1v-best-4steps"] and all(r["global_step"] == 4 for r in rows.values())
+    assert stage(out, "supervised-best")["results"]["sup-1v"]["global_step"] == 6  # the first budget's record stays
+    assert "## supervised-best-4steps " in (out / "summary.md").read_text()
 
 
 def test_pack_holds_results_not_stores(ran, tmp_path):

@@ -4,10 +4,11 @@
 #
 #   benchmarks/gpu/on_device.sh 1     # lease 1: fit-1v, supervised(-probes), simclr(-probes), speed
 #   benchmarks/gpu/on_device.sh 2     # lease 2: the 10-view fit in 5 shards, merge, supervised-10v
-#   benchmarks/gpu/on_device.sh short # one 15-minute budget: fit-1v, supervised-best, compile
+#   benchmarks/gpu/on_device.sh short # one 15-minute budget: fit-1v, baselines, compile, supervised-best
 #
 # SUITE_DEADLINE (default 540 s) is run_suite.py's --deadline; SUITE_TIMEOUT (default 570 s) kills the
-# suite itself, after which the results finished so far are still packed into $OUT.
+# suite itself, after which the results finished so far are still packed into $OUT; SUITE_ARGS are
+# more options of run_suite.py (e.g. "--sup-steps 8000").
 #
 # Needs .whl/ (benchmarks/gpu/bundle_wheels.sh) and .fmnist/ (the Fashion-MNIST IDX files) in
 # the device tool's `carry`. Call it again, within the machine's 30 s warm window, until it says
@@ -24,7 +25,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, lightly, omegaconf; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 pack="${OUT:-/tmp}/gpu-suite-full.tar.gz"
 timeout "${SUITE_TIMEOUT:-570}" python3 benchmarks/gpu/run_suite.py --scale full --device cuda --lease "$lease" \
-  --deadline "${SUITE_DEADLINE:-540}" --pack "$pack" 2>&1 | tee "${OUT:-/tmp}/suite-lease$lease.log"
+  --deadline "${SUITE_DEADLINE:-540}" ${SUITE_ARGS:-} --pack "$pack" 2>&1 | tee "${OUT:-/tmp}/suite-lease$lease.log"
 if [[ ! -f $pack ]]; then  # the suite was stopped: pack what it finished
   echo "suite stopped at ${SUITE_TIMEOUT:-570} s; packing what finished" | tee -a "${OUT:-/tmp}/suite-lease$lease.log"
   python3 benchmarks/gpu/run_suite.py --scale full --stage none --pack "$pack"

@@ -103,13 +103,14 @@ SCALES = {
 # starts a stage only if it is expected to end before the deadline.
 ESTIMATE_S = {"fit-1v": 170, "supervised": 295, "supervised-probes": 297, "simclr": 195, "simclr-probes": 196,
               "speed": 240, "fit-10v-0": 256, "fit-10v-1": 256, "fit-10v-2": 256, "fit-10v-3": 256, "fit-10v-4": 256,
-              "merge-10v": 20, "supervised-10v": 115, "supervised-best": 200, "compile": 150,
-              "baselines": 150}
-# "short": what one 15-minute device budget holds (one machine start, one 10-minute command): the
-# full-scale 1-view store, the paper's DWSNet row beside best.yaml's, the baselines on the same INRs
-# and eager vs torch.compile (2026-11-26 on an H200: 94 + 123 + 66 s, the baselines not yet run).
+              "merge-10v": 20, "supervised-10v": 115, "supervised-best": 130, "compile": 70,
+              "baselines": 150}  # supervised-best, compile: as measured on the H200 (2026-11-26)
+# "short": what one 15-minute device budget holds (one machine start, two 10-minute commands): the
+# full-scale 1-view store, the baselines on the same INRs, eager vs torch.compile, and the paper's
+# DWSNet row beside best.yaml's (2026-11-26 on an H200, 2,000 steps: fit 94 s, rows 123 s, compile 66 s).
+SUP_STAGES = {"supervised", "supervised-probes", "supervised-best", "supervised-10v"}  # train sup_steps
 LEASES = {"1": ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "speed"],
-          "short": ["fit-1v", "supervised-best", "baselines", "compile"],
+          "short": ["fit-1v", "baselines", "compile", "supervised-best"],
           "2": ["fit-10v-0", "fit-10v-1", "fit-10v-2", "fit-10v-3", "fit-10v-4", "merge-10v", "supervised-10v"]}
 
 
@@ -146,8 +147,14 @@ def resolve(arg: str) -> str:
 class Suite:
     """The stages of one scale, device and output folder."""
 
-    def __init__(self, scale: str, device: str, out: str, data_dir: Optional[str], source: Optional[str]):
+    def __init__(self, scale: str, device: str, out: str, data_dir: Optional[str], source: Optional[str],
+                 sup_steps: Optional[int] = None):
         self.s = dict(SCALES[scale])
+        # --sup-steps: the supervised rows train that many steps; their runs and stage records carry
+        # the budget in their names, so rows of two budgets never mistake each other for done
+        self.tag = f"-{sup_steps}steps" if sup_steps else ""
+        if sup_steps:
+            self.s["sup_steps"] = sup_steps
         self.scale, self.device, self.out = scale, device, out
         self.data_dir = data_dir
         self.source = source or self.s["source"]
@@ -189,7 +196,13 @@ class Suite:
                 f"trainer.accelerator={self.accel}", "trainer.devices=1", "trainer.progress_bar=false",
                 f"eval.batch_size={s['eval_batch']}"]
 
+    def record_name(self, stage: str) -> str:
+        """``stages/<this>.json``: the stage's name, with the step budget of --sup-steps if it trains
+        supervised rows."""
+        return stage + (self.tag if stage in SUP_STAGES else "")
+
     def sup_row(self, name: str, store: str, extra: List[str]) -> Step:
+        name += self.tag
         argv = (["train", "--config", SUP_CFG] + self.common(self.s["sup_steps"], name, store)
                 + [f"data.batch_size={self.s['sup_batch']}"]
                 + ([] if any(e.startswith("supervised.mixup=") for e in extra) else ["supervised.mixup=none"]) + extra)
@@ -207,7 +220,7 @@ class Suite:
     def supervised_best(self) -> List[Step]:
         """The paper's DWSNet on 1 view (``sup-1v``, as in ``supervised``) beside
         ``configs/supervised/best.yaml`` on the same store and steps (its own batch 64, no warm-up)."""
-        s, name = self.s, "sup-1v-best"
+        s, name = self.s, "sup-1v-best" + self.tag
         argv = (["train", "--config", BEST_CFG] + self.common(s["sup_steps"], name, self.store1)
                 + [f"data.batch_size={min(64, s['sup_batch'])}", "data.max_views=1", "optim.warmup_steps=0"])
         best = Step(name, "cli", argv, os.path.join(self.out, "runs", name, "*", "results.json"))
@@ -358,7 +371,7 @@ def in_process(kind: str, argv: List[str]) -> int:
 
 
 def run_stage(suite: Suite, name: str, steps: List[Step], subprocess_mode: bool, dry: bool) -> Optional[Dict]:
-    record = os.path.join(suite.out, "stages", f"{name}.json")
+    record = os.path.join(suite.out, "stages", f"{suite.record_name(name)}.json")
     if os.path.exists(record):
         print(f"[{name}] done ({record}); skipped", flush=True)
         return None
@@ -391,7 +404,7 @@ def run_stage(suite: Suite, name: str, steps: List[Step], subprocess_mode: bool,
     if waiting:  # not recorded: the stage runs once its store exists
         print(f"[{name}] not recorded: {len(waiting)} step(s) wait for a store", flush=True)
         return None
-    rec = dict(stage=name, scale=suite.scale, device=suite.device, device_name=device_name(suite.device),
+    rec = dict(stage=suite.record_name(name), scale=suite.scale, device=suite.device, device_name=device_name(suite.device),
                seconds=round(time.perf_counter() - t_stage, 2), steps=done, results=results_of(done))
     os.makedirs(os.path.dirname(record), exist_ok=True)
     with open(record + ".tmp", "w") as f:
@@ -533,17 +546,20 @@ def main(argv=None) -> int:
     ap.add_argument("--source", default=None, help="image source of the fits (default: the scale's; tiny: digits)")
     ap.add_argument("--subprocess", action="store_true", help="each command in its own process")
     ap.add_argument("--lease", choices=sorted(LEASES), help="the stages of GPU lease 1 (1-view store), 2 "
-                    "(10-view store) or short (one 15-minute budget: fit-1v supervised-best compile) at full "
+                    "(10-view store) or short (one 15-minute budget: fit-1v baselines compile supervised-best) at full "
                     "scale, instead of --stage")
     ap.add_argument("--deadline", type=float, default=None, help="seconds: start no stage whose estimated time "
                     "(ESTIMATE_S, full scale) would end past this; run the same command again for the rest")
+    ap.add_argument("--sup-steps", type=int, default=None, metavar="N",
+                    help="supervised rows train N optimizer steps instead of the scale's (full: 2,000); their "
+                    "runs and stage records are named with -<N>steps")
     ap.add_argument("--list", action="store_true", help="print the stages and their commands, run nothing")
     ap.add_argument("--dry-run", action="store_true", help="print the commands that would run, run nothing")
     ap.add_argument("--pack", default=None, help="write a tar.gz of the results (no stores, no checkpoints) here")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     out = args.out or os.path.join("runs", "gpu-suite", args.scale)
-    suite = Suite(args.scale, args.device, out, args.data_dir or default_data_dir(), args.source)
+    suite = Suite(args.scale, args.device, out, args.data_dir or default_data_dir(), args.source, args.sup_steps)
     stages = suite.stages()
     names = LEASES[args.lease] if args.lease else list(stages) if args.stage is None else [
         n for n in args.stage if n != "none"]
@@ -562,7 +578,9 @@ def main(argv=None) -> int:
     t0, failed = time.perf_counter(), []
     for i, n in enumerate(names):
         est = ESTIMATE_S.get(n, 0) if args.scale == "full" else 0
-        pending = not os.path.exists(os.path.join(out, "stages", f"{n}.json"))
+        if n in SUP_STAGES:  # the estimates are for the full scale's 2,000 steps
+            est *= suite.s["sup_steps"] / SCALES["full"]["sup_steps"]
+        pending = not os.path.exists(os.path.join(out, "stages", f"{suite.record_name(n)}.json"))
         if pending and args.deadline and time.perf_counter() - t0 + est > args.deadline:
             print(f"deadline: {n} (~{est} s) would end after {args.deadline:.0f} s; not started. Left: "
                   f"{' '.join(names[i:])} -- run the same command again", flush=True)
