@@ -23,10 +23,10 @@ fi
 export PYTHONPATH=$PWD/.site PYTHONUNBUFFERED=1 FMNIST_DIR=$PWD/.fmnist
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, lightly, omegaconf; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
-pack="${OUT:-/tmp}/gpu-suite-full.tar.gz"
-timeout "${SUITE_TIMEOUT:-570}" python3 benchmarks/gpu/run_suite.py --scale full --device cuda --lease "$lease" \
-  --deadline "${SUITE_DEADLINE:-540}" ${SUITE_ARGS:-} --pack "$pack" 2>&1 | tee "${OUT:-/tmp}/suite-lease$lease.log"
+pack="${OUT:-/tmp}/gpu-suite-full.tar.gz" log="${OUT:-/tmp}/suite-lease$lease.log" limit=${SUITE_TIMEOUT:-570}
+timeout "$limit" python3 benchmarks/gpu/run_suite.py --scale full --device cuda --lease "$lease" \
+  --deadline "${SUITE_DEADLINE:-540}" ${SUITE_ARGS:-} --pack "$pack" 2>&1 | tee "$log"
 if [[ ! -f $pack ]]; then  # the suite was stopped: pack what it finished
-  echo "suite stopped at ${SUITE_TIMEOUT:-570} s; packing what finished" | tee -a "${OUT:-/tmp}/suite-lease$lease.log"
+  echo "suite stopped at $limit s; packing what finished" | tee -a "$log"
   python3 benchmarks/gpu/run_suite.py --scale full --stage none --pack "$pack"
 fi

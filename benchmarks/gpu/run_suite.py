@@ -236,9 +236,7 @@ class Suite:
 
     def compile_speed(self) -> List[Step]:
         """benchmarks/encoder_speed.py on ``--device`` with ``--compile``: eager vs torch.compile."""
-        out = os.path.join(self.out, "speed", "compile.txt")
-        return [Step("speed-compile", "script", [os.path.join("benchmarks", "encoder_speed.py"), "--device",
-                                                 self.device] + self.s["speed"]["encoder"], out)]
+        return [self.bench_step("compile", "encoder_speed.py", self.s["speed"]["encoder"])]
 
     def supervised_10v(self) -> List[Step]:
         """The 10-view row, without and with probe features (same steps as the 1-view rows)."""
@@ -272,14 +270,16 @@ class Suite:
         return steps
 
     # --------------------------------------------------------------- speed
+    def bench_step(self, key: str, script: str, args: List[str]) -> Step:
+        """``benchmarks/<script> --device D <args>``, its printed figures kept in ``speed/<key>.txt``."""
+        return Step(f"speed-{key}", "script", [os.path.join("benchmarks", script), "--device", self.device] + args,
+                    os.path.join(self.out, "speed", f"{key}.txt"))
+
     def speed(self) -> List[Step]:
-        sp, steps = self.s["speed"], []
-        for key, script in (("fit", "fit_speed.py"), ("augment", "augment_speed.py"), ("encoder", "encoder_speed.py"),
-                            ("knn", "knn_speed.py")):
-            out = os.path.join(self.out, "speed", f"{key}.txt")
-            steps.append(Step(f"speed-{key}", "script", [os.path.join("benchmarks", script), "--device", self.device]
-                              + sp[key], out))
-        return steps
+        sp = self.s["speed"]
+        return [self.bench_step(key, script, sp[key]) for key, script in (
+            ("fit", "fit_speed.py"), ("augment", "augment_speed.py"), ("encoder", "encoder_speed.py"),
+            ("knn", "knn_speed.py"))]
 
     def stages(self) -> Dict[str, Callable[[], List[Step]]]:
         """Stage name -> its steps (built when the stage runs: SimCLR's store depends on the fits).
@@ -439,9 +439,9 @@ def results_of(steps: List[Dict]) -> Dict[str, Dict]:
             out[s["name"]] = {"lines": [ln for ln in open(p).read().splitlines() if ln.strip()]}
         else:
             r = json.load(open(p))
-            methods = r.get("results", r).get("methods") if isinstance(r.get("results", r), dict) else None
-            if methods:  # ssl-ws baselines: one row per method
-                for m, v in methods.items():
+            res = r.get("results", r)  # evaluator JSONs: {"command", "results": {...}, ...}
+            if "methods" in res:  # ssl-ws baselines: one row per method
+                for m, v in res["methods"].items():
                     out[f"{s['name']}-{m}"] = {k: v.get(k) for k in ("train_acc", "val_acc", "test_acc", "seconds")}
             elif "history" in r or "test_acc" in r or "best" in r:  # a training run's results.json
                 losses = [h["train_loss"] for h in r.get("history", []) if "train_loss" in h]
@@ -452,7 +452,6 @@ def results_of(steps: List[Dict]) -> Dict[str, Dict]:
                     online_knn=best.get("knn_acc"), online_probe=best.get("probe_acc"),
                     seconds=s.get("seconds")).items() if v is not None}
             else:  # an evaluator's JSON
-                res = r.get("results", r)
                 out[s["name"]] = {"top1": res.get("top1", res.get("test_acc")), "seconds": s.get("seconds")}
     return out
 

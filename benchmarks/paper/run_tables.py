@@ -323,6 +323,17 @@ def fit_stats(store_dir: str, log: str) -> Dict:
                 steps=meta.get("mean_steps"), fit_s=fit_s)
 
 
+def loss_half_end(results: Dict, key: str) -> Dict[str, float]:
+    """``loss_half`` / ``loss_end``: the loss ``key`` of a run's evaluation history at the evaluation
+    nearest half its steps and at the last one (the step-matched budget is long enough when these
+    are close); empty when the history has no such loss."""
+    losses = [(h["step"], h[key]) for h in results.get("history", []) if h.get(key) is not None]
+    if not losses:
+        return {}
+    half = losses[-1][0] / 2
+    return dict(loss_half=min(losses, key=lambda sl: abs(sl[0] - half))[1], loss_end=losses[-1][1])
+
+
 def metrics(steps) -> Dict[str, float]:
     m: Dict[str, float] = {}
     for s in steps:
@@ -341,24 +352,14 @@ def metrics(steps) -> Dict[str, float]:
                 m["train_acc"] = tr
                 m["gap"] = tr - r["test_acc"]
             # loss curve: mean training loss over the eval interval at half the steps and at the end
-            # (the step-matched budget is long enough when these are close)
-            losses = [(h["step"], h["train_loss"]) for h in r.get("history", []) if "train_loss" in h]
+            m.update(loss_half_end(r, "train_loss"))
             ends = [h["train_acc"] for h in r.get("history", []) if "train_acc" in h]
             if ends:  # clean train accuracy at the last evaluation: has the row fitted its data?
                 m["train_end"] = ends[-1]
-            if losses:
-                half = losses[-1][0] / 2
-                m["loss_half"] = min(losses, key=lambda sl: abs(sl[0] - half))[1]
-                m["loss_end"] = losses[-1][1]
         elif s["kind"] == "pretrain":
             best = r.get("best") or {}
             m["online_knn"] = best.get("knn_acc")
-            # the SimCLR loss at half the steps and at the end: has the row's pre-training flattened?
-            losses = [(h["step"], h["loss"]) for h in r.get("history", []) if h.get("loss") is not None]
-            if losses:
-                half = losses[-1][0] / 2
-                m["loss_half"] = min(losses, key=lambda sl: abs(sl[0] - half))[1]
-                m["loss_end"] = losses[-1][1]
+            m.update(loss_half_end(r, "loss"))  # the SimCLR loss: has the row's pre-training flattened?
         else:
             key = s["key"]
             # linear-probe / knn: "top1" (test; knn: its first --settings entry); finetune: "test_acc"
