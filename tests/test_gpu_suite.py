@@ -99,3 +99,16 @@ def test_pack_holds_results_not_stores(ran, tmp_path):
     names = tarfile.open(tmp_path / "suite.tar.gz").getnames()
     assert "tiny/summary.md" in names and "tiny/stages/speed.json" in names
     assert not any("/data/" in n or n.endswith(".ckpt") or n.endswith(".npy") for n in names)
+
+
+def test_pixel_lr_splits_the_images_as_the_full_scale_store_does():
+    """The pixel LR baseline reads its split from the suite's full scale, so the two cannot drift."""
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import pixel_lr_fmnist
+    import run_suite
+
+    n = [int(k) for k in run_suite.SCALES["full"]["split"].split(",")]
+    tr, va, te = pixel_lr_fmnist.full_split()
+    assert [s.stop - s.start for s in (tr, va, te)] == n
+    assert tr.start == 0 and tr.stop == va.start and va.stop == te.start
+    assert te.stop == run_suite.SCALES["full"]["limit"]

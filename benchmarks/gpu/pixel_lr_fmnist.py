@@ -19,7 +19,17 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+sys.path.insert(0, HERE)
+
+
+def full_split():
+    """Train / validation / test slices of the 70,000 images, from the suite's full scale."""
+    from run_suite import SCALES
+
+    n_tr, n_va, n_te = (int(n) for n in SCALES["full"]["split"].split(","))
+    return slice(0, n_tr), slice(n_tr, n_tr + n_va), slice(n_tr + n_va, n_tr + n_va + n_te)
 
 
 def main(argv=None) -> int:
@@ -33,7 +43,7 @@ def main(argv=None) -> int:
     ds = load_idx_dataset(args.data_dir, "fashion-mnist")
     x = np.asarray(ds.images, dtype=np.float32).reshape(len(ds.images), -1)  # already in [0, 1]
     y = np.asarray(ds.labels)
-    tr, va, te = slice(0, 55000), slice(55000, 60000), slice(60000, 70000)
+    tr, va, te = full_split()
     t0 = time.perf_counter()
     clf = LogisticRegression(max_iter=1000, C=1.0).fit(x[tr], y[tr])
     print(f"command: python benchmarks/gpu/pixel_lr_fmnist.py --data-dir {args.data_dir}")
