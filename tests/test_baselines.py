@@ -11,7 +11,7 @@ import torch
 from _train_helpers import tiny_store
 from ssl_ws.cli import main
 from ssl_ws.data import load_store, write_store
-from ssl_ws.eval.baselines import METHODS, parse_methods, run_baselines
+from ssl_ws.eval.baselines import METHODS, _lr, parse_methods, run_baselines
 
 FIT = ["fit", "--source", "digits", "--limit", "300", "--views", "2", "--split", "0.6,0.2,0.2", "--device", "cpu"]
 
@@ -107,3 +107,29 @@ def test_bad_input_is_one_line(stores, tmp_path, capsys):
     fails(one, match="single class")
     assert parse_methods(" raw-lr , raw-lr,pixels-lr") == ("raw-lr", "pixels-lr") and set(METHODS) == {
         "raw-lr", "pixels-lr", "pixels-cnn"}
+
+
+def test_labels_per_class_trains_on_the_objects_the_probe_draws(stores, tmp_path, capsys):
+    """--labels-per-class N keeps every view of N objects per class, the subset linear-probe /
+    knn / finetune draw with the same seed: the few-label column of a table has its baseline."""
+    from ssl_ws.eval.few_labels import sample_per_class
+
+    store = load_store(stores["shared"])
+    res = run_baselines(store, ["raw-lr"], labels_per_class=3, seed=1, progress=False)
+    m = res["methods"]["raw-lr"]
+    assert m["n_train"] == 3 * 10 * 2  # 3 objects per class, both views of each
+    tr = store.rows("train")
+    expected = tr[sample_per_class(np.asarray(store.labels)[tr], np.asarray(store.object_ids)[tr], 3, 1)]
+    objects = np.unique(np.asarray(store.object_ids)[expected])
+    assert len(objects) == 30 and np.all(np.bincount(np.asarray(store.labels)[expected]) == 6)
+    rows = {"train": expected, "val": store.rows("val", max_views=1), "test": store.rows("test", max_views=1)}
+    direct = _lr(*[(np.asarray(store.params[r], np.float32), np.asarray(store.labels)[r].astype(np.int64))
+                   for r in rows.values()], seed=1)
+    assert direct["test_acc"] == m["test_acc"] and direct["val_acc"] == m["val_acc"]  # trained on exactly those rows
+    assert res["config"]["labels_per_class"] == 3 and m["train_acc"] == 1.0 and m["test_acc"] < 0.99
+    other = run_baselines(store, ["raw-lr"], labels_per_class=3, seed=2, progress=False)
+    assert other["methods"]["raw-lr"]["test_acc"] != m["test_acc"]  # another draw, another subset
+    assert cli("baselines", stores["shared"], "--methods", "raw-lr", "--labels-per-class", 3, "--quiet") == 0
+    assert "3 objects/class" in capsys.readouterr().out
+    assert cli("baselines", stores["shared"], "--labels-per-class", 0) == 2
+    assert "labels-per-class" in capsys.readouterr().err

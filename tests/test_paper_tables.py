@@ -92,3 +92,26 @@ def test_simclr_rows_report_whether_their_loss_flattened(tmp_path, monkeypatch):
     m = rt.metrics([pre])
     assert (m["loss_half"], m["loss_end"], m["online_knn"]) == (3.0, 2.9, 0.55)
     assert {"loss_half", "loss_end", "online_knn"} <= set(rt.COLUMNS[2])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_few_label_baselines_train_on_the_objects_table2_probes_draw(seed):
+    """Table 2's 10-labels-per-class columns have baselines trained on the same labelled objects:
+    ``ssl-ws baselines --labels-per-class 10 --seed S`` draws what ``linear-probe`` / ``knn`` /
+    ``finetune --labels-per-class 10 --seed S`` draw (one fit per object, as the probes embed)."""
+    def opt(cmd, flag):
+        return cmd[cmd.index(flag) + 1]
+
+    rt.STORE_OVERRIDE = "/some/store"
+    few = [s for s in rt.baselines_steps("small", [0, 1]) if "lpc" in s["key"]]
+    assert len(few) == 2 and len({s["out"] for s in few}) == 2  # one record per seed
+    (base,) = [s["cmd"] for s in few if opt(s["cmd"], "--seed") == str(seed)]
+    for name, steps in rows(2, seed=seed).items():
+        for s in steps:
+            if kind(s) in ("linear-probe", "knn", "finetune") and opt(s["cmd"], "--labels-per-class") != "all":
+                assert opt(s["cmd"], "--labels-per-class") == opt(base, "--labels-per-class") == rt.FEW_LABELS
+                assert opt(s["cmd"], "--seed") == opt(base, "--seed") == str(seed), name
+                assert s["cmd"][3] == base[2]  # the same store
+                # one fit per labelled object, as the baseline trains on
+                assert (opt(s["cmd"], "--max-views") if kind(s) != "finetune" else value(s["cmd"], "data.max_views")) == "1"
+    assert opt(base, "--train-views") == "1"

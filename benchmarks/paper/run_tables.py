@@ -127,8 +127,11 @@ def ssl_steps(name: str, overrides: List[str], ctx, finetune: bool = True) -> Li
                           cmd=["ssl-ws", "knn"] + common + ["--quiet", "--out", os.path.join(d, f"knn_{lpc}.json")],
                           out=os.path.join(d, f"knn_{lpc}.json")))
         if finetune:
+            # labelled data = one fit per labelled object, as the probes and the baselines see it (and
+            # Table 1's 1v rows): what pre-training on every fit adds is then the only difference
             ft = ["ssl-ws", "finetune", "{pre}", ctx["store"], f"trainer.max_steps={ctx['ft_steps']}",
                   f"data.num_workers={ctx['workers']}", "trainer.progress_bar=false", "augment.preset=none",
+                  "data.max_views=1",
                   f"output_dir={d}", "--labels-per-class", lpc, "--seed", str(ctx["seed"]),
                   "--out", os.path.join(d, f"finetune_{lpc}.json")]
             steps.append(dict(kind="eval", key=f"finetune_{lpc}", cmd=ft, out=os.path.join(d, f"finetune_{lpc}.json")))
@@ -411,7 +414,7 @@ def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) ->
     if t == 2:
         print_supervised_beside(scale, seeds)
     if t in (1, 2, 3):
-        print_baselines(scale)
+        print_baselines(scale, seeds)
     print("\nCommands (seed {}):\n".format(seeds[0]))
     for n in names:
         for step in per_seed[seeds[0]][n]:
@@ -419,34 +422,48 @@ def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) ->
 
 
 BASELINE_VIEWS = ("1", "all")  # training fits per object of the baselines (the 1-view rows, the all-view rows)
+FEW_LABELS = "10"  # the few-label column of Table 2: labelled training objects per class
 
 
-def baselines_steps(scale: str) -> List[Dict]:
-    """``ssl-ws baselines`` on the tables' store: raw-weight LR, rendered-pixel LR and CNN (issue 12)."""
+def baselines_steps(scale: str, seeds: List[int] = (0,)) -> List[Dict]:
+    """``ssl-ws baselines`` on the tables' store: raw-weight LR, rendered-pixel LR and CNN (issue 12),
+    trained on one fit / all fits of every training object, and on one fit of the FEW_LABELS objects
+    per class that Table 2's ``probe_10`` / ``knn_10`` / ``finetune_10`` of each seed draw."""
     st, steps = store(RECIPE, scale), []
     for v in BASELINE_VIEWS:
         out = os.path.join("benchmarks", "paper", "results", f"{scale}-baselines-{v}view.json")
         steps.append(dict(kind="eval", key=f"baselines_{v}", out=out,
                           cmd=["ssl-ws", "baselines", st, "--train-views", v, "--eval-views", "1", "--quiet", "--out", out]))
+    for seed in seeds:
+        out = os.path.join("benchmarks", "paper", "results", f"{scale}-baselines-{FEW_LABELS}lpc-seed{seed}.json")
+        steps.append(dict(kind="eval", key=f"baselines_{FEW_LABELS}lpc_seed{seed}", out=out,
+                          cmd=["ssl-ws", "baselines", st, "--train-views", "1", "--eval-views", "1",
+                               "--labels-per-class", FEW_LABELS, "--seed", str(seed), "--quiet", "--out", out]))
     return steps
 
 
-def print_baselines(scale: str) -> None:
+def print_baselines(scale: str, seeds: List[int] = (0,)) -> None:
     """The baselines beside every table: what a user would do instead of learning from weights."""
-    print("\nBaselines on the same INRs (`ssl-ws baselines`; train / test accuracy):\n")
-    print("| training fits per object | raw-weight LR | rendered-pixel LR | small CNN on renders |")
+    print("\nBaselines on the same INRs (`ssl-ws baselines`; train / test accuracy, mean ± std over seeds):\n")
+    print("| training set | raw-weight LR | rendered-pixel LR | small CNN on renders |")
     print("|---|---|---|---|")
-    for step in baselines_steps(scale):
-        if not os.path.exists(step["out"]):
-            print(f"| {step['key'].split('_')[1]} | (not run) | | |")
+    steps = baselines_steps(scale, seeds)
+    groups = {("1 fit" if v == "1" else "all fits") + " per object": [s for s in steps if s["key"] == f"baselines_{v}"] for v in BASELINE_VIEWS}
+    groups[f"{FEW_LABELS} objects per class, 1 fit"] = [s for s in steps if "lpc" in s["key"]]
+    for label, group in groups.items():
+        res = [json.load(open(s["out"]))["results"]["methods"] for s in group if os.path.exists(s["out"])]
+        if not res:
+            print(f"| {label} | (not run) | | |")
             continue
-        res = json.load(open(step["out"]))["results"]["methods"]
-        cell = lambda m: f"{res[m]['train_acc']:.3f} / {res[m]['test_acc']:.3f}" if m in res else "—"
-        print(f"| {step['key'].split('_')[1]} | {cell('raw-lr')} | {cell('pixels-lr')} | {cell('pixels-cnn')} |")
-    print("\n" + "\n".join(f"- `{shlex.join(s['cmd'])}`" for s in baselines_steps(scale)))
+        cell = lambda m: (f"{fmt([r[m]['train_acc'] for r in res])} / {fmt([r[m]['test_acc'] for r in res])}"
+                          if all(m in r for r in res) else "—")
+        n = f" ({len(res)} seeds)" if len(group) > 1 else ""
+        print(f"| {label}{n} | {cell('raw-lr')} | {cell('pixels-lr')} | {cell('pixels-cnn')} |")
+    print("\n" + "\n".join(f"- `{shlex.join(s['cmd'])}`" for s in steps))
 
 
-SUPERVISED_BESIDE = ["1v-none", "1v-paper", "1v-aligned-mixup", "10v-none", "10v-all"]
+# one fit without / with the best and the paper's augmentation, ten fits without / with the best one
+SUPERVISED_BESIDE = ["1v-none", "1v-symmetry", "1v-paper", "1v-aligned-mixup", "10v-none", "10v-best"]
 
 
 def print_supervised_beside(scale: str, seeds: List[int]) -> None:
@@ -506,7 +523,7 @@ def main(argv=None) -> int:
             SCALES[args.scale][k] = getattr(args, k)
     if not args.print_only and not args.skip_baselines and any(t in (1, 2, 3) for t in args.table):
         os.makedirs(os.path.join("runs", "paper", args.scale), exist_ok=True)
-        run_row(baselines_steps(args.scale), args.dry_run, os.path.join("runs", "paper", args.scale, "baselines-log.txt"))
+        run_row(baselines_steps(args.scale, args.seeds), args.dry_run, os.path.join("runs", "paper", args.scale, "baselines-log.txt"))
     for t in args.table:
         if not args.print_only:
             for seed in args.seeds:

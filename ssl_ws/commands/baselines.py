@@ -30,8 +30,11 @@ def configure(parser):
                         help="views per training object, or all (default: all)")
     parser.add_argument("--eval-views", type=_views, default=1, metavar="N",
                         help="views per val/test object, or all (default: 1)")
+    parser.add_argument("--labels-per-class", default="all", metavar="N",
+                        help="labelled training objects per class (1, 10, ... or all), drawn with --seed as "
+                             "linear-probe / knn / finetune draw them (default: all)")
     parser.add_argument("--cnn-epochs", type=int, default=20, metavar="N", help="epochs of the pixel CNN (default: 20)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the classifiers (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the labelled-subset draw and of the classifiers (default: 0)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N (default: auto)")
     parser.add_argument("--out", metavar="JSON", help="also write the results JSON here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -46,8 +49,9 @@ def format_table(res) -> str:
     cfg = res["config"]
     first = next(iter(res["methods"].values()))
     tv = "all" if cfg["train_views"] is None else cfg["train_views"]
+    lpc = "" if cfg.get("labels_per_class") is None else f", {cfg['labels_per_class']} objects/class"
     ev = "all" if cfg["eval_views"] is None else cfg["eval_views"]
-    lines = [f"baselines on {res['store']}: {first['n_train']} train INRs ({tv} views/object), "
+    lines = [f"baselines on {res['store']}: {first['n_train']} train INRs ({tv} views/object{lpc}), "
              f"{first['n_val']} val, {first['n_test']} test ({ev} view(s)/object)",
              f"{'method':<12}{'features':>9}{'train acc':>11}{'val acc':>9}{'test acc':>10}{'seconds':>9}"]
     for name, m in res["methods"].items():
@@ -67,12 +71,13 @@ def format_table(res) -> str:
 def run(args):
     from ..data import load_store
     from ..eval.baselines import run_baselines
+    from ..eval.few_labels import parse_labels_per_class
     from ..eval.results import store_info, write_results
     from ._eval_common import config_of
 
     store = load_store(args.store)
     res = run_baselines(store, args.methods, train_views=args.train_views, eval_views=args.eval_views,
-                        seed=args.seed, cnn_epochs=args.cnn_epochs, device=args.device, progress=not args.quiet)
+                        labels_per_class=parse_labels_per_class(args.labels_per_class), seed=args.seed, cnn_epochs=args.cnn_epochs, device=args.device, progress=not args.quiet)
     print(format_table(res))
     if args.out:
         path = write_results(args.out, "baselines", res, config_of(args), store=store_info(store, args.store))

@@ -169,6 +169,7 @@ def run_baselines(
     *,
     train_views: Optional[int] = None,
     eval_views: Optional[int] = 1,
+    labels_per_class: Optional[int] = None,
     seed: int = 0,
     cnn_epochs: int = 20,
     device="auto",
@@ -180,7 +181,10 @@ def run_baselines(
         methods: names from :data:`METHODS` (or one comma-separated string).
         train_views: views per training object (None: all).
         eval_views: views per val / test object (None: all).
-        seed: seeds the logistic regressions and the CNN (init and batch order).
+        labels_per_class: labelled training objects per class (None: all); the subset is
+            :func:`~ssl_ws.eval.few_labels.sample_per_class` drawn with ``seed``, the same
+            objects ``ssl-ws linear-probe / knn / finetune --labels-per-class N --seed S`` use.
+        seed: seeds the labelled subset, the logistic regressions and the CNN (init and batch order).
         cnn_epochs: epochs of the CNN (Adam, batch 128).
         device: where INRs are rendered and the CNN trains (``"auto"``: cuda when available).
 
@@ -202,7 +206,12 @@ def run_baselines(
         raise SslWsError(f"cnn-epochs must be at least 1, got {cnn_epochs}")
     dev = resolve_device(device)
 
-    rows = {"train": store.rows("train", max_views=train_views),
+    from .few_labels import sample_per_class
+
+    train = store.rows("train", max_views=train_views)
+    train = train[sample_per_class(np.asarray(store.labels)[train], np.asarray(store.object_ids)[train],
+                                   labels_per_class, seed)]
+    rows = {"train": train,
             "val": store.rows("val", max_views=eval_views) if "val" in store.splits else np.zeros(0, np.int64),
             "test": store.rows("test", max_views=eval_views)}
     labels = {k: np.asarray(store.labels)[r].astype(np.int64) for k, r in rows.items()}
@@ -217,7 +226,8 @@ def run_baselines(
     num_classes = max(store.num_classes, int(all_labels.max()) + 1)
     (h, w), size_from = store_image_size(store)
     config = {
-        "methods": list(methods), "train_views": train_views, "eval_views": eval_views, "seed": int(seed),
+        "methods": list(methods), "train_views": train_views, "eval_views": eval_views,
+        "labels_per_class": labels_per_class, "seed": int(seed),
         "cnn_epochs": int(cnn_epochs), "device": str(dev), "lr_C": LR_C, "lr_max_iter": LR_MAX_ITER,
         "cnn_batch": CNN_BATCH, "cnn_lr": CNN_LR, "image_size": [h, w], "image_size_from": size_from,
     }
