@@ -58,6 +58,9 @@ def test_table2_separates_one_fit_augmentation_from_two_fit_positives():
     assert {"weak", "symmetry", "warp", "paper", "paper+selfmix"} <= one_fit, pos
     assert {"none", "paper"} <= two_fit, pos
     assert ("same_fit", "none") not in pos.values()  # identical views: nothing to learn
+    # one-fit and two-fit positives pre-train on the same INRs; only the 1v row sees one fit per object
+    views = {k: value(v[0]["cmd"], "data.max_views") for k, v in t2.items()}
+    assert {k for k, mv in views.items() if mv is not None} == {"ssl-1v-paper"} and views["ssl-1v-paper"] == "1"
     for steps in t2.values():  # each row: pre-training, then probe / kNN / fine-tune with 10 and all labels
         kinds = [kind(s) for s in steps]
         assert kinds[0] == "pretrain" and {"linear-probe", "knn", "finetune"} <= set(kinds), kinds

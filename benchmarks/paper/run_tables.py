@@ -174,7 +174,9 @@ def table2(ctx) -> Dict[str, List[Dict]]:
     store also offers *another fit of the same object* as a positive, which needs no augmentation.
     So the table isolates the two: ``ssl-1fit-*`` rows take two augmentations of ONE fit
     (``ssl.positives=same_fit``: the only positives a 1-view data set has), ``ssl-*`` rows take two
-    fits of the object (``two_views``), with and without augmentation."""
+    fits of the object (``two_views``), with and without augmentation; both pre-train on the same
+    unlabelled INRs (every fit of every training object), so the positives are the only difference.
+    ``ssl-1v-paper`` pre-trains on one fit per object: a 1-view data set."""
     tv, one = ["ssl.positives=two_views"], ["ssl.positives=same_fit"]
     spec = {
         # two fits of the object as positives
@@ -194,6 +196,9 @@ def table2(ctx) -> Dict[str, List[Dict]]:
         "ssl-1fit-paper": one + ["augment.preset=paper"],
         "ssl-1fit-paper+selfmix": one + ["augment.preset=paper+selfmix"],  # MixUp needs no second fit
         "ssl-all-same-fit": one + ["augment.preset=strong"],
+        # a 1-view data set: one fit per object is all there is (Table 1's 1v rows; the GPU suite's
+        # full-scale SimCLR row); the ssl-1fit rows above pre-train on every fit, one at a time
+        "ssl-1v-paper": one + ["augment.preset=paper", "data.max_views=1"],
     }
     return {k: ssl_steps(k, v, ctx) for k, v in spec.items()}
 
