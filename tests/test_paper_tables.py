@@ -118,3 +118,14 @@ def test_few_label_baselines_train_on_the_objects_table2_probes_draw(seed):
                 # one fit per labelled object, as the baseline trains on
                 assert (opt(s["cmd"], "--max-views") if kind(s) != "finetune" else value(s["cmd"], "data.max_views")) == "1"
     assert opt(base, "--train-views") == "1"
+
+
+def test_every_training_run_evaluates_ten_times_not_every_epoch():
+    """Training, pre-training and fine-tuning evaluate every tenth of their steps: a 10-labels-per-class
+    fine-tune has one batch per epoch, and evaluating each epoch would run 1,000 evaluations."""
+    for t in (1, 2, 3, 4):
+        for name, steps in rows(t).items():
+            for s in steps:
+                if kind(s) in ("train", "pretrain", "finetune"):
+                    n = int(value(s["cmd"], "trainer.max_steps"))
+                    assert value(s["cmd"], "eval.every_n_steps") == str(max(n // 10, 1)), (name, kind(s))

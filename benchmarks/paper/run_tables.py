@@ -129,8 +129,10 @@ def ssl_steps(name: str, overrides: List[str], ctx, finetune: bool = True) -> Li
         if finetune:
             # labelled data = one fit per labelled object, as the probes and the baselines see it (and
             # Table 1's 1v rows): what pre-training on every fit adds is then the only difference
+            # evaluated every tenth of the steps, as pre-training and Table 1 are: with 10 labelled
+            # objects per class an epoch is one batch, and evaluating every epoch would cost 100x the steps
             ft = ["ssl-ws", "finetune", "{pre}", ctx["store"], f"trainer.max_steps={ctx['ft_steps']}",
-                  f"data.num_workers={ctx['workers']}", "trainer.progress_bar=false", "augment.preset=none",
+                  f"eval.every_n_steps={max(ctx['ft_steps'] // 10, 1)}", f"data.num_workers={ctx['workers']}", "trainer.progress_bar=false", "augment.preset=none",
                   "data.max_views=1",
                   f"output_dir={d}", "--labels-per-class", lpc, "--seed", str(ctx["seed"]),
                   "--out", os.path.join(d, f"finetune_{lpc}.json")]
