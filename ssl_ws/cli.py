@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from .errors import SslWsError
 
@@ -62,16 +62,37 @@ def _build_parser(selected: Optional[str]) -> argparse.ArgumentParser:
 
 
 #: commands that keep their finished work when stopped and continue from it when run again
-RESUMABLE = ("fit", "pretrain", "train")
+RESUMABLE = ("fit",)
+#: training commands: their run directory keeps the last checkpoint, and ``--resume RUN`` continues it
+TRAINING = ("pretrain", "train")
 
 
-def _after_stop(command: Optional[str]) -> str:
-    """What is left after a command stopped early, said truthfully for that command: resumable
-    commands keep their finished work; every other one writes its outputs atomically, so it
-    leaves nothing half-written (and nothing of this run)."""
+def _after_stop(command: Optional[str], run_dir: Optional[str] = None) -> str:
+    """What is left after a command stopped early, said truthfully for that command: ``fit``
+    keeps its finished chunks and continues from them when run again; a training run keeps its
+    checkpoints (``trainer.checkpoint_every_n_steps``, and at every evaluation) and continues with
+    ``--resume``; every other command writes its outputs atomically, so it leaves nothing
+    half-written (and nothing of this run)."""
     if command in RESUMABLE:
         return "finished work was saved; run the same command again to resume"
+    if command in TRAINING:
+        return (f"checkpoints written so far are kept; continue from the last one with "
+                f"`ssl-ws {command} --resume {run_dir or 'RUN_DIR'}`")
     return "no half-written output was left; run the same command again"
+
+
+def _stop_signal(exc: SystemExit) -> Optional[Tuple[str, int]]:
+    """(message, exit status) when ``exc`` is how Lightning ends a run stopped by a signal, else None.
+
+    Lightning turns Ctrl-C into ``SystemExit(1)`` (raised while handling the KeyboardInterrupt)
+    and SIGTERM (a scheduler's preemption, ``kill``) into a ``SIGTERMException``, a SystemExit
+    without a code, which would end the command with status 0 and no results. The command
+    exits as the signal would have: 130 (SIGINT) or 143 (SIGTERM)."""
+    if type(exc).__name__ == "SIGTERMException":
+        return "terminated (SIGTERM)", 128 + 15
+    if isinstance(exc.__context__, KeyboardInterrupt):
+        return "interrupted", 130
+    return None
 
 
 def _user_write_error(exc: BaseException, command: Optional[str] = None) -> Optional[str]:
@@ -119,9 +140,15 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print(f"interrupted: {_after_stop(selected)}", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"interrupted: {_after_stop(selected, getattr(exc, 'run_dir', None))}", file=sys.stderr)
         return 130
+    except SystemExit as exc:
+        stopped = _stop_signal(exc)
+        if stopped is None:
+            raise
+        print(f"{stopped[0]}: {_after_stop(selected, getattr(exc, 'run_dir', None))}", file=sys.stderr)
+        return stopped[1]
     except (OSError, RuntimeError) as exc:
         line = _user_write_error(exc, selected)
         if line is None:

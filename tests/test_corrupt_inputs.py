@@ -565,7 +565,7 @@ def test_bad_index_numbers(base, tmp_path, capsys, bad):
 
 
 def test_a_stopped_command_says_truthfully_what_is_left(monkeypatch, capsys):
-    """Only resumable commands (fit, pretrain, train) claim to have saved finished work."""
+    """Only `fit` claims to have saved finished work; a training run points at `--resume`."""
     import errno
 
     from ssl_ws import cli
@@ -583,6 +583,10 @@ def test_a_stopped_command_says_truthfully_what_is_left(monkeypatch, capsys):
             err = capsys.readouterr().err.strip()
             assert ("finished work was saved" in err) == (name == "fit"), (name, err)
             assert "\n" not in err
+    monkeypatch.setattr("ssl_ws.commands.pretrain.run", stop)  # a training run: kept checkpoints, --resume
+    assert cli.main(["pretrain", "data.store=x"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert "ssl-ws pretrain --resume RUN_DIR" in err and "finished work" not in err and "\n" not in err
 
 
 def test_knn_names_the_k_it_used(base, tmp_path, capsys):

@@ -104,6 +104,39 @@ def test_sigkill_mid_epoch_loses_at_most_since_last_checkpoint(store, tmp_path):
     assert seen[0] == (step // steps_per_epoch, step % steps_per_epoch) or step % steps_per_epoch == 0
 
 
+def test_sigterm_exits_143_and_names_the_run_to_resume(store, tmp_path):
+    """A scheduler's SIGTERM (preemption) must not look like success: Lightning turns it into a
+    SystemExit without a code (status 0, no results); the command exits 143 with one line that
+    says how to continue, and ``--resume`` of that run then finishes it."""
+    ov = overrides(store, tmp_path, "trainer.max_epochs=200", "trainer.checkpoint_every_n_steps=1", "data.batch_size=4",
+                   "encoder.name=mlp", "encoder.hidden=8")
+    ov = [o for o in ov if not o.startswith(("encoder.num_heads", "encoder.head_hidden"))]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("SSL_WS_RUN_DIR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ssl_ws.cli", "pretrain", *ov], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not glob.glob(str(tmp_path / "pretrain" / "*" / "checkpoints" / "last.ckpt")):
+            assert proc.poll() is None and time.time() < deadline, "training process ended before writing a checkpoint"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (run,) = glob.glob(str(tmp_path / "pretrain" / "*"))
+    assert proc.returncode == 143, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last == f"terminated (SIGTERM): checkpoints written so far are kept; continue from the last one with " \
+                   f"`ssl-ws pretrain --resume {run}`", last
+    assert not os.path.exists(os.path.join(run, "results.json"))  # stopped: no results claimed
+    step = torch.load(os.path.join(run, "checkpoints", "last.ckpt"), weights_only=True)["global_step"]
+    res = run_pretrain(load_config("pretrain", os.path.join(run, "config.yaml"), ["trainer.max_epochs=" + str(
+        step // 12 + 1)]), resume=run)
+    assert res["global_step"] == (step // 12 + 1) * 12  # 48 training rows / batch 4 = 12 steps per epoch
+
+
 def test_ddp_two_processes_loss_sees_global_batch(store, tmp_path):
     from lightly.loss import NTXentLoss
 

@@ -239,6 +239,9 @@ def _fit(trainer, module, datamodule, ckpt, run_dir):
     os.environ[RUN_DIR_ENV] = run_dir  # DDP workers started by Lightning re-run this command: same run dir
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True if ckpt else None)
+    except BaseException as exc:  # Ctrl-C / SIGTERM: the command names the run that --resume continues
+        exc.run_dir = run_dir
+        raise
     finally:
         if _rank() == 0:
             os.environ.pop(RUN_DIR_ENV, None)
