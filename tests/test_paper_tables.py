@@ -95,6 +95,16 @@ def test_simclr_rows_report_whether_their_loss_flattened(tmp_path, monkeypatch):
     m = rt.metrics([pre])
     assert (m["loss_half"], m["loss_end"], m["online_knn"]) == (3.0, 2.9, 0.55)
     assert {"loss_half", "loss_end", "online_knn"} <= set(rt.COLUMNS[2])
+    # the fine-tune's clean train accuracy is read from its run: did the fine-tune fit its labels?
+    (ft,) = [s for s in rows(2)["ssl-1fit-paper"] if s.get("key") == "finetune_all"]
+    ft_run = tmp_path / "ft-run"
+    ft_run.mkdir()
+    (ft_run / "results.json").write_text(__import__("json").dumps(dict(train_acc=0.97, test_acc=0.43)))
+    os.makedirs(os.path.dirname(ft["out"]), exist_ok=True)
+    payload = dict(results=dict(test_acc=0.43, run_dir=str(ft_run)))
+    open(ft["out"], "w").write(__import__("json").dumps(payload))
+    m = rt.metrics([ft])
+    assert (m["finetune_all"], m["finetune_all_train"]) == (0.43, 0.97) and "finetune_all_train" in rt.COLUMNS[2]
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -376,14 +376,18 @@ def metrics(steps) -> Dict[str, float]:
             r = r.get("results", r)  # evaluator JSONs: {"command", "results": {...}, "config", ...}
             acc = r.get("top1", r.get("test_acc"))
             m[key] = acc
+            run = os.path.join(ROOT, r.get("run_dir") or "", "results.json")
+            if key.startswith("finetune") and r.get("run_dir") and os.path.exists(run):
+                # clean train accuracy at the best validation evaluation: did the fine-tune fit?
+                m[key + "_train"] = json.load(open(run)).get("train_acc")
     return {k: v for k, v in m.items() if v is not None}
 
 
 COLUMNS = {
     0: ["median_psnr", "p10_psnr", "mean_steps", "fit_s", "train_acc", "val_acc", "test_acc", "epochs"],
     1: ["train_acc", "test_acc", "gap", "train_end", "loss_half", "loss_end"],
-    2: ["probe_10", "knn_10", "finetune_10", "probe_all", "knn_all", "finetune_all", "online_knn", "loss_half",
-        "loss_end"],
+    2: ["probe_10", "knn_10", "finetune_10", "probe_all", "knn_all", "finetune_all", "finetune_all_train", "online_knn",
+        "loss_half", "loss_end"],
     3: ["test_acc", "probe_10", "knn_10", "probe_all", "knn_all"],
     4: ["train_acc", "test_acc", "gap", "train_end", "loss_half", "loss_end"],
 }
