@@ -104,6 +104,17 @@ def test_sigkill_mid_epoch_loses_at_most_since_last_checkpoint(store, tmp_path):
     assert seen[0] == (step // steps_per_epoch, step % steps_per_epoch) or step % steps_per_epoch == 0
 
 
+def test_one_last_checkpoint_holds_the_last_step(store, tmp_path):
+    """Step-interval and epoch-end checkpoints both write last.ckpt (no last-v1.ckpt beside it, which
+    --resume would not read): it holds the final step."""
+    res = run_pretrain(cfg("pretrain", store, tmp_path, "trainer.max_epochs=3", "trainer.checkpoint_every_n_steps=5",
+                           "data.batch_size=8"))
+    ckpts = sorted(os.listdir(os.path.join(res["run_dir"], "checkpoints")))
+    assert ckpts == ["best.ckpt", "last.ckpt"], ckpts
+    last = torch.load(os.path.join(res["run_dir"], "checkpoints", "last.ckpt"), weights_only=True)
+    assert last["global_step"] == res["global_step"] == 3 * (48 // 8)
+
+
 def test_sigterm_exits_143_and_names_the_run_to_resume(store, tmp_path):
     """A scheduler's SIGTERM (preemption) must not look like success: Lightning turns it into a
     SystemExit without a code (status 0, no results); the command exits 143 with one line that

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import inspect
 import json
 import os
 import shutil
@@ -169,9 +170,15 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
     t = cfg.trainer
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     every = t.checkpoint_every_n_steps
+    # one last.ckpt, written every `every` steps and at every epoch end by two callbacks (Lightning allows
+    # one trigger per callback); without the version counter the second would write last-v1.ckpt
+    # beside it and --resume (which reads last.ckpt) could miss up to an epoch
+    one_last = {"enable_version_counter": False} if "enable_version_counter" in inspect.signature(
+        ModelCheckpoint).parameters else {}
     last = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, every_n_train_steps=every or None,
-                           save_on_train_epoch_end=True)
-    last_epoch = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, save_on_train_epoch_end=True) if every else None
+                           save_on_train_epoch_end=True, **one_last)
+    last_epoch = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, save_on_train_epoch_end=True,
+                                 **one_last) if every else None
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
                            save_on_train_epoch_end=True, auto_insert_metric_name=False)
     callbacks = [c for c in (last, last_epoch, best) if c is not None]
