@@ -395,10 +395,13 @@ COLUMNS = {
 }
 
 
-def fmt(vals: List[float]) -> str:
+COARSE = ("median_psnr", "p10_psnr", "mean_steps", "fit_s", "epochs")  # columns printed to one decimal
+
+
+def fmt(vals: List[float], coarse: bool = False) -> str:
     if not vals:
         return "—"
-    if all(abs(v) > 2.5 for v in vals):  # PSNR, steps, seconds
+    if coarse:  # PSNR, steps, seconds
         return f"{statistics.mean(vals):.1f}" + (f" ± {statistics.stdev(vals):.1f}" if len(vals) > 1 else "")
     return f"{statistics.mean(vals):.3f}" + (f" ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else "")
 
@@ -422,7 +425,7 @@ def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) ->
                 for m in ms:
                     m.update(median_psnr=f["median"], p10_psnr=f["p10"], mean_steps=f["steps"], fit_s=f["fit_s"])
         ms_done = [m for m in ms if m]
-        cells = [fmt([m[c] for m in ms_done if m.get(c) is not None]) for c in cols]
+        cells = [fmt([m[c] for m in ms_done if m.get(c) is not None], coarse=c in COARSE) for c in cols]
         print(f"| {n} | {sum(1 for m in ms if 'test_acc' in m or 'probe_all' in m or 'probe_10' in m)} | " + " | ".join(cells) + " |")
     if t == 2:
         print_supervised_beside(scale, seeds)
