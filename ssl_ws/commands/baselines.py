@@ -34,7 +34,8 @@ def configure(parser):
                         help="labelled training objects per class (1, 10, ... or all), drawn with --seed as "
                              "linear-probe / knn / finetune draw them (default: all)")
     parser.add_argument("--cnn-epochs", type=int, default=20, metavar="N", help="epochs of the pixel CNN (default: 20)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the labelled-subset draw and of the classifiers (default: 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="seed of the labelled-subset draw and of the classifiers (default: 0)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:N (default: auto)")
     parser.add_argument("--out", metavar="JSON", help="also write the results JSON here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -77,7 +78,8 @@ def run(args):
 
     store = load_store(args.store)
     res = run_baselines(store, args.methods, train_views=args.train_views, eval_views=args.eval_views,
-                        labels_per_class=parse_labels_per_class(args.labels_per_class), seed=args.seed, cnn_epochs=args.cnn_epochs, device=args.device, progress=not args.quiet)
+                        labels_per_class=parse_labels_per_class(args.labels_per_class), seed=args.seed,
+                        cnn_epochs=args.cnn_epochs, device=args.device, progress=not args.quiet)
     print(format_table(res))
     if args.out:
         path = write_results(args.out, "baselines", res, config_of(args), store=store_info(store, args.store))
