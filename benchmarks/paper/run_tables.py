@@ -129,12 +129,13 @@ def ssl_steps(name: str, overrides: List[str], ctx, finetune: bool = True) -> Li
                           cmd=["ssl-ws", "knn"] + common + ["--quiet", "--out", os.path.join(d, f"knn_{lpc}.json")],
                           out=os.path.join(d, f"knn_{lpc}.json")))
         if finetune:
-            # labelled data = one fit per labelled object, as the probes and the baselines see it (and
-            # Table 1's 1v rows): what pre-training on every fit adds is then the only difference
-            # evaluated every tenth of the steps, as pre-training and Table 1 are: with 10 labelled
-            # objects per class an epoch is one batch, and evaluating every epoch would cost 100x the steps
             ft = ["ssl-ws", "finetune", "{pre}", ctx["store"], f"trainer.max_steps={ctx['ft_steps']}",
-                  f"eval.every_n_steps={max(ctx['ft_steps'] // 10, 1)}", f"data.num_workers={ctx['workers']}", "trainer.progress_bar=false", "augment.preset=none",
+                  # evaluated every tenth of the steps, as pre-training and Table 1 are: with 10 labelled
+                  # objects per class an epoch is one batch, and evaluating every epoch costs 100x the steps
+                  f"eval.every_n_steps={max(ctx['ft_steps'] // 10, 1)}",
+                  f"data.num_workers={ctx['workers']}", "trainer.progress_bar=false", "augment.preset=none",
+                  # labels: one fit per labelled object, as the probes and the baselines see them (and
+                  # Table 1's 1v rows), so what pre-training on every fit adds is the only difference
                   "data.max_views=1",
                   f"output_dir={d}", "--labels-per-class", lpc, "--seed", str(ctx["seed"]),
                   "--out", os.path.join(d, f"finetune_{lpc}.json")]
@@ -378,10 +379,11 @@ def metrics(steps) -> Dict[str, float]:
             r = r.get("results", r)  # evaluator JSONs: {"command", "results": {...}, "config", ...}
             acc = r.get("top1", r.get("test_acc"))
             m[key] = acc
-            run = os.path.join(ROOT, r.get("run_dir") or "", "results.json")
-            if key.startswith("finetune") and r.get("run_dir") and os.path.exists(run):
+            if key.startswith("finetune") and r.get("run_dir"):
                 # clean train accuracy at the best validation evaluation: did the fine-tune fit?
-                m[key + "_train"] = json.load(open(run)).get("train_acc")
+                run = os.path.join(ROOT, r["run_dir"], "results.json")
+                if os.path.exists(run):
+                    m[key + "_train"] = json.load(open(run)).get("train_acc")
     return {k: v for k, v in m.items() if v is not None}
 
 
@@ -449,10 +451,12 @@ def baselines_steps(scale: str, seeds: List[int] = (0,)) -> List[Dict]:
     for v in BASELINE_VIEWS:
         out = os.path.join("benchmarks", "paper", "results", f"{scale}-baselines-{v}view.json")
         steps.append(dict(kind="eval", key=f"baselines_{v}", out=out,
+                          group=("1 fit" if v == "1" else "all fits") + " per object",
                           cmd=["ssl-ws", "baselines", st, "--train-views", v, "--eval-views", "1", "--quiet", "--out", out]))
     for seed in seeds:
         out = os.path.join("benchmarks", "paper", "results", f"{scale}-baselines-{FEW_LABELS}lpc-seed{seed}.json")
         steps.append(dict(kind="eval", key=f"baselines_{FEW_LABELS}lpc_seed{seed}", out=out,
+                          group=f"{FEW_LABELS} objects per class, 1 fit",
                           cmd=["ssl-ws", "baselines", st, "--train-views", "1", "--eval-views", "1",
                                "--labels-per-class", FEW_LABELS, "--seed", str(seed), "--quiet", "--out", out]))
     return steps
@@ -464,8 +468,9 @@ def print_baselines(scale: str, seeds: List[int] = (0,)) -> None:
     print("| training set | raw-weight LR | rendered-pixel LR | small CNN on renders |")
     print("|---|---|---|---|")
     steps = baselines_steps(scale, seeds)
-    groups = {("1 fit" if v == "1" else "all fits") + " per object": [s for s in steps if s["key"] == f"baselines_{v}"] for v in BASELINE_VIEWS}
-    groups[f"{FEW_LABELS} objects per class, 1 fit"] = [s for s in steps if "lpc" in s["key"]]
+    groups: Dict[str, List[Dict]] = {}
+    for s in steps:  # one printed row per training set, its seeds together
+        groups.setdefault(s["group"], []).append(s)
     for label, group in groups.items():
         res = [json.load(open(s["out"]))["results"]["methods"] for s in group if os.path.exists(s["out"])]
         if not res:

@@ -208,13 +208,13 @@ def run_baselines(
 
     from .few_labels import sample_per_class
 
+    all_labels = np.asarray(store.labels)
     train = store.rows("train", max_views=train_views)
-    train = train[sample_per_class(np.asarray(store.labels)[train], np.asarray(store.object_ids)[train],
-                                   labels_per_class, seed)]
+    train = train[sample_per_class(all_labels[train], np.asarray(store.object_ids)[train], labels_per_class, seed)]
     rows = {"train": train,
             "val": store.rows("val", max_views=eval_views) if "val" in store.splits else np.zeros(0, np.int64),
             "test": store.rows("test", max_views=eval_views)}
-    labels = {k: np.asarray(store.labels)[r].astype(np.int64) for k, r in rows.items()}
+    labels = {k: all_labels[r].astype(np.int64) for k, r in rows.items()}
     if not len(rows["train"]) or not len(rows["test"]):
         raise SslWsError(f"{store.path}: the baselines need a non-empty train and test split "
                          f"(train {len(rows['train'])} rows, test {len(rows['test'])})")
@@ -222,7 +222,6 @@ def run_baselines(
     if present.size < 2:
         raise SslWsError(f"{store.path}: the train split holds a single class ({int(present[0])}); "
                          "a classifier needs at least two")
-    all_labels = np.asarray(store.labels)
     num_classes = max(store.num_classes, int(all_labels.max()) + 1)
     (h, w), size_from = store_image_size(store)
     config = {
