@@ -76,10 +76,10 @@ def test_second_run_skips_every_stage_and_resumes_a_stage_by_step(ran):
         "fit-1v", "baselines", "compile", "supervised-best"], short
     # a stage killed after some of its steps: only the unfinished ones run
     os.remove(out / "stages" / "supervised.json")
-    for d in (out / "runs" / "sup-1v-symmetry").iterdir():
+    for d in (out / "runs" / "sup-1v-best-aug").iterdir():
         (d / "results.json").unlink()
     rerun = suite(out, "--stage", "supervised")
-    assert rerun.count("+ ssl-ws train") == 1 and "name=sup-1v-symmetry " in rerun
+    assert rerun.count("+ ssl-ws train") == 1 and "name=sup-1v-best-aug " in rerun
     assert len(stage(out, "supervised")["results"]) == 3
 
 
@@ -112,3 +112,47 @@ def test_pixel_lr_splits_the_images_as_the_full_scale_store_does():
     assert [s.stop - s.start for s in (tr, va, te)] == n
     assert tr.start == 0 and tr.stop == va.start and va.stop == te.start
     assert te.stop == run_suite.SCALES["full"]["limit"]
+
+
+def test_in_process_steps_keep_library_log_handlers_on_a_live_file(tmp_path):
+    """A log handler made during one in-process step (as Lightning's and inductor's are) writes the
+    next step's messages into the next step's log, not into the first step's closed file ('--- Logging
+    error ---' with a traceback, as the H100 run of 2026-11-26 printed)."""
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    import run_suite
+
+    script = tmp_path / "logs_something.py"
+    script.write_text(
+        "import logging, sys\n"
+        "def main(argv):\n"
+        "    lg = logging.getLogger('suite_test_library')\n"
+        "    if not lg.handlers:\n"
+        "        lg.addHandler(logging.StreamHandler())  # binds sys.stderr as it is now\n"
+        "        lg.setLevel(logging.INFO)\n"
+        "    lg.info('message of %s', argv[0])\n"
+        "    return 0\n")
+    logs = []
+    for i in range(2):
+        step = run_suite.Step(f"s{i}", "script", [str(script), f"step{i}"], str(tmp_path / f"s{i}.txt"))
+        assert run_suite.run_step(step, str(tmp_path / f"s{i}.log"), subprocess_mode=False) == 0
+        logs.append((tmp_path / f"s{i}.log").read_text())
+    assert "message of step0" in logs[0]
+    assert "message of step1" in logs[1] and "Logging error" not in logs[1]
+
+
+def test_stage_beside_lease_and_a_stage_longer_than_the_deadline(tmp_path):
+    """on_device.sh always passes --lease: a --stage beside it names what runs (it was ignored). Under
+    --deadline the first pending stage of a call starts even when its estimate alone passes the deadline
+    (it resumes by step); the next one waits for another call."""
+    def dry(*args):
+        res = subprocess.run([sys.executable, SCRIPT, "--scale", "full", "--device", "cuda", "--data-dir",
+                              str(tmp_path), "--out", str(tmp_path / "out"), "--dry-run", *args],
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return res.stdout
+
+    log = dry("--lease", "1", "--stage", "supervised", "--deadline", "100")
+    assert "[supervised] 3 step(s)" in log and "[fit-1v]" not in log and "deadline" not in log, log
+    assert "name=sup-1v-best-aug " in log and "augment.preset=paper supervised.mixup=aligned" in log
+    log = dry("--lease", "1", "--stage", "fit-1v", "supervised", "--deadline", "100")
+    assert "[fit-1v] 1 step(s)" in log and "deadline: supervised" in log and "[supervised]" not in log, log

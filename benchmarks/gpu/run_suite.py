@@ -18,8 +18,8 @@ Stages, in order (``--stage NAME`` runs only the named ones; ``--list`` prints t
 
 1. ``fit-1v`` -- ``ssl-ws fit --recipe dwsnets`` of every object once (55k / 5k / 10k at full scale).
 2. ``supervised`` -- DWSNet (``configs/supervised/fmnist.yaml``) on 1 view, 1 view +
-   ``augment.preset=symmetry`` (the best augmentation of the mini-scale tables) and 1 view +
-   ``supervised.mixup=aligned``, all at the same ``trainer.max_steps``; ``supervised-probes`` --
+   the best augmentation of the small-scale Table 1 (``run_tables.BEST_SUP``: the paper's pipeline +
+   aligned MixUp) and 1 view + ``supervised.mixup=aligned`` alone, all at the same ``trainer.max_steps``; ``supervised-probes`` --
    the same with ``encoder.probes=64`` (our strongest DWSNet).
 3. ``simclr`` / ``simclr-probes`` -- SimCLR (``configs/pretrain/fmnist.yaml``), then
    ``linear-probe``, ``knn`` (10 labels per class at full scale, 3 at tiny, and all) and ``finetune`` of its encoder: on the
@@ -72,9 +72,11 @@ sys.path.insert(0, ROOT)
 SUP_CFG = "configs/supervised/fmnist.yaml"
 BEST_CFG = "configs/supervised/best.yaml"  # issue 18's recipe: probes on a 28x28 grid + canonical form
 PRE_CFG = "configs/pretrain/fmnist.yaml"
-# the best recipes of the mini-scale tables (benchmarks/paper/run_tables.py, BEST_SUP / BEST_SSL)
-BEST_AUG = ["augment.preset=symmetry"]
-BEST_SSL = ["augment.preset=none", "ssl.positives=two_views"]
+# the best recipes of the paper tables, from where they are picked (benchmarks/paper/run_tables.py):
+# BEST_SUP, the best 1-view augmentation of the small-scale Table 1 (the paper's pipeline + aligned
+# MixUp), and BEST_SSL (two fits of an object as positives, no augmentation)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks", "paper"))
+from run_tables import BEST_SSL, BEST_SUP as BEST_AUG  # noqa: E402
 PROBES = ["encoder.probes=64"]  # our strongest DWSNet: each neuron's activations at an 8x8 grid
 
 # Sizes per scale. full: the DWSNets split of Fashion-MNIST; step counts chosen so that every
@@ -101,10 +103,11 @@ SCALES = {
 
 # Estimated H100 seconds of each full-scale stage (benchmarks/gpu/estimate.py; README.md): --deadline
 # starts a stage only if it is expected to end before the deadline.
-ESTIMATE_S = {"fit-1v": 170, "supervised": 295, "supervised-probes": 297, "simclr": 195, "simclr-probes": 196,
+ESTIMATE_S = {"fit-1v": 170, "supervised": 480, "supervised-probes": 297, "simclr": 195, "simclr-probes": 196,
               "speed": 240, "fit-10v-0": 256, "fit-10v-1": 256, "fit-10v-2": 256, "fit-10v-3": 256, "fit-10v-4": 256,
               "merge-10v": 20, "supervised-10v": 115, "supervised-best": 130, "compile": 70,
-              "baselines": 150}  # supervised-best, compile: as measured on the H200 (2026-11-26)
+              "baselines": 150}  # supervised-best, compile: as measured on the H200 (2026-11-26);
+# supervised: two aligned-MixUp rows since BEST_SUP holds it (206 s each on the H200, 67 s without it)
 # "short": what one 15-minute device budget holds (one machine start, two 10-minute commands): the
 # full-scale 1-view store, the baselines on the same INRs, eager vs torch.compile, and the paper's
 # DWSNet row beside best.yaml's (2026-11-26 on an H200, 2,000 steps: fit 94 s, rows 123 s, compile 66 s).
@@ -213,7 +216,7 @@ class Suite:
         """The 1-view rows: none, the best augmentation, aligned MixUp."""
         one = ["data.max_views=1"]
         return [self.sup_row(f"sup-1v{suffix}", self.store1, one + ["augment.preset=none"] + extra),
-                self.sup_row(f"sup-1v-symmetry{suffix}", self.store1, one + BEST_AUG + extra),
+                self.sup_row(f"sup-1v-best-aug{suffix}", self.store1, one + BEST_AUG + extra),
                 self.sup_row(f"sup-1v-aligned-mixup{suffix}", self.store1,
                              one + ["augment.preset=none", "supervised.mixup=aligned"] + extra)]
 
@@ -321,7 +324,9 @@ def run_step(step: Step, log: str, subprocess_mode: bool) -> int:
                 return rc
             return subprocess.call(pre + argv, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env)
         buf = io.StringIO() if step.kind == "script" else f
+        outer = sys.stderr
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(f):
+            _retarget_log_handlers(f, lambda s: s is outer or getattr(s, "closed", False))
             try:
                 rc = in_process(step.kind, argv)
             except SystemExit as exc:
@@ -331,6 +336,8 @@ def run_step(step: Step, log: str, subprocess_mode: bool) -> int:
 
                 traceback.print_exc(file=f)
                 rc = 1
+            finally:
+                _retarget_log_handlers(outer, lambda s: s is f)
         _release()
         if step.kind == "script":
             f.write(buf.getvalue())
@@ -339,6 +346,24 @@ def run_step(step: Step, log: str, subprocess_mode: bool) -> int:
                 o.write(buf.getvalue())
             _publish(step, rc, f)
         return rc
+
+
+def _retarget_log_handlers(stream, which: Callable[[object], bool]) -> None:
+    """Point every ``logging.StreamHandler`` whose stream satisfies ``which`` at ``stream``.
+
+    An in-process step runs with stderr redirected to its own log file, and the libraries it imports
+    (Lightning, torch's inductor) make their log handlers then, on that file. Before each step the
+    handlers on the suite's stderr (or on a closed file) move to the step's log; after it they move
+    back. Without this a handler kept the first step's closed file and every later message of it
+    printed ``--- Logging error ---`` with a traceback instead of the message."""
+    import logging
+
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for h in lg.handlers:
+            if type(h) is logging.StreamHandler and which(h.stream):
+                h.setStream(stream)
 
 
 def _release() -> None:
@@ -548,7 +573,8 @@ def main(argv=None) -> int:
                     "(10-view store) or short (one 15-minute budget: fit-1v baselines compile supervised-best) at full "
                     "scale, instead of --stage")
     ap.add_argument("--deadline", type=float, default=None, help="seconds: start no stage whose estimated time "
-                    "(ESTIMATE_S, full scale) would end past this; run the same command again for the rest")
+                    "(ESTIMATE_S, full scale) would end past this, except the first pending one of a call; run the "
+                    "same command again for the rest")
     ap.add_argument("--sup-steps", type=int, default=None, metavar="N",
                     help="supervised rows train N optimizer steps instead of the scale's (full: 2,000); their "
                     "runs and stage records are named with -<N>steps")
@@ -560,8 +586,9 @@ def main(argv=None) -> int:
     out = args.out or os.path.join("runs", "gpu-suite", args.scale)
     suite = Suite(args.scale, args.device, out, args.data_dir or default_data_dir(), args.source, args.sup_steps)
     stages = suite.stages()
-    names = LEASES[args.lease] if args.lease else list(stages) if args.stage is None else [
-        n for n in args.stage if n != "none"]
+    # --stage names the stages to run, also beside --lease (on_device.sh always passes one)
+    names = ([n for n in args.stage if n != "none"] if args.stage is not None
+             else LEASES[args.lease] if args.lease else list(stages))
     unknown = [n for n in names if n not in stages]
     if unknown:
         ap.error(f"unknown stage(s) {unknown}; stages: {' '.join(stages)}")
@@ -574,17 +601,20 @@ def main(argv=None) -> int:
     if suite.source == "fashion-mnist" and not suite.data_dir and any(n.startswith("fit") for n in names):
         print("error: Fashion-MNIST not found: --data-dir, $FMNIST_DIR or a copy in .fmnist/ (README.md)", file=sys.stderr)
         return 2
-    t0, failed = time.perf_counter(), []
+    t0, failed, started = time.perf_counter(), [], False
     for i, n in enumerate(names):
         est = ESTIMATE_S.get(n, 0) if args.scale == "full" else 0
         if n in SUP_STAGES:  # the estimates are for the full scale's 2,000 steps
             est *= suite.s["sup_steps"] / SCALES["full"]["sup_steps"]
         pending = not os.path.exists(os.path.join(out, "stages", f"{suite.record_name(n)}.json"))
-        if pending and args.deadline and time.perf_counter() - t0 + est > args.deadline:
+        # the first pending stage of a call always starts: one estimated past the deadline on its own
+        # would otherwise never run; it resumes by step if the call is stopped
+        if pending and args.deadline and started and time.perf_counter() - t0 + est > args.deadline:
             print(f"deadline: {n} (~{est} s) would end after {args.deadline:.0f} s; not started. Left: "
                   f"{' '.join(names[i:])} -- run the same command again", flush=True)
             break
         rec = run_stage(suite, n, stages[n](), args.subprocess, args.dry_run)
+        started = started or pending
         if rec and rec.get("failed"):
             failed.append(n)
         elif rec:
