@@ -139,3 +139,22 @@ def test_every_training_run_evaluates_ten_times_not_every_epoch():
                 if kind(s) in ("train", "pretrain", "finetune"):
                     n = int(value(s["cmd"], "trainer.max_steps"))
                     assert value(s["cmd"], "eval.every_n_steps") == str(max(n // 10, 1)), (name, kind(s))
+
+
+def test_a_stopped_row_continues_from_its_last_checkpoint(tmp_path, monkeypatch):
+    """A runner killed mid-row (a session's end) left the training run's last.ckpt and no results:
+    running the row again resumes that run instead of training from step 0."""
+    monkeypatch.chdir(tmp_path)
+    steps = rows(2)["ssl-1fit-paper"]
+    ran = []
+    monkeypatch.setattr(rt.subprocess, "call", lambda cmd, **kw: ran.append(cmd) or 1)  # 1: stop the row
+    rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
+    assert ran[-1] == rt.render(steps[0], steps)  # nothing to resume: the full command
+    run = tmp_path / steps[0]["out"] / "20260101-000000"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.ckpt").write_bytes(b"")
+    rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
+    assert ran[-1] == ["ssl-ws", "pretrain", "--resume", str(run.relative_to(tmp_path))]
+    (run / "results.json").write_text("{}")  # finished: the pre-training step is skipped
+    rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
+    assert ran[-1][1] == "linear-probe"

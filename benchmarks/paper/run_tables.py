@@ -2,8 +2,9 @@
 """Run and tabulate the paper benchmarks of issue 8 on FMNIST-INR.
 
 Every row of Tables 0-3 is a list of real ``ssl-ws`` commands (``ROWS`` below). A row
-is run once per seed; a step whose results JSON already exists is skipped, so the
-script is resumable (kill it, run it again). After running (or with ``--print-only``)
+is run once per seed; a step whose results JSON already exists is skipped, and a training
+step stopped mid-way continues from its last checkpoint (``--resume``; runs checkpoint every
+500 steps), so the script is resumable (kill it, run it again: at most 500 steps are lost). After running (or with ``--print-only``)
 it prints each table in markdown, mean ± std over the seeds found, followed by the
 commands that reproduce every row.
 
@@ -259,11 +260,22 @@ def render(step, steps) -> List[str]:
     return [ck if a == "{pre}" else a for a in step["cmd"]]
 
 
+def unfinished_run(step) -> Optional[str]:
+    """The run directory of a train / pretrain step that was stopped before it wrote its results
+    (its runner killed, the session ended) but kept a last checkpoint: the row continues it with
+    ``ssl-ws train|pretrain --resume`` instead of starting over. None when there is none."""
+    if step["kind"] not in ("train", "pretrain"):
+        return None
+    found = sorted(glob.glob(os.path.join(step["out"], "*", "checkpoints", "last.ckpt")))
+    return os.path.dirname(os.path.dirname(found[-1])) if found else None
+
+
 def run_row(steps, dry: bool, log) -> None:
     for step in steps:
         if step_done(step):
             continue
-        cmd = render(step, steps)
+        run = unfinished_run(step)
+        cmd = ["ssl-ws", step["kind"], "--resume", run] if run else render(step, steps)
         print("+ " + shlex.join(cmd), flush=True)
         if dry:
             continue
