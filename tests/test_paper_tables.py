@@ -158,3 +158,25 @@ def test_a_stopped_row_continues_from_its_last_checkpoint(tmp_path, monkeypatch)
     (run / "results.json").write_text("{}")  # finished: the pre-training step is skipped
     rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
     assert ran[-1][1] == "linear-probe"
+
+
+def test_tables_and_curves_print_from_the_recorded_json_without_the_runs(tmp_path, monkeypatch, capsys):
+    """runs/ is not tracked: on a fresh checkout --print-only (and --curves) read what each finished
+    row recorded in benchmarks/paper/results/<scale>.json."""
+    import json
+
+    monkeypatch.chdir(tmp_path)  # no runs/ here
+    monkeypatch.setattr(rt, "ROOT", str(tmp_path))
+    (tmp_path / "benchmarks" / "paper" / "results").mkdir(parents=True)
+    curve = [[800, 0.41, 0.93], [1600, 0.43, 1.0]]
+    entry = dict(test_acc=0.43, train_acc=1.0, gap=0.57, curve=curve, sup_steps=8000, commands=["ssl-ws train"])
+    (tmp_path / "benchmarks" / "paper" / "results" / "small.json").write_text(json.dumps({"t1/1v-none/seed0": entry}))
+    rows(1)  # sets the store override
+    monkeypatch.setattr(rt, "print_baselines", lambda *a: None)
+    rt.print_table(1, "small", [0], ["1v-none", "1v-warp"], dry=False)
+    rt.print_curves(1, "small", [0], ["1v-none", "1v-warp"])
+    out = capsys.readouterr().out
+    assert "| 1v-none | 1 | 1.000 | 0.430 | 0.570 |" in out
+    assert "| 1v-warp | 0 | — |" in out  # not recorded: no numbers invented
+    assert "| 1v-none (test / clean train accuracy), seed | 800 | 1,600 |" in out
+    assert "| 0 | .410/.93 | .430/1.0 |" in out and "1v-warp (" not in out

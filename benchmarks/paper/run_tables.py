@@ -359,6 +359,27 @@ def loss_half_end(results: Dict, key: str) -> Dict[str, float]:
     return dict(loss_half=min(losses, key=lambda sl: abs(sl[0] - half))[1], loss_end=losses[-1][1])
 
 
+def curve(results: Dict, *keys: str) -> List[List[float]]:
+    """``[step, results[key] ...]`` at every evaluation of a run's history: test and clean train
+    accuracy of a supervised run, online kNN and loss of a SimCLR run (``--curves`` prints them)."""
+    return [[h["step"]] + [h.get(k) for k in keys] for h in results.get("history", []) if "step" in h]
+
+
+def recorded(scale: str, t: int, name: str, seed: int) -> Dict:
+    """The row's metrics as ``record`` wrote them to benchmarks/paper/results/<scale>.json (tracked
+    in git): what the tables print where the runs themselves (runs/, not tracked) are absent."""
+    path = os.path.join(ROOT, "benchmarks", "paper", "results", f"{scale}.json")
+    if not os.path.exists(path):
+        return {}
+    entry = json.load(open(path)).get(f"t{t}/{name}/seed{seed}", {})
+    return {k: v for k, v in entry.items() if k not in ("commands", "sup_steps", "pre_steps")}
+
+
+def row_metrics(t: int, scale: str, name: str, seed: int, steps) -> Dict:
+    """The row's metrics from its runs, else as recorded in results/<scale>.json."""
+    return metrics(steps) or recorded(scale, t, name, seed)
+
+
 def metrics(steps) -> Dict[str, float]:
     m: Dict[str, float] = {}
     for s in steps:
@@ -381,10 +402,12 @@ def metrics(steps) -> Dict[str, float]:
             ends = [h["train_acc"] for h in r.get("history", []) if "train_acc" in h]
             if ends:  # clean train accuracy at the last evaluation: has the row fitted its data?
                 m["train_end"] = ends[-1]
+            m["curve"] = curve(r, "test_acc", "train_acc")
         elif s["kind"] == "pretrain":
             best = r.get("best") or {}
             m["online_knn"] = best.get("knn_acc")
             m.update(loss_half_end(r, "loss"))  # the SimCLR loss: has the row's pre-training flattened?
+            m["curve"] = curve(r, "knn_acc", "loss")
         else:
             key = s["key"]
             # linear-probe / knn: "top1" (test; knn: its first --settings entry); finetune: "test_acc"
@@ -430,7 +453,7 @@ def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) ->
     print("| row | n | " + " | ".join(cols) + " |")
     print("|---|---|" + "---|" * len(cols))
     for n in names:
-        ms = [metrics(per_seed[s][n]) for s in seeds]
+        ms = [row_metrics(t, scale, n, s, per_seed[s][n]) for s in seeds]
         if t == 0:
             recipe = n.split("-", 1)[1]
             st = store(recipe, scale)
@@ -449,6 +472,29 @@ def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) ->
     for n in names:
         for step in per_seed[seeds[0]][n]:
             print(f"- {n}: `{shlex.join(render(step, per_seed[seeds[0]][n]))}`")
+
+
+def print_curves(t: int, scale: str, seeds: List[int], rows_filter) -> None:
+    """Every row's evaluations, one line per seed: test / clean train accuracy of a supervised row,
+    online kNN / NT-Xent loss of a SimCLR row. Issue 13 asks for the budget to be long enough that
+    the slowest row has flattened: these are the curves that show it."""
+    per_seed = {s: TABLES[t](context(t, scale, s)) for s in seeds}
+    names = [n for n in per_seed[seeds[0]] if not rows_filter or n in rows_filter]
+    two = (lambda v: "1.0" if round(v, 2) >= 1 else f"{v:.2f}"[1:])  # accuracies without the "0"
+    for n in names:
+        runs = [(s, row_metrics(t, scale, n, s, per_seed[s][n]).get("curve")) for s in seeds]
+        runs = [(s, c) for s, c in runs if c]
+        if not runs:
+            continue
+        ssl = per_seed[seeds[0]][n][0]["kind"] == "pretrain"
+        what = "online kNN / loss" if ssl else "test / clean train accuracy"
+        steps = max((c for _, c in runs), key=len)
+        print(f"\n| {n} ({what}), seed | " + " | ".join(f"{p[0]:,}" for p in steps) + " |")
+        print("|---|" + "---|" * len(steps))
+        for seed, c in runs:
+            cells = [(f"{a:.3f}"[1:] if a is not None else "—") + "/" +
+                     ((f"{b:.2f}" if ssl else two(b)) if b is not None else "—") for _, a, b in c]
+            print(f"| {seed} | " + " | ".join(cells) + " |")
 
 
 BASELINE_VIEWS = ("1", "all")  # training fits per object of the baselines (the 1-view rows, the all-view rows)
@@ -541,7 +587,10 @@ def main(argv=None) -> int:
     ap.add_argument("--sup-steps", type=int, help="supervised optimizer steps, every row (default: the scale's)")
     ap.add_argument("--pre-steps", type=int, help="SimCLR optimizer steps, every row (default: the scale's)")
     ap.add_argument("--ft-steps", type=int, help="fine-tuning optimizer steps (default: the scale's)")
-    ap.add_argument("--print-only", action="store_true", help="only print the tables from existing results")
+    ap.add_argument("--print-only", action="store_true", help="only print the tables from existing results (the "
+                    "runs, else what results/<scale>.json recorded)")
+    ap.add_argument("--curves", action="store_true", help="after each table, print every row's evaluations per seed "
+                    "(supervised: test / clean train accuracy; SimCLR: online kNN / loss)")
     ap.add_argument("--skip-baselines", action="store_true",
                     help="do not run the baselines first (e.g. a second runner while the first runs them)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands that would run, run nothing")
@@ -571,6 +620,8 @@ def main(argv=None) -> int:
                     if not args.dry_run:
                         record(args.scale, t, name, seed, steps)
         print_table(t, args.scale, args.seeds, args.rows, args.dry_run)
+        if args.curves:
+            print_curves(t, args.scale, args.seeds, args.rows)
     return 0
 
 
