@@ -173,8 +173,7 @@ def test_tables_and_curves_print_from_the_recorded_json_without_the_runs(tmp_pat
     (tmp_path / "benchmarks" / "paper" / "results" / "small.json").write_text(json.dumps({"t1/1v-none/seed0": entry}))
     rows(1)  # sets the store override
     monkeypatch.setattr(rt, "print_baselines", lambda *a: None)
-    rt.print_table(1, "small", [0], ["1v-none", "1v-warp"], dry=False)
-    rt.print_curves(1, "small", [0], ["1v-none", "1v-warp"])
+    rt.print_curves(rt.print_table(1, "small", [0], ["1v-none", "1v-warp"], dry=False))
     out = capsys.readouterr().out
     assert "| 1v-none | 1 | 1.000 | 0.430 | 0.570 |" in out
     assert "| 1v-warp | 0 | — |" in out  # not recorded: no numbers invented

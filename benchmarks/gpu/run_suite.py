@@ -76,7 +76,7 @@ PRE_CFG = "configs/pretrain/fmnist.yaml"
 # BEST_SUP, the best 1-view augmentation of the small-scale Table 1 (the paper's pipeline + aligned
 # MixUp), and BEST_SSL (two fits of an object as positives, no augmentation)
 sys.path.insert(0, os.path.join(ROOT, "benchmarks", "paper"))
-from run_tables import BEST_SSL, BEST_SUP as BEST_AUG  # noqa: E402
+from run_tables import BEST_SSL, BEST_SUP  # noqa: E402
 PROBES = ["encoder.probes=64"]  # our strongest DWSNet: each neuron's activations at an 8x8 grid
 
 # Sizes per scale. full: the DWSNets split of Fashion-MNIST; step counts chosen so that every
@@ -216,7 +216,7 @@ class Suite:
         """The 1-view rows: none, the best augmentation, aligned MixUp."""
         one = ["data.max_views=1"]
         return [self.sup_row(f"sup-1v{suffix}", self.store1, one + ["augment.preset=none"] + extra),
-                self.sup_row(f"sup-1v-best-aug{suffix}", self.store1, one + BEST_AUG + extra),
+                self.sup_row(f"sup-1v-best-aug{suffix}", self.store1, one + BEST_SUP + extra),
                 self.sup_row(f"sup-1v-aligned-mixup{suffix}", self.store1,
                              one + ["augment.preset=none", "supervised.mixup=aligned"] + extra)]
 

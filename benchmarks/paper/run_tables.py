@@ -443,17 +443,20 @@ def fmt(vals: List[float], coarse: bool = False) -> str:
     return f"{statistics.mean(vals):.3f}" + (f" ± {statistics.stdev(vals):.3f}" if len(vals) > 1 else "")
 
 
-def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) -> None:
+def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) -> Dict[str, Dict]:
+    """Print Table ``t``; return its rows (name -> ``ssl``: a SimCLR row, ``seeds``: [(seed, metrics)])
+    for ``print_curves``, so the metrics are read once."""
     per_seed = {s: TABLES[t](context(t, scale, s)) for s in seeds}
     names = list(per_seed[seeds[0]])
     if rows_filter:
         names = [n for n in names if n in rows_filter]
-    cols = COLUMNS[t]
+    cols, table = COLUMNS[t], {}
     print(f"\n### Table {t} (scale {scale}; seeds {' '.join(map(str, seeds))}; mean ± std over seeds with results)\n")
     print("| row | n | " + " | ".join(cols) + " |")
     print("|---|---|" + "---|" * len(cols))
     for n in names:
         ms = [row_metrics(t, scale, n, s, per_seed[s][n]) for s in seeds]
+        table[n] = dict(ssl=per_seed[seeds[0]][n][0]["kind"] == "pretrain", seeds=list(zip(seeds, ms)))
         if t == 0:
             recipe = n.split("-", 1)[1]
             st = store(recipe, scale)
@@ -472,21 +475,19 @@ def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) ->
     for n in names:
         for step in per_seed[seeds[0]][n]:
             print(f"- {n}: `{shlex.join(render(step, per_seed[seeds[0]][n]))}`")
+    return table
 
 
-def print_curves(t: int, scale: str, seeds: List[int], rows_filter) -> None:
-    """Every row's evaluations, one line per seed: test / clean train accuracy of a supervised row,
-    online kNN / NT-Xent loss of a SimCLR row. Issue 13 asks for the budget to be long enough that
-    the slowest row has flattened: these are the curves that show it."""
-    per_seed = {s: TABLES[t](context(t, scale, s)) for s in seeds}
-    names = [n for n in per_seed[seeds[0]] if not rows_filter or n in rows_filter]
+def print_curves(table: Dict[str, Dict]) -> None:
+    """Every row's evaluations, one line per seed (``table``: what ``print_table`` returned): test /
+    clean train accuracy of a supervised row, online kNN / NT-Xent loss of a SimCLR row. Issue 13 asks
+    for the budget to be long enough that the slowest row has flattened: these are the curves that show it."""
     two = (lambda v: "1.0" if round(v, 2) >= 1 else f"{v:.2f}"[1:])  # accuracies without the "0"
-    for n in names:
-        runs = [(s, row_metrics(t, scale, n, s, per_seed[s][n]).get("curve")) for s in seeds]
-        runs = [(s, c) for s, c in runs if c]
+    for n, row in table.items():
+        runs = [(s, m["curve"]) for s, m in row["seeds"] if m.get("curve")]
         if not runs:
             continue
-        ssl = per_seed[seeds[0]][n][0]["kind"] == "pretrain"
+        ssl = row["ssl"]
         what = "online kNN / loss" if ssl else "test / clean train accuracy"
         steps = max((c for _, c in runs), key=len)
         print(f"\n| {n} ({what}), seed | " + " | ".join(f"{p[0]:,}" for p in steps) + " |")
@@ -619,9 +620,9 @@ def main(argv=None) -> int:
                     run_row(steps, args.dry_run, log)
                     if not args.dry_run:
                         record(args.scale, t, name, seed, steps)
-        print_table(t, args.scale, args.seeds, args.rows, args.dry_run)
+        table = print_table(t, args.scale, args.seeds, args.rows, args.dry_run)
         if args.curves:
-            print_curves(t, args.scale, args.seeds, args.rows)
+            print_curves(table)
     return 0
 
 
