@@ -71,18 +71,60 @@ def test_table2_separates_one_fit_augmentation_from_two_fit_positives():
 def test_table3_covers_every_registry_encoder_supervised_and_ssl():
     from ssl_ws.models.registry import list_encoders
 
-    names = {value(v[0]["cmd"], "encoder.name") for v in rows(3).values()}
-    assert names == set(list_encoders()), names
     t3 = rows(3)
+    own = {value(v[0]["cmd"], "encoder.name") for v in t3.values() if "shared" not in v[0]}
+    assert own | {"dwsnet"} == set(list_encoders()), own  # DWSNet: its shared rows, and dwsnet-probes
     assert {k.rsplit("-", 1)[1] for k in t3} == {"supervised", "ssl"}
     assert sum(k.endswith("-supervised") for k in t3) == sum(k.endswith("-ssl") for k in t3)
+    # every encoder trains the best recipes of Tables 1 and 2
+    for k, steps in t3.items():
+        want = ["data.max_views=1"] + rt.BEST_SUP if k.endswith("-supervised") else rt.BEST_SSL
+        assert all(o in steps[0]["cmd"] for o in want), (k, steps[0]["cmd"])
+
+
+def test_table3_dwsnet_rows_are_the_best_rows_of_tables_1_and_2():
+    """The configs' encoder is DWSNet, so Table 3's DWSNet rows run exactly Table 1's / Table 2's best
+    rows: they are shared (same runs, trained once), which is only right while the configs' encoder is
+    ENCODERS["dwsnet"] and the shared rows train BEST_SUP / BEST_SSL."""
+    from ssl_ws.config import load_config
+
+    for kind_, cfg in (("train", rt.SUP_CFG), ("pretrain", rt.PRE_CFG)):
+        plain = load_config(kind_, os.path.join(ROOT, cfg)).encoder
+        assert plain == load_config(kind_, os.path.join(ROOT, cfg), rt.ENCODERS["dwsnet"]).encoder, cfg
+    t1, t2, t3 = rows(1), rows(2), rows(3)
+    assert t3["dwsnet-supervised"][0]["cmd"] == t1[rt.BEST_SUP_ROW][0]["cmd"]
+    assert t3["dwsnet-ssl"][0]["cmd"] == t2[rt.BEST_SSL_ROW][0]["cmd"]
+    assert all(o in t1[rt.BEST_SUP_ROW][0]["cmd"] for o in ["data.max_views=1"] + rt.BEST_SUP)
+    assert all(o in t2[rt.BEST_SSL_ROW][0]["cmd"] for o in rt.BEST_SSL)
+    assert t3["dwsnet-supervised"][0]["shared"] == (1, rt.BEST_SUP_ROW)
+
+
+def test_a_shared_row_is_recorded_and_read_as_its_source_row(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(rt, "ROOT", str(tmp_path))
+    steps = rows(3)["dwsnet-supervised"]
+    run = tmp_path / steps[0]["out"] / "20260101-000000"
+    run.mkdir(parents=True)
+    (run / "results.json").write_text(json.dumps(dict(test_acc=0.58, train_acc=0.71, history=[])))
+    rt.record("small", 3, "dwsnet-supervised", 0, steps)
+    data = json.load(open(tmp_path / "benchmarks" / "paper" / "results" / "small.json"))
+    assert list(data) == [f"t1/{rt.BEST_SUP_ROW}/seed0"] and data[f"t1/{rt.BEST_SUP_ROW}/seed0"]["sup_steps"] == 8000
+    (run / "results.json").unlink()  # runs/ absent (a fresh checkout): read from the source row's record
+    assert rt.row_metrics(3, "small", "dwsnet-supervised", 0, steps)["test_acc"] == 0.58
 
 
 def test_learning_curve_uses_nested_fractions_of_the_training_objects():
     t4 = rows(4)
-    per_class = sorted({int(value(v[0]["cmd"], "data.objects_per_class")) for v in t4.values()})
+    own = {k: v for k, v in t4.items() if "shared" not in v[0]}
+    per_class = sorted({int(value(v[0]["cmd"], "data.objects_per_class")) for v in own.values()})
     assert per_class == sorted(rt.CURVE_PER_CLASS) and all(0 < pc < 200 for pc in per_class)
     assert {k.split("@")[0] for k in t4} == {"1v-none", "1v-best", "10v-none"}
+    # 100% of the objects: Table 1's rows, every training object
+    full = {k: v[0]["shared"] for k, v in t4.items() if "shared" in v[0]}
+    assert full == {"1v-none@all": (1, "1v-none"), "1v-best@all": (1, rt.BEST_SUP_ROW), "10v-none@all": (1, "10v-none")}
+    assert all(value(v[0]["cmd"], "data.objects_per_class") is None for k, v in t4.items() if k in full)
 
 
 def test_simclr_rows_report_whether_their_loss_flattened(tmp_path, monkeypatch):

@@ -15,8 +15,12 @@ commands that reproduce every row.
     python benchmarks/paper/run_tables.py --table 1 --dry-run       # list the commands
     python benchmarks/paper/run_tables.py --table 1 4 --scale small --store /work/data/fmnist-dwsnets-small
 
-Table 4 is the learning curve: Table 1's 1-view, best-augmentation and 10-view rows on nested
-stratified subsets of the training objects (``data.objects_per_class``). Every finished row's
+Table 3 trains every registry encoder with the best supervised and the best SimCLR recipe of Tables
+1 and 2 (``BEST_SUP`` / ``BEST_SSL``). Table 4 is the learning curve: Table 1's 1-view,
+best-augmentation and 10-view rows on nested stratified subsets of the training objects
+(``data.objects_per_class``). Rows that another table already trains with the same commands (Table
+3's DWSNet rows, Table 4's ``@all`` points) are shared: read from, recorded as and resumed with their
+source row, never trained twice. Every finished row's
 metrics (train / test accuracy, the loss at half and at all of the steps, its commands) also go
 to ``benchmarks/paper/results/<scale>.json``, tracked in git, so finished rows can be committed
 as they come; two runners (one per core, ``OMP_NUM_THREADS=1``, different ``--rows`` or
@@ -76,6 +80,10 @@ RECIPE = "dwsnets"
 # (0.338/0.365 at 10 labels per class, 0.375 probe with all); re-pick it from the small-scale Table 2.
 BEST_SUP = ["augment.preset=paper", "supervised.mixup=aligned"]
 BEST_SSL = ["augment.preset=none", "ssl.positives=two_views"]
+# the rows of Tables 1 and 2 that train those recipes (with the configs' own encoder, DWSNet): Table 3's
+# DWSNet rows and Table 4's 100% points are these rows, read from their runs, not trained again
+BEST_SUP_ROW = "1v-paper+aligned-mixup"
+BEST_SSL_ROW = "ssl-none"
 
 # encoder sizes of Table 3 (each encoder's own defaults; the fmnist configs set hidden=16, n_layers=3 for DWSNet)
 ENCODERS = {
@@ -209,9 +217,24 @@ def table2(ctx) -> Dict[str, List[Dict]]:
     return {k: ssl_steps(k, v, ctx) for k, v in spec.items()}
 
 
+def same_as(t: int, name: str, ctx) -> List[Dict]:
+    """Table ``t``'s row ``name`` at ``ctx``'s scale and seed, marked as shared: a row whose commands
+    another table already runs (the configs' encoder is DWSNet, so Table 3's DWSNet rows *are* the best
+    rows of Tables 1 and 2; Table 4's 100% points are Table 1's rows). Its runs, its record in
+    results/<scale>.json and its resumption are the source row's, so it is trained once."""
+    steps = TABLES[t](context(t, ctx["scale"], ctx["seed"]))[name]
+    for s in steps:
+        s["shared"] = (t, name)
+    return steps
+
+
 def table3(ctx) -> Dict[str, List[Dict]]:
     rows = {}
     for enc, ov in ENCODERS.items():
+        if enc == "dwsnet":  # the configs' encoder (tests/test_paper_tables.py checks they agree)
+            rows["dwsnet-supervised"] = same_as(1, BEST_SUP_ROW, ctx)
+            rows["dwsnet-ssl"] = same_as(2, BEST_SSL_ROW, ctx)
+            continue
         rows[f"{enc}-supervised"] = [sup(f"{enc}-supervised", ["data.max_views=1"] + BEST_SUP + ov, ctx)]
         rows[f"{enc}-ssl"] = ssl_steps(f"{enc}-ssl", BEST_SSL + ov, ctx, finetune=False)
     return rows
@@ -226,8 +249,12 @@ def table4(ctx) -> Dict[str, List[Dict]]:
     base = {"1v-none": ["data.max_views=1", "augment.preset=none"],
             "1v-best": ["data.max_views=1"] + BEST_SUP,
             "10v-none": ["data.max_views=10", "augment.preset=none"]}
-    return {f"{k}@{pc}pc": [sup(f"{k}@{pc}pc", v + [f"data.objects_per_class={pc}"], ctx)]
+    rows = {f"{k}@{pc}-per-class": [sup(f"{k}@{pc}-per-class", v + [f"data.objects_per_class={pc}"], ctx)]
             for pc in CURVE_PER_CLASS for k, v in base.items()}
+    # 100%: every training object, which Table 1 already trains
+    rows.update({f"{k}@all": same_as(1, t1, ctx) for k, t1 in (("1v-none", "1v-none"), ("1v-best", BEST_SUP_ROW),
+                                                                ("10v-none", "10v-none"))})
+    return rows
 
 
 TABLES = {0: table0, 1: table1, 2: table2, 3: table3, 4: table4}
@@ -297,6 +324,7 @@ def record(scale: str, t: int, name: str, seed: int, steps) -> None:
     m = metrics(steps)
     if not m:
         return
+    t, name = steps[0].get("shared", (t, name))  # a shared row is recorded once, as its source row
     import fcntl
 
     path = os.path.join("benchmarks", "paper", "results", f"{scale}.json")
@@ -304,7 +332,8 @@ def record(scale: str, t: int, name: str, seed: int, steps) -> None:
     with open(path + ".lock", "w") as lock:  # two runners (one per core) may finish rows at once
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.load(open(path)) if os.path.exists(path) else {}
-        budget = dict(sup_steps=SCALES[scale]["sup_steps"]) if t in (0, 1, 4) else dict(pre_steps=SCALES[scale]["pre_steps"])
+        budget = (dict(pre_steps=SCALES[scale]["pre_steps"]) if steps[0]["kind"] == "pretrain"
+                  else dict(sup_steps=SCALES[scale]["sup_steps"]))
         data[f"t{t}/{name}/seed{seed}"] = dict(m, **budget, commands=[shlex.join(render(s, steps)) for s in steps])
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
@@ -376,8 +405,9 @@ def recorded(scale: str, t: int, name: str, seed: int) -> Dict:
 
 
 def row_metrics(t: int, scale: str, name: str, seed: int, steps) -> Dict:
-    """The row's metrics from its runs, else as recorded in results/<scale>.json."""
-    return metrics(steps) or recorded(scale, t, name, seed)
+    """The row's metrics from its runs, else as recorded in results/<scale>.json (a shared row: as
+    its source row was recorded)."""
+    return metrics(steps) or recorded(scale, *steps[0].get("shared", (t, name)), seed)
 
 
 def metrics(steps) -> Dict[str, float]:
@@ -427,7 +457,7 @@ COLUMNS = {
     1: ["train_acc", "test_acc", "gap", "train_end", "loss_half", "loss_end"],
     2: ["probe_10", "knn_10", "finetune_10", "probe_all", "knn_all", "finetune_all", "finetune_all_train", "online_knn",
         "loss_half", "loss_end"],
-    3: ["test_acc", "probe_10", "knn_10", "probe_all", "knn_all"],
+    3: ["train_acc", "test_acc", "gap", "probe_10", "knn_10", "probe_all", "knn_all", "online_knn"],
     4: ["train_acc", "test_acc", "gap", "train_end", "loss_half", "loss_end"],
 }
 
@@ -614,7 +644,8 @@ def main(argv=None) -> int:
                 for name, steps in rows.items():
                     if args.rows and name not in args.rows:
                         continue
-                    log = os.path.join("runs", "paper", args.scale, f"t{t}", name, f"seed{seed}", "log.txt")
+                    lt, lname = steps[0].get("shared", (t, name))  # a shared row logs where its source row does
+                    log = os.path.join("runs", "paper", args.scale, f"t{lt}", lname, f"seed{seed}", "log.txt")
                     if not args.dry_run:  # --dry-run writes nothing
                         os.makedirs(os.path.dirname(log), exist_ok=True)
                     run_row(steps, args.dry_run, log)
