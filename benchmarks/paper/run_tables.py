@@ -160,27 +160,30 @@ def table0(ctx) -> Dict[str, List[Dict]]:
     return rows
 
 
+_ONE = ["data.max_views=1"]
+# Table 1's rows: the overrides each adds to the supervised config (Table 4 trains three of them on subsets)
+TABLE1_ROWS = {
+    "1v-none": _ONE + ["augment.preset=none"],
+    "1v-warp": _ONE + ["augment.preset=warp"],
+    "1v-data-agnostic": _ONE + ["augment.preset=noise"],
+    "1v-symmetry": _ONE + ["augment.preset=symmetry"],
+    "1v-symmetry-shift": _ONE + ["augment.preset=symmetry-shift"],
+    "1v-paper": _ONE + ["augment.preset=paper"],
+    "1v-all": _ONE + ["augment.preset=strong"],
+    "1v-plain-mixup": _ONE + ["augment.preset=none", "supervised.mixup=plain"],
+    "1v-perm-mixup": _ONE + ["augment.preset=none", "supervised.mixup=permute"],
+    "1v-aligned-mixup": _ONE + ["augment.preset=none", "supervised.mixup=aligned"],
+    "1v-paper+aligned-mixup": _ONE + ["augment.preset=paper", "supervised.mixup=aligned"],
+    "2v-none": ["data.max_views=2", "augment.preset=none"],
+    "5v-none": ["data.max_views=5", "augment.preset=none"],
+    "10v-none": ["data.max_views=10", "augment.preset=none"],
+    "10v-all": ["data.max_views=10", "augment.preset=strong"],
+    "10v-best": ["data.max_views=10"] + BEST_SUP,  # 10 views + the best 1-view augmentation
+}
+
+
 def table1(ctx) -> Dict[str, List[Dict]]:
-    one = ["data.max_views=1"]
-    spec = {
-        "1v-none": one + ["augment.preset=none"],
-        "1v-warp": one + ["augment.preset=warp"],
-        "1v-data-agnostic": one + ["augment.preset=noise"],
-        "1v-symmetry": one + ["augment.preset=symmetry"],
-        "1v-symmetry-shift": one + ["augment.preset=symmetry-shift"],
-        "1v-paper": one + ["augment.preset=paper"],
-        "1v-all": one + ["augment.preset=strong"],
-        "1v-plain-mixup": one + ["augment.preset=none", "supervised.mixup=plain"],
-        "1v-perm-mixup": one + ["augment.preset=none", "supervised.mixup=permute"],
-        "1v-aligned-mixup": one + ["augment.preset=none", "supervised.mixup=aligned"],
-        "1v-paper+aligned-mixup": one + ["augment.preset=paper", "supervised.mixup=aligned"],
-        "2v-none": ["data.max_views=2", "augment.preset=none"],
-        "5v-none": ["data.max_views=5", "augment.preset=none"],
-        "10v-none": ["data.max_views=10", "augment.preset=none"],
-        "10v-all": ["data.max_views=10", "augment.preset=strong"],
-        "10v-best": ["data.max_views=10"] + BEST_SUP,  # 10 views + the best 1-view augmentation
-    }
-    return {k: [sup(k, v, ctx)] for k, v in spec.items()}
+    return {k: [sup(k, v, ctx)] for k, v in TABLE1_ROWS.items()}
 
 
 def table2(ctx) -> Dict[str, List[Dict]]:
@@ -228,6 +231,12 @@ def same_as(t: int, name: str, ctx) -> List[Dict]:
     return steps
 
 
+def source_row(t: int, name: str, steps: List[Dict]):
+    """``(table, row)`` whose runs, record and log the row's steps are: the source row of a shared row
+    (``same_as``), else the row itself."""
+    return steps[0].get("shared", (t, name))
+
+
 def table3(ctx) -> Dict[str, List[Dict]]:
     rows = {}
     for enc, ov in ENCODERS.items():
@@ -245,15 +254,15 @@ def table3(ctx) -> Dict[str, List[Dict]]:
 CURVE_PER_CLASS = (50, 100)  # of the small store's 200 training objects per class: 25% and 50%
 
 
+# the learning curve's rows (Table 4 name -> Table 1 row): one view, one view + the best augmentation, ten views
+CURVE_ROWS = {"1v-none": "1v-none", "1v-best": BEST_SUP_ROW, "10v-none": "10v-none"}
+
+
 def table4(ctx) -> Dict[str, List[Dict]]:
-    base = {"1v-none": ["data.max_views=1", "augment.preset=none"],
-            "1v-best": ["data.max_views=1"] + BEST_SUP,
-            "10v-none": ["data.max_views=10", "augment.preset=none"]}
-    rows = {f"{k}@{pc}-per-class": [sup(f"{k}@{pc}-per-class", v + [f"data.objects_per_class={pc}"], ctx)]
-            for pc in CURVE_PER_CLASS for k, v in base.items()}
+    rows = {f"{k}@{pc}-per-class": [sup(f"{k}@{pc}-per-class", TABLE1_ROWS[t1] + [f"data.objects_per_class={pc}"], ctx)]
+            for pc in CURVE_PER_CLASS for k, t1 in CURVE_ROWS.items()}
     # 100%: every training object, which Table 1 already trains
-    rows.update({f"{k}@all": same_as(1, t1, ctx) for k, t1 in (("1v-none", "1v-none"), ("1v-best", BEST_SUP_ROW),
-                                                                ("10v-none", "10v-none"))})
+    rows.update({f"{k}@all": same_as(1, t1, ctx) for k, t1 in CURVE_ROWS.items()})
     return rows
 
 
@@ -324,7 +333,7 @@ def record(scale: str, t: int, name: str, seed: int, steps) -> None:
     m = metrics(steps)
     if not m:
         return
-    t, name = steps[0].get("shared", (t, name))  # a shared row is recorded once, as its source row
+    t, name = source_row(t, name, steps)  # a shared row is recorded once, as its source row
     import fcntl
 
     path = os.path.join("benchmarks", "paper", "results", f"{scale}.json")
@@ -407,7 +416,7 @@ def recorded(scale: str, t: int, name: str, seed: int) -> Dict:
 def row_metrics(t: int, scale: str, name: str, seed: int, steps) -> Dict:
     """The row's metrics from its runs, else as recorded in results/<scale>.json (a shared row: as
     its source row was recorded)."""
-    return metrics(steps) or recorded(scale, *steps[0].get("shared", (t, name)), seed)
+    return metrics(steps) or recorded(scale, *source_row(t, name, steps), seed)
 
 
 def metrics(steps) -> Dict[str, float]:
@@ -644,7 +653,7 @@ def main(argv=None) -> int:
                 for name, steps in rows.items():
                     if args.rows and name not in args.rows:
                         continue
-                    lt, lname = steps[0].get("shared", (t, name))  # a shared row logs where its source row does
+                    lt, lname = source_row(t, name, steps)  # a shared row logs where its source row does
                     log = os.path.join("runs", "paper", args.scale, f"t{lt}", lname, f"seed{seed}", "log.txt")
                     if not args.dry_run:  # --dry-run writes nothing
                         os.makedirs(os.path.dirname(log), exist_ok=True)
