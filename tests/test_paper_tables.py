@@ -221,3 +221,42 @@ def test_tables_and_curves_print_from_the_recorded_json_without_the_runs(tmp_pat
     assert "| 1v-warp | 0 | — |" in out  # not recorded: no numbers invented
     assert "| 1v-none (test / clean train accuracy), seed | 800 | 1,600 |" in out
     assert "| 0 | .410/.93 | .430/1.0 |" in out and "1v-warp (" not in out
+
+
+def test_learning_curve_baselines_train_on_the_objects_of_each_point():
+    """Each subset of Table 4 has its baselines: ``ssl-ws baselines --labels-per-class N --seed 0`` draws
+    the objects ``data.objects_per_class=N`` trains on (``training_rows`` draws that subset with seed 0,
+    whatever the training seed), with one fit and with all fits per object."""
+    def opt(cmd, flag):
+        return cmd[cmd.index(flag) + 1]
+
+    t4 = rows(4, seed=1)
+    steps = rt.curve_baselines_steps("small")
+    per_class = sorted({int(value(v[0]["cmd"], "data.objects_per_class")) for k, v in t4.items() if "shared" not in v[0]})
+    got = sorted((int(opt(s["cmd"], "--labels-per-class")), opt(s["cmd"], "--train-views")) for s in steps)
+    assert got == sorted((pc, v) for pc in per_class for v in rt.BASELINE_VIEWS)
+    assert all(opt(s["cmd"], "--seed") == "0" and s["cmd"][2] == value(t4["1v-none@50-per-class"][0]["cmd"], "data.store")
+               for s in steps)
+    assert len({s["out"] for s in steps}) == len(steps)  # one record per point
+
+
+def test_learning_curve_prints_each_recipe_across_the_subsets(tmp_path, monkeypatch, capsys):
+    """Table 4 is printed as a curve: a recipe per line, a subset per column, the same objects' baselines
+    below; a point that has not run prints a dash, not a number."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(rt, "ROOT", str(tmp_path))
+    res = tmp_path / "benchmarks" / "paper" / "results"
+    res.mkdir(parents=True)
+    entry = lambda test, train: dict(test_acc=test, train_acc=train, gap=train - test, sup_steps=8000, commands=[])
+    (res / "small.json").write_text(json.dumps({"t4/1v-none@50-per-class/seed0": entry(0.30, 1.0),
+                                                "t1/1v-none/seed0": entry(0.43, 1.0)}))
+    methods = {m: dict(train_acc=1.0, test_acc=0.7) for m in rt.BASELINE_NAMES}
+    (res / "small-baselines-1view-50-per-class.json").write_text(json.dumps(dict(results=dict(methods=methods))))
+    rows(4)
+    rt.print_table(4, "small", [0], None, dry=False)
+    out = capsys.readouterr().out
+    assert "| 1v-none (1v-none) | 0.300 (1.000) | — | 0.430 (1.000) |" in out
+    assert "| rendered-pixel LR, 1 fit per object | 0.700 (1.000) | — | — |" in out
+    assert "| 10v-none (10v-none) | — | — | — |" in out

@@ -18,7 +18,8 @@ commands that reproduce every row.
 Table 3 trains every registry encoder with the best supervised and the best SimCLR recipe of Tables
 1 and 2 (``BEST_SUP`` / ``BEST_SSL``). Table 4 is the learning curve: Table 1's 1-view,
 best-augmentation and 10-view rows on nested stratified subsets of the training objects
-(``data.objects_per_class``). Rows that another table already trains with the same commands (Table
+(``data.objects_per_class``), printed also as a curve (a recipe per line, a subset per column) above
+the baselines trained on the same objects (``curve_baselines_steps``). Rows that another table already trains with the same commands (Table
 3's DWSNet rows, Table 4's ``@all`` points) are shared: read from, recorded as and resumed with their
 source row, never trained twice. Every finished row's
 metrics (train / test accuracy, the loss at half and at all of the steps, its commands) also go
@@ -510,6 +511,8 @@ def print_table(t: int, scale: str, seeds: List[int], rows_filter, dry: bool) ->
         print_supervised_beside(scale, seeds)
     if t in (1, 2, 3):
         print_baselines(scale, seeds)
+    if t == 4:
+        print_learning_curve(table, scale)
     print("\nCommands (seed {}):\n".format(seeds[0]))
     for n in names:
         for step in per_seed[seeds[0]][n]:
@@ -558,6 +561,50 @@ def baselines_steps(scale: str, seeds: List[int] = (0,)) -> List[Dict]:
                           cmd=["ssl-ws", "baselines", st, "--train-views", "1", "--eval-views", "1",
                                "--labels-per-class", FEW_LABELS, "--seed", str(seed), "--quiet", "--out", out]))
     return steps
+
+
+def curve_baselines_steps(scale: str) -> List[Dict]:
+    """The baselines on Table 4's subsets: the very objects its rows train on (``sample_per_class`` with
+    seed 0, as ``training_rows`` draws ``data.objects_per_class``), with one fit and with all fits per
+    object, so each point of the learning curve has its raw-weight / pixel baselines beside it."""
+    st, steps = store(RECIPE, scale), []
+    for pc in CURVE_PER_CLASS:
+        for v in BASELINE_VIEWS:
+            out = os.path.join("benchmarks", "paper", "results", f"{scale}-baselines-{v}view-{pc}-per-class.json")
+            steps.append(dict(kind="eval", key=f"baselines_{v}_{pc}pc", out=out, per_class=pc, views=v,
+                              cmd=["ssl-ws", "baselines", st, "--train-views", v, "--eval-views", "1",
+                                   "--labels-per-class", str(pc), "--seed", "0", "--quiet", "--out", out]))
+    return steps
+
+
+BASELINE_NAMES = {"raw-lr": "raw-weight LR", "pixels-lr": "rendered-pixel LR", "pixels-cnn": "small CNN on renders"}
+
+
+def print_learning_curve(table: Dict[str, Dict], scale: str) -> None:
+    """Table 4 as a curve: each recipe's test accuracy (clean train accuracy) at 25%, 50% and 100% of the
+    training objects, with the baselines trained on the same objects below it."""
+    sizes = [f"{pc}-per-class" for pc in CURVE_PER_CLASS] + ["all"]
+    print("\nLearning curve: test accuracy (clean train accuracy), mean ± std over seeds; columns are training "
+          "objects per class (" + ", ".join(map(str, CURVE_PER_CLASS)) + ", all):\n")
+    print("| recipe | " + " | ".join(sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for k, t1 in CURVE_ROWS.items():
+        cells = []
+        for size in sizes:
+            ms = [m for _, m in table.get(f"{k}@{size}", {}).get("seeds", []) if m.get("test_acc") is not None]
+            cells.append(f"{fmt([m['test_acc'] for m in ms])} ({fmt([m['train_acc'] for m in ms if m.get('train_acc') is not None])})"
+                         if ms else "—")
+        print(f"| {k} ({t1}) | " + " | ".join(cells) + " |")
+    outs = {(s["views"], f"{s['per_class']}-per-class"): s["out"] for s in curve_baselines_steps(scale)}
+    outs.update({(v, "all"): os.path.join("benchmarks", "paper", "results", f"{scale}-baselines-{v}view.json")
+                 for v in BASELINE_VIEWS})
+    res = {k: json.load(open(o))["results"]["methods"] for k, o in outs.items() if os.path.exists(o)}
+    for v in BASELINE_VIEWS:
+        for m, label in BASELINE_NAMES.items():
+            cells = [f"{r[m]['test_acc']:.3f} ({r[m]['train_acc']:.3f})" if (r := res.get((v, size))) and m in r else "—"
+                     for size in sizes]
+            print(f"| {label}, {'1 fit' if v == '1' else 'all fits'} per object | " + " | ".join(cells) + " |")
+    print("\n" + "\n".join(f"- `{shlex.join(s['cmd'])}`" for s in curve_baselines_steps(scale)))
 
 
 def print_baselines(scale: str, seeds: List[int] = (0,)) -> None:
@@ -646,6 +693,9 @@ def main(argv=None) -> int:
     if not args.print_only and not args.skip_baselines and any(t in (1, 2, 3) for t in args.table):
         os.makedirs(os.path.join("runs", "paper", args.scale), exist_ok=True)
         run_row(baselines_steps(args.scale, args.seeds), args.dry_run, os.path.join("runs", "paper", args.scale, "baselines-log.txt"))
+    if not args.print_only and not args.skip_baselines and 4 in args.table:
+        os.makedirs(os.path.join("runs", "paper", args.scale), exist_ok=True)
+        run_row(curve_baselines_steps(args.scale), args.dry_run, os.path.join("runs", "paper", args.scale, "baselines-log.txt"))
     for t in args.table:
         if not args.print_only:
             for seed in args.seeds:
