@@ -260,3 +260,56 @@ def test_learning_curve_prints_each_recipe_across_the_subsets(tmp_path, monkeypa
     assert "| 1v-none (1v-none) | 0.300 (1.000) | — | 0.430 (1.000) |" in out
     assert "| rendered-pixel LR, 1 fit per object | 0.700 (1.000) | — | — |" in out
     assert "| 10v-none (10v-none) | — | — | — |" in out
+
+
+def test_a_recorded_row_is_not_trained_again_on_a_fresh_checkout(tmp_path, monkeypatch, capsys):
+    """runs/ is not tracked: on a fresh machine a row that results/<scale>.json records as finished
+    with the same commands is skipped (hours of training), unless --rerun; a row recorded with other
+    commands (another store here) is run."""
+    import json
+    import shlex
+
+    monkeypatch.setattr(rt, "ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(rt, "print_baselines", lambda *a: None)
+    ran = []
+    monkeypatch.setattr(rt.subprocess, "call", lambda cmd, **kw: ran.append(cmd) or 1)
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "meta.json").write_text("{}")
+    rt.STORE_OVERRIDE = str(store)
+    steps = rt.TABLES[1](rt.context(1, "small", 0))["1v-warp"]
+    res = tmp_path / "benchmarks" / "paper" / "results"
+    res.mkdir(parents=True)
+    entry = dict(test_acc=0.40, train_acc=1.0, sup_steps=8000, commands=[shlex.join(steps[0]["cmd"])])
+    (res / "small.json").write_text(json.dumps({"t1/1v-warp/seed0": entry}))
+    argv = ["--table", "1", "--rows", "1v-warp", "--seeds", "0", "--skip-baselines", "--store", str(store)]
+    assert rt.main(argv) == 0 and ran == []
+    assert "t1/1v-warp/seed0: finished, as results/small.json records (skipped; --rerun trains it again)" \
+        in capsys.readouterr().out
+    assert rt.main(argv + ["--rerun"]) == 0 and ran[-1] == steps[0]["cmd"]
+    entry["commands"] = [shlex.join(steps[0]["cmd"]).replace(str(store), "/another/store")]
+    (res / "small.json").write_text(json.dumps({"t1/1v-warp/seed0": entry}))
+    ran.clear()
+    assert rt.main(argv) == 0 and ran == [steps[0]["cmd"]]
+    del entry["test_acc"]  # recorded in part (its step failed): run
+    entry["commands"] = [shlex.join(steps[0]["cmd"])]
+    (res / "small.json").write_text(json.dumps({"t1/1v-warp/seed0": entry}))
+    ran.clear()
+    assert rt.main(argv) == 0 and ran == [steps[0]["cmd"]]
+
+
+def test_a_missing_store_stops_the_runner_with_the_command_that_builds_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(rt, "ROOT", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(rt, "print_baselines", lambda *a: None)
+    ran = []
+    monkeypatch.setattr(rt.subprocess, "call", lambda cmd, **kw: ran.append(cmd) or 0)
+    missing = str(tmp_path / "not-built")
+    assert rt.main(["--table", "1", "--rows", "1v-warp", "--store", missing, "--skip-baselines"]) == 2
+    assert ran == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"run_tables: no INR store at {missing} (no meta.json: not built, or its build was stopped); build it "
+                   f"first with `benchmarks/paper/build_data.sh --scale small --recipe {rt.RECIPE} --out {missing}` "
+                   "(a stopped build resumes), then run this again"]
+    assert rt.main(["--table", "1", "--rows", "1v-warp", "--store", missing, "--dry-run"]) == 0  # lists, needs none

@@ -2,9 +2,10 @@
 # Build FMNIST-INR for the paper benchmarks (issue 8) with `ssl-ws fit`.
 #
 #   benchmarks/paper/build_data.sh [--scale table0|mini|small|full] [--recipe siren|dwsnets|both]
-#                                  [--train N --val N --test N --views V] [--device cpu|cuda]
+#                                  [--train N --val N --test N --views V] [--device cpu|cuda] [--out DIR]
 #
-# Stores land in data/fmnist-inr-<recipe>-<scale>/ (data/ is git-ignored); the fit log
+# Stores land in data/fmnist-inr-<recipe>-<scale>/ (data/ is git-ignored), or in DIR with --out (one
+# recipe; keep big stores outside the repository, e.g. /work/data/fmnist-dwsnets-small); the fit log
 # (PSNR summary, fitting time) in benchmarks/paper/logs/fit-<recipe>-<scale>.log.
 #
 # Views: training objects get V views, validation and test objects one
@@ -20,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-scale=small; recipe=both; device=""; train=""; val=""; test=""; views=""
+scale=small; recipe=both; device=""; train=""; val=""; test=""; views=""; out_dir=""
 data_dir=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -31,8 +32,9 @@ while [[ $# -gt 0 ]]; do
     --test) test=$2; shift 2;;
     --views) views=$2; shift 2;;
     --device) device=$2; shift 2;;
+    --out) out_dir=$2; shift 2;;
     --data-dir) data_dir=$2; shift 2;;
-    -h|--help) sed -n 2,22p "$0"; exit 0;;
+    -h|--help) sed -n 2,24p "$0"; exit 0;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -46,9 +48,10 @@ esac
 train=${train:-${d[0]}}; val=${val:-${d[1]}}; test=${test:-${d[2]}}; views=${views:-${d[3]}}
 limit=$((train + val + test))
 recipes=("$recipe"); [[ "$recipe" == both ]] && recipes=(siren dwsnets)
+if [[ -n "$out_dir" && "$recipe" == both ]]; then echo "--out needs one --recipe (siren or dwsnets)" >&2; exit 2; fi
 mkdir -p benchmarks/paper/logs
 for r in "${recipes[@]}"; do
-  out=data/fmnist-inr-$r-$scale
+  out=${out_dir:-data/fmnist-inr-$r-$scale}
   if [[ -f $out/meta.json ]]; then echo "exists: $out (skipped)"; continue; fi
   cmd=(ssl-ws fit --source fashion-mnist --data-dir "$data_dir" --recipe "$r" --views "$views" --eval-views 1
        --limit "$limit" --split "$train,$val,$test" --out "$out")

@@ -4,7 +4,10 @@
 Every row of Tables 0-3 is a list of real ``ssl-ws`` commands (``ROWS`` below). A row
 is run once per seed; a step whose results JSON already exists is skipped, and a training
 step stopped mid-way continues from its last checkpoint (``--resume``; runs checkpoint every
-500 steps), so the script is resumable (kill it, run it again: at most 500 steps are lost). After running (or with ``--print-only``)
+500 steps), so the script is resumable (kill it, run it again: at most 500 steps are lost). A row that
+``results/<scale>.json`` records as finished with the same commands is not trained again when its runs
+are absent (a fresh checkout or machine; ``--rerun`` forces it), and a missing store stops the runner
+with the command that builds it. After running (or with ``--print-only``)
 it prints each table in markdown, mean ± std over the seeds found, followed by the
 commands that reproduce every row.
 
@@ -305,6 +308,37 @@ def unfinished_run(step) -> Optional[str]:
         return None
     found = sorted(glob.glob(os.path.join(step["out"], "*", "checkpoints", "last.ckpt")))
     return os.path.dirname(os.path.dirname(found[-1])) if found else None
+
+
+METRIC_OF_KIND = {"train": "test_acc", "pretrain": "loss_end"}  # an eval step records its own ``key``
+
+
+def recorded_finished(scale: str, t: int, name: str, seed: int, steps) -> bool:
+    """True when ``results/<scale>.json`` records the row (its source row, when shared) finished with
+    the commands it would run now: every step's metric is there, and every command that names no
+    pre-trained checkpoint is the same. runs/ is not tracked, so on a fresh checkout or machine such a
+    row is skipped, not trained again for hours (``--rerun`` trains it anyway); a row recorded with
+    other commands (another store, ``--sup-steps``) or only in part (a failed step) is run."""
+    path = os.path.join(ROOT, "benchmarks", "paper", "results", f"{scale}.json")
+    if not os.path.exists(path):
+        return False
+    st, sname = source_row(t, name, steps)
+    entry = json.load(open(path)).get(f"t{st}/{sname}/seed{seed}")
+    if not entry or len(entry.get("commands", [])) != len(steps):
+        return False
+    if any(entry.get(METRIC_OF_KIND.get(s["kind"], s.get("key"))) is None for s in steps):
+        return False
+    return all("{pre}" in s["cmd"] or c == shlex.join(s["cmd"]) for s, c in zip(steps, entry["commands"]))
+
+
+def missing_store(path: str, scale: str) -> Optional[str]:
+    """One-line error when the INR store the rows train on is not there (not built, or its build was
+    stopped before it wrote ``meta.json``), with the command that builds it; None when it is there."""
+    if os.path.exists(os.path.join(path, "meta.json")):
+        return None
+    return (f"run_tables: no INR store at {path} (no meta.json: not built, or its build was stopped); build it "
+            f"first with `benchmarks/paper/build_data.sh --scale {scale} --recipe {RECIPE} --out {path}` "
+            f"(a stopped build resumes), then run this again")
 
 
 def run_row(steps, dry: bool, log) -> None:
@@ -681,6 +715,8 @@ def main(argv=None) -> int:
                     "(supervised: test / clean train accuracy; SimCLR: online kNN / loss)")
     ap.add_argument("--skip-baselines", action="store_true",
                     help="do not run the baselines first (e.g. a second runner while the first runs them)")
+    ap.add_argument("--rerun", action="store_true", help="train rows again that results/<scale>.json records as "
+                    "finished with the same commands (default: skip them, e.g. on a fresh checkout without runs/)")
     ap.add_argument("--dry-run", action="store_true", help="print the commands that would run, run nothing")
     args = ap.parse_args(argv)
     os.chdir(ROOT)
@@ -691,10 +727,18 @@ def main(argv=None) -> int:
     for k in ("sup_steps", "pre_steps", "ft_steps"):
         if getattr(args, k) is not None:
             SCALES[args.scale][k] = getattr(args, k)
+    def store_error(steps) -> Optional[str]:  # Tables 1-4 train on one store; Table 0 builds its own
+        if args.dry_run or all(step_done(s) for s in steps):
+            return None
+        return missing_store(store(RECIPE, args.scale), args.scale)
+
     if not args.print_only and not args.skip_baselines:  # Tables 1-3 share one set, Table 4 has its subsets'
         wanted = ([baselines_steps(args.scale, args.seeds)] if any(t in (1, 2, 3) for t in args.table) else []) + \
                  ([curve_baselines_steps(args.scale)] if 4 in args.table else [])
         for steps in wanted:  # one row each: a failed baseline does not skip the other set
+            if store_error(steps):
+                print(store_error(steps), file=sys.stderr)
+                return 2
             os.makedirs(os.path.join("runs", "paper", args.scale), exist_ok=True)
             run_row(steps, args.dry_run, os.path.join("runs", "paper", args.scale, "baselines-log.txt"))
     for t in args.table:
@@ -704,6 +748,13 @@ def main(argv=None) -> int:
                 for name, steps in rows.items():
                     if args.rows and name not in args.rows:
                         continue
+                    if not args.rerun and recorded_finished(args.scale, t, name, seed, steps):
+                        print(f"t{t}/{name}/seed{seed}: finished, as results/{args.scale}.json records "
+                              "(skipped; --rerun trains it again)", flush=True)
+                        continue
+                    if t != 0 and store_error(steps):
+                        print(store_error(steps), file=sys.stderr)
+                        return 2
                     lt, lname = source_row(t, name, steps)  # a shared row logs where its source row does
                     log = os.path.join("runs", "paper", args.scale, f"t{lt}", lname, f"seed{seed}", "log.txt")
                     if not args.dry_run:  # --dry-run writes nothing
