@@ -319,12 +319,8 @@ def recorded_finished(scale: str, t: int, name: str, seed: int, steps) -> bool:
     pre-trained checkpoint is the same. runs/ is not tracked, so on a fresh checkout or machine such a
     row is skipped, not trained again for hours (``--rerun`` trains it anyway); a row recorded with
     other commands (another store, ``--sup-steps``) or only in part (a failed step) is run."""
-    path = os.path.join(ROOT, "benchmarks", "paper", "results", f"{scale}.json")
-    if not os.path.exists(path):
-        return False
-    st, sname = source_row(t, name, steps)
-    entry = json.load(open(path)).get(f"t{st}/{sname}/seed{seed}")
-    if not entry or len(entry.get("commands", [])) != len(steps):
+    entry = recorded_entry(scale, *source_row(t, name, steps), seed)
+    if len(entry.get("commands", [])) != len(steps):
         return False
     if any(entry.get(METRIC_OF_KIND.get(s["kind"], s.get("key"))) is None for s in steps):
         return False
@@ -438,13 +434,19 @@ def curve(results: Dict, *keys: str) -> List[List[float]]:
     return [[h["step"]] + [h.get(k) for k in keys] for h in results.get("history", []) if "step" in h]
 
 
-def recorded(scale: str, t: int, name: str, seed: int) -> Dict:
-    """The row's metrics as ``record`` wrote them to benchmarks/paper/results/<scale>.json (tracked
-    in git): what the tables print where the runs themselves (runs/, not tracked) are absent."""
+def recorded_entry(scale: str, t: int, name: str, seed: int) -> Dict:
+    """The row's entry as ``record`` wrote it to benchmarks/paper/results/<scale>.json (tracked in git:
+    metrics, budget and commands); {} when it is not recorded."""
     path = os.path.join(ROOT, "benchmarks", "paper", "results", f"{scale}.json")
     if not os.path.exists(path):
         return {}
-    entry = json.load(open(path)).get(f"t{t}/{name}/seed{seed}", {})
+    return json.load(open(path)).get(f"t{t}/{name}/seed{seed}", {})
+
+
+def recorded(scale: str, t: int, name: str, seed: int) -> Dict:
+    """The row's recorded metrics: what the tables print where the runs themselves (runs/, not
+    tracked) are absent."""
+    entry = recorded_entry(scale, t, name, seed)
     return {k: v for k, v in entry.items() if k not in ("commands", "sup_steps", "pre_steps")}
 
 
@@ -736,8 +738,8 @@ def main(argv=None) -> int:
         wanted = ([baselines_steps(args.scale, args.seeds)] if any(t in (1, 2, 3) for t in args.table) else []) + \
                  ([curve_baselines_steps(args.scale)] if 4 in args.table else [])
         for steps in wanted:  # one row each: a failed baseline does not skip the other set
-            if store_error(steps):
-                print(store_error(steps), file=sys.stderr)
+            if err := store_error(steps):
+                print(err, file=sys.stderr)
                 return 2
             os.makedirs(os.path.join("runs", "paper", args.scale), exist_ok=True)
             run_row(steps, args.dry_run, os.path.join("runs", "paper", args.scale, "baselines-log.txt"))
@@ -752,8 +754,8 @@ def main(argv=None) -> int:
                         print(f"t{t}/{name}/seed{seed}: finished, as results/{args.scale}.json records "
                               "(skipped; --rerun trains it again)", flush=True)
                         continue
-                    if t != 0 and store_error(steps):
-                        print(store_error(steps), file=sys.stderr)
+                    if t != 0 and (err := store_error(steps)):
+                        print(err, file=sys.stderr)
                         return 2
                     lt, lname = source_row(t, name, steps)  # a shared row logs where its source row does
                     log = os.path.join("runs", "paper", args.scale, f"t{lt}", lname, f"seed{seed}", "log.txt")
