@@ -191,15 +191,15 @@ def test_a_stopped_row_continues_from_its_last_checkpoint(tmp_path, monkeypatch)
     ran = []
     monkeypatch.setattr(rt.subprocess, "call", lambda cmd, **kw: ran.append(cmd) or 1)  # 1: stop the row
     rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
-    assert ran[-1] == rt.render(steps[0], steps)  # nothing to resume: the full command
+    assert ran[-1] == rt.argv(rt.render(steps[0], steps))  # nothing to resume: the full command
     run = tmp_path / steps[0]["out"] / "20260101-000000"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "last.ckpt").write_bytes(b"")
     rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
-    assert ran[-1] == ["ssl-ws", "pretrain", "--resume", str(run.relative_to(tmp_path))]
+    assert ran[-1] == rt.argv(["ssl-ws", "pretrain", "--resume", str(run.relative_to(tmp_path))])
     (run / "results.json").write_text("{}")  # finished: the pre-training step is skipped
     rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
-    assert ran[-1][1] == "linear-probe"
+    assert ran[-1][3] == "linear-probe"
 
 
 def test_tables_and_curves_print_from_the_recorded_json_without_the_runs(tmp_path, monkeypatch, capsys):
@@ -287,16 +287,16 @@ def test_a_recorded_row_is_not_trained_again_on_a_fresh_checkout(tmp_path, monke
     assert rt.main(argv) == 0 and ran == []
     assert "t1/1v-warp/seed0: finished, as results/small.json records (skipped; --rerun trains it again)" \
         in capsys.readouterr().out
-    assert rt.main(argv + ["--rerun"]) == 0 and ran[-1] == steps[0]["cmd"]
+    assert rt.main(argv + ["--rerun"]) == 0 and ran[-1] == rt.argv(steps[0]["cmd"])
     entry["commands"] = [shlex.join(steps[0]["cmd"]).replace(str(store), "/another/store")]
     (res / "small.json").write_text(json.dumps({"t1/1v-warp/seed0": entry}))
     ran.clear()
-    assert rt.main(argv) == 0 and ran == [steps[0]["cmd"]]
+    assert rt.main(argv) == 0 and ran == [rt.argv(steps[0]["cmd"])]
     del entry["test_acc"]  # recorded in part (its step failed): run
     entry["commands"] = [shlex.join(steps[0]["cmd"])]
     (res / "small.json").write_text(json.dumps({"t1/1v-warp/seed0": entry}))
     ran.clear()
-    assert rt.main(argv) == 0 and ran == [steps[0]["cmd"]]
+    assert rt.main(argv) == 0 and ran == [rt.argv(steps[0]["cmd"])]
 
 
 def test_a_missing_store_stops_the_runner_with_the_command_that_builds_it(tmp_path, monkeypatch, capsys):
@@ -313,3 +313,30 @@ def test_a_missing_store_stops_the_runner_with_the_command_that_builds_it(tmp_pa
                    f"first with `benchmarks/paper/build_data.sh --scale small --recipe {rt.RECIPE} --out {missing}` "
                    "(a stopped build resumes), then run this again"]
     assert rt.main(["--table", "1", "--rows", "1v-warp", "--store", missing, "--dry-run"]) == 0  # lists, needs none
+
+
+def test_a_step_runs_this_checkouts_code_without_ssl_ws_on_path(tmp_path):
+    """A worktree's rows failed at once (exit 1, 0 s) when the ``ssl-ws`` on PATH had been installed
+    from another checkout that had moved: a step now runs ``python -m ssl_ws.cli`` from the
+    repository root, which needs no console script at all."""
+    import subprocess
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env["PATH"] = str(tmp_path)  # no ssl-ws here
+    out = subprocess.run(rt.argv(["ssl-ws", "--help"]), cwd=rt.ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "pretrain" in out.stdout
+
+
+def test_a_failed_step_prints_its_error_in_one_line(tmp_path, monkeypatch, capsys):
+    """A failing step names its error, not only the path of its log."""
+    monkeypatch.chdir(tmp_path)
+    steps = rows(2)["ssl-1fit-paper"]
+
+    def fail(cmd, stdout, **kw):
+        stdout.write("Traceback (most recent call last):\nModuleNotFoundError: No module named 'x'\n")
+        return 1
+
+    monkeypatch.setattr(rt.subprocess, "call", fail)
+    rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
+    out = capsys.readouterr().out
+    assert "step failed: ModuleNotFoundError: No module named 'x'; the row's later steps are skipped" in out

@@ -337,6 +337,23 @@ def missing_store(path: str, scale: str) -> Optional[str]:
             f"(a stopped build resumes), then run this again")
 
 
+def argv(cmd):
+    """The process a step runs: ``ssl-ws X ...`` runs as ``python -m ssl_ws.cli X ...`` from the
+    repository root, so a row trains with this checkout's code and the runner's interpreter (a
+    worktree's rows used to run whatever checkout the ``ssl-ws`` on PATH was installed from, and
+    failed at once when that checkout had moved). The command shown and recorded stays ``ssl-ws``."""
+    return [sys.executable, "-m", "ssl_ws.cli", *cmd[1:]] if cmd[0] == "ssl-ws" else cmd
+
+
+def last_line(log: str) -> str:
+    """The last line a failed step wrote to its log (its error), for the one-line failure message."""
+    with open(log) as f:
+        lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("# exit")]
+    since = [i for i, ln in enumerate(lines) if ln.startswith("+ ")]  # the step's own output
+    lines = lines[since[-1] + 1:] if since else lines
+    return lines[-1] if lines else "(nothing logged)"
+
+
 def run_row(steps, dry: bool, log) -> None:
     for step in steps:
         if step_done(step):
@@ -350,11 +367,11 @@ def run_row(steps, dry: bool, log) -> None:
         with open(log, "a") as f:
             f.write("+ " + shlex.join(cmd) + "\n")
             f.flush()
-            rc = subprocess.call(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+            rc = subprocess.call(argv(cmd), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
             f.write(f"# exit {rc}, {time.time() - t0:.0f} s\n")
         print(f"  exit {rc}, {time.time() - t0:.0f} s (log {log})", flush=True)
         if rc != 0:
-            print("  step failed; the row's later steps are skipped", flush=True)
+            print(f"  step failed: {last_line(log)}; the row's later steps are skipped", flush=True)
             return
 
 
