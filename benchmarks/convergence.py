@@ -172,7 +172,9 @@ def main(argv=None) -> int:
             t0 = time.time()
             os.makedirs(out, exist_ok=True)
             with open(out + ".log", "w") as log:
-                rc = subprocess.call(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                # this checkout's code, not whatever checkout the `ssl-ws` on PATH was installed from
+                rc = subprocess.call([sys.executable, "-m", "ssl_ws.cli", *cmd[1:]], cwd=ROOT, stdout=log,
+                                     stderr=subprocess.STDOUT)
             if rc:
                 print(f"{name}: failed (exit {rc}), see {out}.log", file=sys.stderr)
                 continue
