@@ -191,12 +191,12 @@ def test_a_stopped_row_continues_from_its_last_checkpoint(tmp_path, monkeypatch)
     ran = []
     monkeypatch.setattr(rt.subprocess, "call", lambda cmd, **kw: ran.append(cmd) or 1)  # 1: stop the row
     rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
-    assert ran[-1] == rt.argv(rt.render(steps[0], steps))  # nothing to resume: the full command
+    assert ran[-1] == rt.process_cmd(rt.render(steps[0], steps))  # nothing to resume: the full command
     run = tmp_path / steps[0]["out"] / "20260101-000000"
     (run / "checkpoints").mkdir(parents=True)
     (run / "checkpoints" / "last.ckpt").write_bytes(b"")
     rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
-    assert ran[-1] == rt.argv(["ssl-ws", "pretrain", "--resume", str(run.relative_to(tmp_path))])
+    assert ran[-1] == rt.process_cmd(["ssl-ws", "pretrain", "--resume", str(run.relative_to(tmp_path))])
     (run / "results.json").write_text("{}")  # finished: the pre-training step is skipped
     rt.run_row(steps, dry=False, log=str(tmp_path / "log.txt"))
     assert ran[-1][3] == "linear-probe"
@@ -287,16 +287,16 @@ def test_a_recorded_row_is_not_trained_again_on_a_fresh_checkout(tmp_path, monke
     assert rt.main(argv) == 0 and ran == []
     assert "t1/1v-warp/seed0: finished, as results/small.json records (skipped; --rerun trains it again)" \
         in capsys.readouterr().out
-    assert rt.main(argv + ["--rerun"]) == 0 and ran[-1] == rt.argv(steps[0]["cmd"])
+    assert rt.main(argv + ["--rerun"]) == 0 and ran[-1] == rt.process_cmd(steps[0]["cmd"])
     entry["commands"] = [shlex.join(steps[0]["cmd"]).replace(str(store), "/another/store")]
     (res / "small.json").write_text(json.dumps({"t1/1v-warp/seed0": entry}))
     ran.clear()
-    assert rt.main(argv) == 0 and ran == [rt.argv(steps[0]["cmd"])]
+    assert rt.main(argv) == 0 and ran == [rt.process_cmd(steps[0]["cmd"])]
     del entry["test_acc"]  # recorded in part (its step failed): run
     entry["commands"] = [shlex.join(steps[0]["cmd"])]
     (res / "small.json").write_text(json.dumps({"t1/1v-warp/seed0": entry}))
     ran.clear()
-    assert rt.main(argv) == 0 and ran == [rt.argv(steps[0]["cmd"])]
+    assert rt.main(argv) == 0 and ran == [rt.process_cmd(steps[0]["cmd"])]
 
 
 def test_a_missing_store_stops_the_runner_with_the_command_that_builds_it(tmp_path, monkeypatch, capsys):
@@ -322,7 +322,7 @@ def test_a_step_runs_this_checkouts_code_without_ssl_ws_on_path(tmp_path):
     import subprocess
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
     env["PATH"] = str(tmp_path)  # no ssl-ws here
-    out = subprocess.run(rt.argv(["ssl-ws", "--help"]), cwd=rt.ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run(rt.process_cmd(["ssl-ws", "--help"]), cwd=rt.ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "pretrain" in out.stdout
 

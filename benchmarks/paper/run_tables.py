@@ -337,7 +337,7 @@ def missing_store(path: str, scale: str) -> Optional[str]:
             f"(a stopped build resumes), then run this again")
 
 
-def argv(cmd):
+def process_cmd(cmd):
     """The process a step runs: ``ssl-ws X ...`` runs as ``python -m ssl_ws.cli X ...`` from the
     repository root, so a row trains with this checkout's code and the runner's interpreter (a
     worktree's rows used to run whatever checkout the ``ssl-ws`` on PATH was installed from, and
@@ -345,12 +345,12 @@ def argv(cmd):
     return [sys.executable, "-m", "ssl_ws.cli", *cmd[1:]] if cmd[0] == "ssl-ws" else cmd
 
 
-def last_line(log: str) -> str:
-    """The last line a failed step wrote to its log (its error), for the one-line failure message."""
+def last_line(log: str, start: int) -> str:
+    """The last line a failed step wrote to its log from byte ``start`` on (its error), for the
+    one-line failure message."""
     with open(log) as f:
+        f.seek(start)
         lines = [ln.strip() for ln in f if ln.strip() and not ln.startswith("# exit")]
-    since = [i for i, ln in enumerate(lines) if ln.startswith("+ ")]  # the step's own output
-    lines = lines[since[-1] + 1:] if since else lines
     return lines[-1] if lines else "(nothing logged)"
 
 
@@ -367,11 +367,12 @@ def run_row(steps, dry: bool, log) -> None:
         with open(log, "a") as f:
             f.write("+ " + shlex.join(cmd) + "\n")
             f.flush()
-            rc = subprocess.call(argv(cmd), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+            start = f.tell()  # where the step's own output begins
+            rc = subprocess.call(process_cmd(cmd), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
             f.write(f"# exit {rc}, {time.time() - t0:.0f} s\n")
         print(f"  exit {rc}, {time.time() - t0:.0f} s (log {log})", flush=True)
         if rc != 0:
-            print(f"  step failed: {last_line(log)}; the row's later steps are skipped", flush=True)
+            print(f"  step failed: {last_line(log, start)}; the row's later steps are skipped", flush=True)
             return
 
 
