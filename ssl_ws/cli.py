@@ -22,6 +22,7 @@ from .errors import SslWsError
 COMMANDS = {
     "quickstart": ("quickstart", "the whole pipeline on the embedded digits: fit, pretrain, evaluate, index, query"),
     "fit": ("fit", "fit INRs (several views per image) to an image source and write an INR store"),
+    "refit": ("refit", "add re-fitted views (fresh-init fits of each INR's rendering) to a one-fit store"),
     "merge": ("merge", "merge the shards written by `fit --shard i/n` into one store"),
     "import": ("import_", "import a published INR data set (DWSNets or multi-view layout) into a store"),
     "export-store": ("export_store", "export a store to a published layout (DWSNets: splits.json + one .pth per INR)"),
@@ -62,7 +63,7 @@ def _build_parser(selected: Optional[str]) -> argparse.ArgumentParser:
 
 
 #: commands that keep their finished work when stopped and continue from it when run again
-RESUMABLE = ("fit",)
+RESUMABLE = ("fit", "refit")
 #: training commands: their run directory keeps the last checkpoint, and ``--resume RUN`` continues it
 TRAINING = ("pretrain", "train")
 

@@ -53,6 +53,11 @@ class SSLConfig:
     temperature: float = _f(0.1, "NT-Xent temperature")
     positives: str = _f("auto", "positive pairs: 'same_fit' (two augmentations of one fit), 'two_views' (two fits of one "
                                 "object) or 'auto' (two_views when every training object has two fits or more, else same_fit)")
+    refit_views: int = _f(0, "one-fit stores: fit this many new views of every training object from fresh inits "
+                                 "to its own rendering (`ssl-ws refit`) and take two fits of one object as positives; "
+                                 "0 = off. Used when positives is auto or two_views and some training object has one fit")
+    refit_dir: Optional[str] = _f(None, "where re-fitted stores are cached (keyed by the store's contents, views and "
+                                        "seed); null = <output_dir>/refits")
     view_mixup: bool = _f(False, "two_views only: each view is an aligned MixUp of the object's two fits (lam ~ Beta(alpha, alpha))")
     view_mixup_alpha: float = _f(1.0, "Beta parameter of the view MixUp coefficient")
     proj_hidden: int = _f(128, "hidden width of the SimCLR projection head")
@@ -278,6 +283,8 @@ def _check_values(cfg, kind: str) -> None:
         choice("ssl.positives", cfg.ssl.positives, ("auto", "same_fit", "two_views"))
         if cfg.ssl.temperature <= 0:
             raise SslWsError(f"ssl.temperature must be positive, got {cfg.ssl.temperature}")
+        if cfg.ssl.refit_views < 0:
+            raise SslWsError(f"ssl.refit_views must be 0 (off) or a positive number of new fits, got {cfg.ssl.refit_views}")
         if cfg.ssl.view_mixup and cfg.ssl.positives == "same_fit":
             raise SslWsError("ssl.view_mixup mixes two fits of one object: it needs ssl.positives=two_views")
     else:

@@ -128,6 +128,47 @@ def resolve_positives(positives: str, store, train_rows: np.ndarray) -> str:
     return chosen
 
 
+def use_refit_views(cfg) -> None:
+    """``ssl.refit_views=K``: when some training object of ``data.store`` has a single fit and
+    the positives may be two fits (``auto`` / ``two_views``), point ``cfg.data.store`` at the
+    store refitted with ``K`` new views per training object (:func:`ssl_ws.inr.refit.cached_refit`,
+    made once in ``ssl.refit_dir`` and reused). Evaluation reads view 0, the original fits."""
+    from ..data import load_store
+    from ..inr.refit import cached_refit
+
+    k = int(cfg.ssl.refit_views)
+    if k <= 0 or cfg.ssl.positives == "same_fit":
+        return
+    store = load_store(cfg.data.store)
+    _, counts = np.unique(np.asarray(store.object_ids)[training_rows(store, cfg)], return_counts=True)
+    if len(counts) and counts.min() >= 2:
+        return
+    if cfg.data.max_views is not None:
+        raise SslWsError("ssl.refit_views adds views to the store, which data.max_views would cut again: "
+                         "refit a one-fit store (`ssl-ws refit`) or set data.max_views=null")
+    cache = cfg.ssl.refit_dir or os.path.join(cfg.output_dir, "refits")
+    bar = None
+
+    def progress(ev):
+        nonlocal bar
+        if bar is None and cfg.trainer.progress_bar and _rank() == 0:
+            from tqdm import tqdm
+
+            bar = tqdm(desc="refit", unit="INR", dynamic_ncols=True, file=sys.stderr)
+        if bar is not None:
+            bar.update(ev["inrs"])
+
+    try:
+        path = cached_refit(store, k, cache, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if _rank() == 0:
+        print(f"ssl.refit_views={k}: training on {path} ({cfg.data.store} + {k} re-fitted view(s) of every "
+              f"training object)", file=sys.stderr)
+    cfg.data.store = str(path)
+
+
 def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096, canonical: bool = False, enabled: bool = True):
     """Weight statistics over the raw (unaugmented) training rows, streamed; of their canonical
     forms (:mod:`ssl_ws.canonical`) for an encoder that embeds those. ``enabled=False``
@@ -286,6 +327,9 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     from .simclr import train_unit
 
     objective = objective_class(cfg.ssl.objective)  # an unknown name fails before a run directory exists
+    source_store = cfg.data.store
+    if not resume:  # a resumed run's config.yaml already names the refitted store
+        use_refit_views(cfg)
     store, run_cfg, run_dir, fresh, ckpt = _prepare("pretrain", cfg, resume)
     with _refused_before_start(run_dir, fresh):
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -313,6 +357,7 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
         "kind": "pretrain",
         "run_dir": run_dir,
         "store": cfg.data.store,
+        "source_store": source_store,
         "epochs": int(trainer.current_epoch),
         "global_step": int(trainer.global_step),
         "history": module.history,
