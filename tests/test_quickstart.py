@@ -19,18 +19,25 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     assert main(["quickstart", "--tiny", "--output-dir", str(out), "--store", str(store)]) == 0
     summary = json.loads((out / "quickstart.json").read_text())
     table = summary["table"]
-    assert {r["model"] for r in table} == {"SimCLR-pretrained DWSNet", "same DWSNet, random weights"}
+    assert {r["model"] for r in table} == {"SimCLR DWSNet, one fit + refits", "SimCLR DWSNet, two real fits",
+                                           "same DWSNet, random weights"}
+    assert load_store(str(store) + "-2fit").num_views == 2
+    # one fit per digit from independent inits; SimCLR trained on its re-fitted views
+    st = load_store(store)
+    assert st.num_views == 1 and st.meta["fit"]["init_scheme"] == "independent"
+    trained_on = load_store(summary["pretrain_store"])
+    assert trained_on.meta["refit"]["views"] == 2 and trained_on.num_views == 3
     for r in table:
         assert 0.0 <= r["linear_probe"] <= 1.0 and 0.0 <= r["knn"] <= 1.0
     assert 0.0 <= summary["supervised"]["test_acc"] <= 1.0
     assert os.path.getsize(summary["query_picture"]) > 1000
     ret = summary["retrieval"]  # retrieval quality of the encoder beside the raw weights
-    assert set(ret) == {"encoder", "raw"} and ret["encoder"]["post"] == "center"
-    assert all(0.0 <= r["class_r1"] <= 1.0 and 0.0 <= r["object_r10"] <= 1.0 for r in ret.values())
+    assert set(ret) == {"encoder", "raw", "pixels"} and ret["encoder"]["post"] == "center"
+    assert all(0.0 <= r["class_r1"] <= 1.0 for r in ret.values())
     assert glob.glob(str(out / "simclr" / "*" / "**" / "events.out.tfevents.*"), recursive=True)
     assert (out / "encoder.pt").is_file() and (out / "index").is_dir()
     printed = capsys.readouterr().out
-    assert "=== results" in printed and "tensorboard --logdir" in printed and "other fit in top 10" in printed
+    assert "=== results" in printed and "tensorboard --logdir" in printed and "same class first" in printed
     # the store is cached: a second run reuses it instead of fitting again
     before = os.path.getmtime(store / "params.npy")
     assert main(["quickstart", "--tiny", "--output-dir", str(out), "--store", str(store)]) == 0

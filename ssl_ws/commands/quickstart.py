@@ -3,16 +3,19 @@
 Stages, each run through :func:`ssl_ws.cli.main` with the arguments a user would type,
 so the quickstart exercises exactly the code of the individual commands:
 
-1. ``fit``           -- SIRENs for sklearn's digits, several views each (cached);
-2. ``pretrain``      -- SimCLR on a DWSNet encoder;
+1. ``fit``           -- one SIREN per digit from its own random init, as every published INR data
+   set is made (cached);
+2. ``pretrain``      -- SimCLR on a DWSNet encoder; the positives are re-fitted views of each
+   training digit (``ssl.refit_views``, :mod:`ssl_ws.inr.refit`), made from its one fit; and, as a
+   second row, the same recipe on a store with a real second fit of every digit;
 3. ``linear-probe`` / ``knn`` -- the pretrained encoder, and the same architecture with
    random weights (the baseline every SSL number must beat);
 4. ``train``         -- the same architecture trained supervised from scratch;
 5. ``baselines``     -- what a user would do instead of learning from weights: logistic
    regression on the raw weights and on the rendered pixels, a small CNN on the renders;
 6. ``index`` / ``query`` / ``retrieval-eval`` -- a retrieval index, a picture of queries with
-   their neighbours, and how good the answers are (the other fit of an image among the top 10,
-   a same-class first answer) beside the raw weights;
+   their neighbours, and how good the answers are (a same-class first answer) beside the raw
+   weights and the rendered pixels;
 7. a results table (train and test accuracy of every model), printed and written to
    ``<output_dir>/quickstart.json``.
 
@@ -29,6 +32,8 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ROW_LABELS = (("pretrained", "SimCLR DWSNet, one fit + refits"), ("second_fit", "SimCLR DWSNet, two real fits"),
+              ("random", "same DWSNet, random weights"))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -120,16 +125,17 @@ def _query_rows(store, n: int):
 
 
 def _retrieval_summary(results) -> dict:
-    """``{features: {"object_r10", "class_r1"}}`` of ``ssl-ws retrieval-eval``'s results, at the
-    post-processing an index uses by default (the encoder's) and the raw weights' own."""
+    """``{features: {"post", "class_r1"}}`` of ``ssl-ws retrieval-eval``'s results: the encoder at
+    the post-processing an index uses by default, the raw weights centred, the rendered pixels
+    by cosine (``l2``)."""
     from ..eval.index import DEFAULT_POST
 
+    want = {"encoder": DEFAULT_POST, "raw": "center", "pixels": "l2"}
     out = {}
     for row in results.get("rows", []):
         feat, post = row.get("features"), row.get("post")
-        if (feat == "encoder" and post == DEFAULT_POST) or (feat == "raw" and post == "center"):
-            out[feat] = {"post": post, "object_r10": row.get("object", {}).get("recall@10"),
-                         "class_r1": row.get("class", {}).get("recall@1")}
+        if want.get(feat) == post:
+            out[feat] = {"post": post, "class_r1": row.get("class", {}).get("recall@1")}
     return out
 
 
@@ -157,6 +163,7 @@ def run(args) -> int:
     if args.tiny:
         tiny = cfg.get("tiny", {})
         cfg["fit"].update(tiny.get("fit", {}))
+        cfg.setdefault("second_fit", {}).update(tiny.get("second_fit", {}))
         cfg["pretrain"]["overrides"] = list(cfg["pretrain"].get("overrides", [])) + list(tiny.get("pretrain", []))
         cfg["supervised"]["overrides"] = list(cfg["supervised"].get("overrides", [])) + list(tiny.get("supervised", []))
         cfg["evaluate"].update(tiny.get("evaluate", {}))
@@ -179,6 +186,22 @@ def run(args) -> int:
             argv += [f"--{key.replace('_', '-')}", str(value)]
         _cli(argv)
     store = load_store(store_path)
+    second = dict(cfg.get("second_fit") or {})
+    if second.get("enabled", False):
+        second_path = second.pop("out")
+        if args.store:  # beside the store asked for
+            second_path = args.store.rstrip("/") + "-2fit"
+        second.pop("enabled")
+        second_cfg = {**fit_cfg, **second}
+        if _store_is_complete(second_path, second_cfg):
+            print(f"reusing the INR store {second_path}")
+        else:
+            argv = ["fit", "--out", second_path, "--overwrite"]
+            for key, value in second_cfg.items():
+                argv += [f"--{key.replace('_', '-')}", str(value)]
+            _cli(argv)
+    else:
+        second_path = None
     timings["fit"] = time.perf_counter() - t
 
     # 2. pretrain ---------------------------------------------------------------------------
@@ -190,6 +213,14 @@ def run(args) -> int:
     pre_res = json.load(open(os.path.join(pre_run, "results.json")))
     ckpt = pre_res.get("best_checkpoint") or pre_res["last_checkpoint"]
     _cli(["export", ckpt, "--out", os.path.join(out, "encoder.pt")])
+    encoders = {"pretrained": os.path.join(out, "encoder.pt")}
+    if second_path:  # the same recipe where a real second fit of every digit gives the positives
+        _cli(["pretrain", "--config", _resolve(cfg["pretrain"]["config"]), f"data.store={second_path}",
+              f"output_dir={out}", "name=simclr-second-fit", *cfg["pretrain"].get("overrides", [])])
+        res2 = json.load(open(os.path.join(_newest_run(out, "simclr-second-fit"), "results.json")))
+        _cli(["export", res2.get("best_checkpoint") or res2["last_checkpoint"], "--out",
+              os.path.join(out, "encoder-second-fit.pt")])
+        encoders["second_fit"] = os.path.join(out, "encoder-second-fit.pt")
     timings["pretrain"] = time.perf_counter() - t
 
     # 3. evaluate: pretrained vs random init -------------------------------------------------
@@ -197,7 +228,7 @@ def run(args) -> int:
     random_ckpt = _random_encoder(os.path.join(out, "encoder.pt"), int(pre_res["config"].get("seed", 0)),
                                   os.path.join(out, "random_encoder.pt"))
     evals = {}
-    for tag, enc in (("pretrained", os.path.join(out, "encoder.pt")), ("random", random_ckpt)):
+    for tag, enc in [*encoders.items(), ("random", random_ckpt)]:
         for lpc in cfg["evaluate"]["labels_per_class"]:
             lpc = str(lpc)
             probe_json = os.path.join(out, "eval", f"{tag}_linear_probe_{lpc}.json")
@@ -241,7 +272,7 @@ def run(args) -> int:
         pngs.append(png)
     picture = _stack_pngs(pngs, os.path.join(out, "queries.png")) if pngs else None
     retr_json = os.path.join(out, "eval", "retrieval.json")
-    _cli(["retrieval-eval", os.path.join(out, "encoder.pt"), store_path, "--features", "encoder,raw",
+    _cli(["retrieval-eval", os.path.join(out, "encoder.pt"), store_path, "--features", "encoder,raw,pixels",
           "--out", retr_json, "--quiet"])
     retrieval = _retrieval_summary(json.load(open(retr_json))["results"])
     timings["retrieval"] = time.perf_counter() - t
@@ -251,7 +282,9 @@ def run(args) -> int:
     rows = []
     for lpc in cfg["evaluate"]["labels_per_class"]:
         lpc = str(lpc)
-        for tag, label in (("pretrained", "SimCLR-pretrained DWSNet"), ("random", "same DWSNet, random weights")):
+        for tag, label in ROW_LABELS:
+            if (tag, lpc) not in evals:
+                continue
             e = evals[(tag, lpc)]
             rows.append({"model": label, "labels_per_class": lpc, "linear_probe": e["linear_probe"], "knn": e["knn"]})
     summary = {
@@ -264,6 +297,7 @@ def run(args) -> int:
         "baselines": {name: {k: r.get(k) for k in ("train_acc", "val_acc", "test_acc", "seconds")}
                       for name, r in baselines.items()},
         "pretrain_run": pre_run,
+        "pretrain_store": pre_res.get("store"),
         "query_picture": picture,
         "retrieval": retrieval,
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(total, 1)},
@@ -287,12 +321,12 @@ def run(args) -> int:
     for name, r in baselines.items():
         print(f"{names.get(name, name):<40} {fmt(r.get('train_acc')):>12} {fmt(r.get('test_acc')):>13}")
     if retrieval:
-        print(f"\n{'retrieval (test split, query left out)':<40} {'other fit in top 10':>20} {'same class first':>17}")
-        for key, label in (("encoder", "SimCLR-pretrained DWSNet"), ("raw", "raw standardized weights")):
+        print(f"\n{'retrieval (test split, query left out)':<40} {'same class first':>17}")
+        for key, label in (("encoder", "SimCLR DWSNet, one fit + refits"), ("raw", "raw standardized weights"),
+                           ("pixels", "rendered pixels, cosine")):
             r = retrieval.get(key)
             if r:
-                obj = "   —" if r["object_r10"] is None else f"{r['object_r10']:.3f}"
-                print(f"{label:<40} {obj:>20} {r['class_r1']:>17.3f}")
+                print(f"{label:<40} {r['class_r1']:>17.3f}")
     print(f"\nquery picture: {picture}")
     print(f"results: {os.path.join(out, 'quickstart.json')}")
     print(f"TensorBoard: tensorboard --logdir {out}")
