@@ -38,6 +38,12 @@ ROWS = {
     "refit2": ["ssl.refit_views=2"],
     "refit1-none": ["ssl.refit_views=1", "augment.preset=none"],
     "refit2-none": ["ssl.refit_views=2", "augment.preset=none"],
+    # a nonlinear per-layer embedding of every neuron's probe features before the DWS layers
+    "refit1-pe64": ["ssl.refit_views=1", "encoder.probe_embed=64"],
+    "refit2-pe64": ["ssl.refit_views=2", "encoder.probe_embed=64"],
+    "refit2-pe128-h32": ["ssl.refit_views=2", "encoder.probe_embed=128", "encoder.hidden=32"],
+    "refit2-t0.2": ["ssl.refit_views=2", "ssl.temperature=0.2"],
+    "refit4": ["ssl.refit_views=4"],
     # the functional baselines, trained by the same SimCLR recipe: the INR rendered on its pixel grid
     "pixels-cnn": ["encoder.name=pixels-cnn", "ssl.positives=same_fit", "ssl.refit_views=0"],
     "pixels-cnn-refit1": ["encoder.name=pixels-cnn", "ssl.refit_views=1"],
@@ -157,7 +163,7 @@ def print_table(out_dir: str) -> None:
     head = f"{'row':<22} {'steps':>5} {'probe':>6} {'p@10':>6} {'kNN':>6} {'k@10':>6} {'R@1':>6} {'loss end':>8} {'s':>6}"
     print(head)
     for r in rows:
-        loss = r["history"][-1].get("train_loss") if r["history"] else None
+        loss = r["history"][-1].get("loss") if r["history"] else None
         print(f"{r['name']:<22} {r['steps']:>5} {fmt(r['probe_all']):>6} {fmt(r['probe_10']):>6} {fmt(r['knn_all']):>6} "
               f"{fmt(r['knn_10']):>6} {fmt(r.get('class_r1_encoder')):>6} {fmt(loss):>8} {r['pretrain_seconds']:>6.0f}")
     b = os.path.join(out_dir, "baselines", "baselines.json")
@@ -171,7 +177,7 @@ def print_table(out_dir: str) -> None:
                   f"{fmt(rnd.get('class_r1_pixels')):>6}   (LR train {fmt(b['pixels_lr']['train_acc'])}; R@1: cosine)")
     print("curves (step: loss / online kNN / online probe on val):")
     for r in rows:
-        pts = [f"{h.get('step', '?')}: {fmt(h.get('train_loss'))}/{fmt(h.get('knn_acc'))}/{fmt(h.get('probe_acc'))}"
+        pts = [f"{h.get('step', '?')}: {fmt(h.get('loss'))}/{fmt(h.get('knn_acc'))}/{fmt(h.get('probe_acc'))}"
                for h in r["history"]]
         print(f"  {r['name']}: " + "; ".join(pts))
 

@@ -148,12 +148,14 @@ def test_fixed_io_layer_is_not_equivariant_to_input_permutations():
 
 
 @pytest.mark.parametrize("sizes", SPECS)
-@pytest.mark.parametrize("coords", ["grid", "learned"])
-def test_dwsnet_with_probe_features_is_invariant(sizes, coords, make_ws):
-    """Probe activations are computed from the raw weights and move with their neurons."""
+@pytest.mark.parametrize("coords, embed", [("grid", 0), ("learned", 0), ("grid", 6)])
+def test_dwsnet_with_probe_features_is_invariant(sizes, coords, embed, make_ws):
+    """Probe activations are computed from the raw weights and move with their neurons (also
+    through the per-layer probe embedding, ``probe_embed``)."""
     torch.manual_seed(0)
     spec = INRSpec(sizes)
-    enc = build_encoder("dwsnet", spec, hidden=8, n_layers=2, num_heads=2, probes=9, probe_coords=coords).eval()
+    enc = build_encoder("dwsnet", spec, hidden=8, n_layers=2, num_heads=2, probes=9, probe_coords=coords,
+                        probe_embed=embed).eval()
     ws = make_ws(spec, batch=4, seed=2)
     z = enc(ws, raw=ws)
     moved = permute(ws, random_perms(spec, 4, 0))

@@ -77,6 +77,12 @@ class DWSNet(WeightSpaceEncoder):
             channels of the output bias: the functional view, invariant to every weight
             symmetry of the function, as node features.
         probe_coords: ``"grid"`` (fixed) or ``"learned"`` probe coordinates.
+        probe_embed: width ``E`` of a per-layer MLP ``P -> E -> E`` (ReLU) applied to every
+            neuron's probe features before the first equivariant layer (0 = none: the ``P``
+            activations enter the first layer as they are, i.e. mixed linearly into ``hidden``
+            channels). One MLP per INR layer, shared by its neurons, so the encoder stays
+            invariant to neuron permutations; with it the output neuron's features (the INR's
+            image at the probes) are read nonlinearly before any weight-space mixing.
         canonical: map every INR to its canonical form under the neuron-wise sign and
             bias-shift symmetries of SIRENs (positive scale for ReLU INRs) before the
             layers (:mod:`ssl_ws.canonical`), making the embedding invariant to them as well
@@ -105,6 +111,7 @@ class DWSNet(WeightSpaceEncoder):
         probes: int = 0,
         probe_coords: str = "grid",
         canonical: bool = False,
+        probe_embed: int = 0,
     ):
         super().__init__(spec, out_dim)
         _positive("hidden", hidden)
@@ -122,22 +129,29 @@ class DWSNet(WeightSpaceEncoder):
         _positive("probes", probes, allow_zero=True)
         _choice("probe_coords", probe_coords, PROBE_COORDS)
         _boolean("canonical", canonical)
+        _positive("probe_embed", probe_embed, allow_zero=True)
+        if probe_embed and not probes:
+            raise SslWsError("encoder.probe_embed embeds probe features: it needs encoder.probes > 0")
         if set_layer == "sab" and hidden % num_heads:
             raise SslWsError(f"num_heads ({num_heads}) must divide hidden ({hidden}) for set_layer='sab'")
         self._record(
             hidden=hidden, n_layers=n_layers, out_dim=out_dim, set_layer=set_layer, num_heads=num_heads,
             pooling=pooling, layer_pooling=layer_pooling, norm=norm, dropout=float(dropout),
             head_layers=head_layers, head_hidden=head_hidden, probes=probes, probe_coords=probe_coords,
-            canonical=canonical,
+            canonical=canonical, probe_embed=probe_embed,
         )
         self.canonical = canonical
         self.probes = ProbeFeatures(self.spec, probes, probe_coords) if probes else None
         self.uses_raw_weights = bool(probes)
+        self.probe_embed = nn.ModuleList(
+            nn.Sequential(nn.Linear(probes, probe_embed), nn.ReLU(), nn.Linear(probe_embed, probe_embed))
+            for _ in range(self.spec.n_layers)
+        ) if probe_embed else None
         sizes = self.spec.layer_sizes
         self.dropout = float(dropout)
         self.layers = nn.ModuleList()
         self.norms = nn.ModuleList()
-        channels, bias_channels = 1, 1 + probes
+        channels, bias_channels = 1, 1 + (probe_embed or probes)
         for _ in range(n_layers):
             self.layers.append(
                 EquivariantLayer(sizes, channels, hidden, fixed_io=True, set_layer=set_layer,
@@ -152,7 +166,10 @@ class DWSNet(WeightSpaceEncoder):
 
     def equivariant_features(self, ws: WeightSpace, raw: WeightSpace = None):
         """The output of the last equivariant layer: (weights, biases), channels last, folded."""
-        x = lift(ws, fixed_io=True, bias_features=self.probes(raw) if self.probes is not None else None)
+        feats = self.probes(raw) if self.probes is not None else None
+        if self.probe_embed is not None:
+            feats = [embed(f) for embed, f in zip(self.probe_embed, feats)]
+        x = lift(ws, fixed_io=True, bias_features=feats)
         for layer, norm in zip(self.layers, self.norms):
             x = norm(layer(x))
             x = map_tensors(F.relu, x)
