@@ -106,3 +106,19 @@ def test_cached_refit_is_reused_and_follows_a_rewritten_store(one_fit, tmp_path)
     meta["class_names"][0] = "zero"  # a different store at another path: another entry
     (copy / "meta.json").write_text(json.dumps(meta))
     assert refit_cache_path(load_store(copy), 1, tmp_path / "cache") != path
+
+
+def test_refit_of_a_store_without_recipe_takes_the_published_one(tmp_path, capsys):
+    """An imported store records no fitting recipe: refit uses `dwsnets`; without an image size
+    it cannot render its INRs and says so in one line."""
+    from _train_helpers import tiny_store
+    from ssl_ws.inr.refit import plan_refit
+
+    bare = load_store(tiny_store(tmp_path / "bare", n_obj=10, views=1))
+    assert main(refit_args(str(bare.path), tmp_path / "x")) == 2
+    assert "no 2-D image_size" in capsys.readouterr().err
+    meta = json.loads((bare.path / "meta.json").read_text())
+    meta.update(image_size=[6, 6], fit=None)
+    (bare.path / "meta.json").write_text(json.dumps(meta))
+    plan = plan_refit(load_store(bare.path), 1)
+    assert plan.fit_cfg["recipe"] == "dwsnets" and plan.fit_cfg["lr"] == 5e-4 and len(plan) == 6

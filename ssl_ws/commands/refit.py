@@ -35,11 +35,12 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from ..data.store import load_store
-    from ..inr.refit import refit_store
+    from ..inr.refit import plan_refit, refit_store
     from .fit import _parse_workers, psnr_summary
 
     store = load_store(args.store)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    total = len(plan_refit(store, args.views, splits=splits, seed=args.seed, recipe=args.recipe, chunk=args.chunk))
     bar = None
 
     def progress(ev):
@@ -48,7 +49,7 @@ def run(args) -> int:
             procs = f", {ev['workers']} worker processes" if ev["workers"] > 1 else ""
             print(f"refitting {', '.join(splits)} of {args.store}: {args.views} new fit(s) per object, "
                   f"{ev['chunks']} chunk(s){procs}", file=sys.stderr)
-            bar = tqdm(unit="INR", dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(total=total, unit="INR", dynamic_ncols=True, file=sys.stderr)
         if ev["psnr_median"] is not None:
             bar.set_postfix({"psnr": f"{ev['psnr_median']:.1f}"}, refresh=False)
         bar.update(ev["inrs"])
