@@ -44,6 +44,9 @@ ROWS = {
     "refit2-pe128-h32": ["ssl.refit_views=2", "encoder.probe_embed=128", "encoder.hidden=32"],
     "refit2-t0.2": ["ssl.refit_views=2", "ssl.temperature=0.2"],
     "refit4": ["ssl.refit_views=4"],
+    "refit1-crop": ["ssl.refit_views=1", "augment.preset=crop"],
+    "refit1-t0.2": ["ssl.refit_views=1", "ssl.temperature=0.2"],
+    "refit1-b128": ["ssl.refit_views=1", "data.batch_size=128"],
     # the functional baselines, trained by the same SimCLR recipe: the INR rendered on its pixel grid
     "pixels-cnn": ["encoder.name=pixels-cnn", "ssl.positives=same_fit", "ssl.refit_views=0"],
     "pixels-cnn-refit1": ["encoder.name=pixels-cnn", "ssl.refit_views=1"],

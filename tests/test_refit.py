@@ -122,3 +122,16 @@ def test_refit_of_a_store_without_recipe_takes_the_published_one(tmp_path, capsy
     (bare.path / "meta.json").write_text(json.dumps(meta))
     plan = plan_refit(load_store(bare.path), 1)
     assert plan.fit_cfg["recipe"] == "dwsnets" and plan.fit_cfg["lr"] == 5e-4 and len(plan) == 6
+
+
+def test_cached_refit_extends_a_smaller_one_to_the_same_store(one_fit, tmp_path):
+    store = load_store(one_fit)
+    one = cached_refit(store, 1, tmp_path / "grow", device="cpu", workers=1)
+    two = cached_refit(store, 2, tmp_path / "grow", device="cpu", workers=1)  # adds view 2 to `one`
+    fresh = cached_refit(store, 2, tmp_path / "fresh", device="cpu", workers=1)
+    for f in FILES:
+        if f != "meta.json":
+            assert (two / f).read_bytes() == (fresh / f).read_bytes(), f
+    a, b = load_store(two).meta["refit"], load_store(fresh).meta["refit"]
+    assert a["views"] == b["views"] == 2 and a["source_store"] == b["source_store"]
+    assert load_store(one).num_views == 2 and load_store(two).num_views == 3

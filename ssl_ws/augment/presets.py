@@ -39,6 +39,11 @@ def _weak():
     return [T.RandomTranslate(0.1), T.GaussianNoise(0.1)]
 
 
+def _crop():
+    return [T.RandomScale((0.9, 1.15)), T.RandomTranslate(0.1), T.RandomRotate(10.0),
+            T.RandomIntensity((0.9, 1.1), 0.05), T.GaussianNoise(0.1)]
+
+
 def _symmetry():
     return [T.RandomPermutation(), T.RandomSignFlip()]
 
@@ -77,6 +82,8 @@ def _strong():
 BASES: Dict[str, Tuple[Callable, str]] = {
     "none": (_none, "no augmentation"),
     "weak": (_weak, "translate up to 0.1, Gaussian noise 0.1 x std"),
+    "crop": (_crop, "the INR-space analogue of a random resized crop: scale 0.9-1.15, translate 0.1, rotate 10 deg, "
+                     "intensity 0.9-1.1 +- 0.05, Gaussian noise 0.1 x std"),
     "symmetry": (_symmetry, "exact symmetries only: neuron permutation, sign flip (image unchanged)"),
     "symmetry-shift": (
         _symmetry_shift,

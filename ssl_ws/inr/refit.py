@@ -141,11 +141,12 @@ class RefitReport:
 def refit_store(store, out, views: int, *, splits: Sequence[str] = REFIT_SPLITS, seed: Optional[int] = None,
                 recipe: Optional[str] = None, device=None, workers: Optional[int] = None, overwrite: bool = False,
                 chunk: int = 512, progress: Optional[Callable[[Dict], None]] = None,
-                max_chunks: Optional[int] = None) -> RefitReport:
+                max_chunks: Optional[int] = None, record: Optional[Dict] = None) -> RefitReport:
     """Write ``out``: ``store`` plus ``views`` re-fitted views of each object in ``splits``.
 
     ``progress`` / ``max_chunks`` / ``workers`` as in :func:`ssl_ws.inr.build.fit_store`; a
     killed refit resumes from ``OUT.partial`` when run again with the same arguments.
+    ``record``: entries that replace those of ``meta.json``'s ``refit`` record.
     """
     import json
     import shutil
@@ -214,6 +215,7 @@ def refit_store(store, out, views: int, *, splits: Sequence[str] = REFIT_SPLITS,
             "new_rows": int(keep.sum()), "failed_fits": [[int(o), int(v)] for o, v in
                                                           zip(plan.obj_rows[~keep], plan.view_rows[~keep])],
             "mean_steps": float(new["steps"][keep].mean()) if keep.any() else 0.0,
+            **(record or {}),
         }
         write_store(out, params=params, labels=labels, object_ids=obj[order], view_ids=view[order], psnr=psnr,
                     splits={k: v.tolist() for k, v in store.splits.items()}, meta=meta, overwrite=overwrite)
@@ -249,16 +251,29 @@ def refit_cache_path(store, views: int, cache_dir, *, seed: Optional[int] = None
 def cached_refit(store, views: int, cache_dir, *, seed: Optional[int] = None, device=None,
                  workers: Optional[int] = None, progress: Optional[Callable[[Dict], None]] = None) -> Path:
     """The path of ``store`` refitted with ``views`` new views per training object, made with
-    :func:`refit_store` on first use and reused afterwards (:func:`refit_cache_path`)."""
+    :func:`refit_store` on first use and reused afterwards (:func:`refit_cache_path`). A cached
+    refit with fewer views is extended by the views it lacks: view ``k`` of an object always
+    starts from the key ``(seed, object, k)`` and every fit is independent of its batch, so the
+    result is the store a refit from scratch would write."""
     from ..data.store import load_store
 
-    out = refit_cache_path(store, views, cache_dir, seed=seed)
-    if out.exists():
+    def usable(path):
         try:
-            load_store(out)
-            return out
+            return load_store(path) if path.exists() else None
         except SslWsError:  # a damaged cache entry: fit it again
-            pass
+            return None
+
+    out = refit_cache_path(store, views, cache_dir, seed=seed)
+    if usable(out) is not None:
+        return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    refit_store(store, out, views, seed=seed, device=device, workers=workers, overwrite=True, progress=progress)
+    base, have = store, 0
+    for k in range(int(views) - 1, 0, -1):
+        cached = usable(refit_cache_path(store, k, cache_dir, seed=seed))
+        if cached is not None:
+            base, have = cached, k
+            break
+    record = {"source_store": str(Path(store.path).resolve()), "source_rows": int(len(store)), "views": int(views)}
+    refit_store(base, out, int(views) - have, seed=seed, device=device, workers=workers, overwrite=True,
+                progress=progress, record=record)
     return out
