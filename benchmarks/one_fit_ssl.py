@@ -45,6 +45,8 @@ ROWS = {
     "refit2-t0.2": ["ssl.refit_views=2", "ssl.temperature=0.2"],
     "refit4": ["ssl.refit_views=4"],
     "refit1-crop": ["ssl.refit_views=1", "augment.preset=crop"],
+    "refit2-crop": ["ssl.refit_views=2", "augment.preset=crop"],
+    "refit1-crop-t0.2": ["ssl.refit_views=1", "augment.preset=crop", "ssl.temperature=0.2"],
     "refit1-t0.2": ["ssl.refit_views=1", "ssl.temperature=0.2"],
     "refit1-b128": ["ssl.refit_views=1", "data.batch_size=128"],
     # the functional baselines, trained by the same SimCLR recipe: the INR rendered on its pixel grid
@@ -107,7 +109,7 @@ def run_row(name: str, args) -> dict:
     seconds = time.perf_counter() - t
     res = json.load(open(found[-1]))
     ckpt = res.get("best_checkpoint") or res["last_checkpoint"]
-    row = {"name": name, "overrides": ROWS[name] + list(args.extra), "steps": res["global_step"],
+    row = {"name": name, "config": args.config, "overrides": ROWS[name] + list(args.extra), "steps": res["global_step"],
            "pretrain_seconds": round(seconds, 1), "store": args.store, "trained_on": res["store"],
            "best": res.get("best"), "history": res["history"], **evaluate(ckpt, args.store, d, log)}
     with open(done, "w") as fh:
@@ -183,6 +185,9 @@ def print_table(out_dir: str) -> None:
         pts = [f"{h.get('step', '?')}: {fmt(h.get('loss'))}/{fmt(h.get('knn_acc'))}/{fmt(h.get('probe_acc'))}"
                for h in r["history"]]
         print(f"  {r['name']}: " + "; ".join(pts))
+    first = rows[0]
+    print(f"\nreproduce: python benchmarks/one_fit_ssl.py --store {first['store']} --config {first.get('config')} "
+          f"--steps {first['steps']} --rows {' '.join(r['name'] for r in rows)} --out {out_dir}")
 
 
 def main(argv=None) -> int:
@@ -206,8 +211,6 @@ def main(argv=None) -> int:
         if not args.no_baselines:
             run_baselines(args)
     print_table(args.out)
-    print(f"\nreproduce: python benchmarks/one_fit_ssl.py --store {args.store} --config {args.config} "
-          f"--steps {args.steps} --rows {' '.join(args.rows)} --out {args.out}")
     return 0
 
 

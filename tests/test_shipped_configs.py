@@ -14,6 +14,7 @@ import pytest
 
 from _train_helpers import tiny_store
 from ssl_ws.cli import main
+from ssl_ws.data import load_store
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHORT = ["trainer.max_steps=3", "eval.every_n_steps=3", "data.batch_size=8", "trainer.accelerator=cpu",
@@ -23,7 +24,13 @@ SHORT = ["trainer.max_steps=3", "eval.every_n_steps=3", "data.batch_size=8", "tr
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory):
     d = tmp_path_factory.mktemp("shipped")
-    return {"two_fits": tiny_store(d / "two", n_obj=40, views=2), "one_fit": tiny_store(d / "one", n_obj=40, views=1)}
+    sized = tiny_store(d / "sized", n_obj=40, views=1)  # with an image size: its INRs can be rendered and refitted
+    meta = json.loads(open(os.path.join(sized, "meta.json")).read())
+    meta["image_size"] = [6, 6]
+    with open(os.path.join(sized, "meta.json"), "w") as fh:
+        json.dump(meta, fh)
+    return {"two_fits": tiny_store(d / "two", n_obj=40, views=2), "one_fit": tiny_store(d / "one", n_obj=40, views=1),
+            "one_fit_sized": sized}
 
 
 def _run(kind, config, store, out, *extra):
@@ -42,12 +49,22 @@ def test_supervised_recipes_run_anywhere(stores, tmp_path, config, fits):
 
 
 @pytest.mark.parametrize("config", ["configs/pretrain/cpu.yaml", "configs/pretrain/best.yaml"])
-@pytest.mark.parametrize("fits", ["one_fit", "two_fits"])
-def test_pretrain_recipes_run_anywhere(stores, tmp_path, config, fits):
-    """One fit per object: positives=auto picks two augmentations of it, which the recipes' `weak`
-    augmentation makes different views (without augmentation it would be refused)."""
+@pytest.mark.parametrize("fits", ["one_fit", "one_fit_sized", "two_fits"])
+def test_pretrain_recipes_run_anywhere(stores, tmp_path, config, fits, capsys):
+    """One fit per object: the recipes refit every training object once (ssl.refit_views) and take
+    two fits as positives; a store whose INRs cannot be rendered (no image size) trains on two
+    augmentations of its one fit, which the recipes' `weak` augmentation makes different views."""
     res = _run("pretrain", config, stores[fits], tmp_path)
     assert res["history"] and all(h["knn_acc"] == h["knn_acc"] for h in res["history"])  # not NaN
+    positives = res["config"]["ssl"]["positives"]
+    if fits == "one_fit_sized":
+        assert positives == "two_views" and res["store"] != res["source_store"]
+        assert load_store(res["store"]).meta["refit"]["views"] == 1
+    else:
+        assert res["store"] == res["source_store"]
+        assert positives == ("two_views" if fits == "two_fits" else "same_fit")
+    if fits == "one_fit":
+        assert "needs 2-D INRs and an image_size" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("encoder", ["pixels-linear", "pixels-cnn", "dwsnet"])

@@ -146,6 +146,11 @@ def use_refit_views(cfg) -> None:
     if cfg.data.max_views is not None:
         raise SslWsError("ssl.refit_views adds views to the store, which data.max_views would cut again: "
                          "refit a one-fit store (`ssl-ws refit`) or set data.max_views=null")
+    if store.spec.in_dim != 2 or len(store.image_size) != 2:
+        if _rank() == 0:
+            print(f"warning: ssl.refit_views={k} needs 2-D INRs and an image_size in {cfg.data.store}/meta.json "
+                  f"to render them; training on the store as it is", file=sys.stderr)
+        return
     cache = cfg.ssl.refit_dir or os.path.join(cfg.output_dir, "refits")
     bar = None
 
