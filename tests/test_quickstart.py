@@ -26,7 +26,7 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     st = load_store(store)
     assert st.num_views == 1 and st.meta["fit"]["init_scheme"] == "independent"
     trained_on = load_store(summary["pretrain_store"])
-    assert trained_on.meta["refit"]["views"] == 2 and trained_on.num_views == 3
+    assert trained_on.meta["refit"]["views"] == 1 and trained_on.num_views == 2
     for r in table:
         assert 0.0 <= r["linear_probe"] <= 1.0 and 0.0 <= r["knn"] <= 1.0
     assert 0.0 <= summary["supervised"]["test_acc"] <= 1.0
