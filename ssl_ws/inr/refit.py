@@ -94,7 +94,8 @@ def plan_refit(store, views: int, *, splits: Sequence[str] = REFIT_SPLITS, seed:
     if len(objects) == 0:
         raise SslWsError(f"nothing to refit: the store has no rows in {', '.join(splits)}")
     vmax = np.zeros(len(objects), dtype=np.int64)
-    np.maximum.at(vmax, np.searchsorted(objects, obj_ids[np.isin(obj_ids, objects)]), view_ids[np.isin(obj_ids, objects)])
+    chosen = np.isin(obj_ids, objects)
+    np.maximum.at(vmax, np.searchsorted(objects, obj_ids[chosen]), view_ids[chosen])
     k = int(views)
     obj_rows = np.repeat(objects, k)
     view_rows = (np.repeat(vmax, k) + np.tile(np.arange(1, k + 1, dtype=np.int64), len(objects)))
@@ -201,9 +202,8 @@ def refit_store(store, out, views: int, *, splits: Sequence[str] = REFIT_SPLITS,
         view = np.concatenate([np.asarray(store.view_ids), plan.view_rows[keep]])
         order = np.lexsort((view, obj))  # object-major, as every store
         params = np.concatenate([np.asarray(store.params), new["params"][keep]])[order]
-        lab_of = dict(zip(np.asarray(store.object_ids).tolist(), np.asarray(store.labels).tolist()))
-        labels = np.concatenate([np.asarray(store.labels),
-                                 np.array([lab_of[o] for o in plan.obj_rows[keep]], dtype=np.int64)])[order]
+        new_labels = np.asarray(store.labels)[plan.source_rows][index[keep]]  # each refit keeps its object's label
+        labels = np.concatenate([np.asarray(store.labels), new_labels])[order]
         psnr = np.concatenate([np.asarray(store.psnr), new["psnr"][keep]])[order]
         meta = dict(store.meta)
         meta.pop("num_rows", None)
