@@ -110,8 +110,6 @@ def _random_encoder(encoder_path: str, seed: int, out_path: str) -> str:
 
 def _query_rows(store, n: int):
     """The first test INR (view 0) of each of the first n classes."""
-    import numpy as np
-
     rows = store.rows("test", max_views=1)
     picked, seen = [], set()
     for r in rows:

@@ -19,7 +19,6 @@ images.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -184,18 +183,9 @@ def _fit_claimed(plan, src, out, partial, device, workers, overwrite, progress, 
     """The fit proper, in the claimed ``partial`` directory: resume, fit, write the store."""
     from ..data.store import write_store
     from .chunked import FitJob, default_workers, fit_chunked
-    from .partial import LOCK_NAME, clear_partial
+    from .partial import match_partial
 
-    try:
-        old = json.loads((partial / "config.json").read_text())
-    except (OSError, ValueError):
-        old = None
-    if old != plan.config:
-        if any(p.name != LOCK_NAME for p in partial.iterdir()):
-            if not overwrite:
-                raise SslWsError(f"{partial} holds chunks of a different fit; delete it or pass --overwrite")
-            clear_partial(partial)
-        (partial / "config.json").write_text(json.dumps(plan.config, sort_keys=True))
+    match_partial(partial, plan.config, overwrite, "fit")
 
     cfg = plan.fit_cfg
     job = FitJob(spec=plan.spec.to_dict(), recipe=cfg["recipe"], steps=cfg["steps"], lr=cfg["lr"],

@@ -83,3 +83,23 @@ def clear_partial(partial) -> None:
             shutil.rmtree(p)
         else:
             p.unlink()
+
+
+def match_partial(partial, config, overwrite: bool, what: str = "fit") -> None:
+    """Make the claimed ``partial`` hold chunks of the job identified by ``config`` (a JSON-able
+    dict, kept as ``partial/config.json``): chunks of another job are refused in one line, or
+    removed with ``overwrite``; an empty directory is taken over."""
+    import json
+
+    partial = Path(partial)
+    try:
+        old = json.loads((partial / "config.json").read_text())
+    except (OSError, ValueError):
+        old = None
+    if old == config:
+        return
+    if any(p.name != LOCK_NAME for p in partial.iterdir()):
+        if not overwrite:
+            raise SslWsError(f"{partial} holds chunks of a different {what}; delete it or pass --overwrite")
+        clear_partial(partial)
+    (partial / "config.json").write_text(json.dumps(config, sort_keys=True))

@@ -149,14 +149,13 @@ def refit_store(store, out, views: int, *, splits: Sequence[str] = REFIT_SPLITS,
     killed refit resumes from ``OUT.partial`` when run again with the same arguments.
     ``record``: entries that replace those of ``meta.json``'s ``refit`` record.
     """
-    import json
     import shutil
 
     from ..data.store import write_store
     from ..devices import resolve_device
     from ..errors import user_os_errors
     from .chunked import FitJob, default_workers, fit_chunked
-    from .partial import LOCK_NAME, claim_partial, clear_partial
+    from .partial import claim_partial, match_partial
 
     out = Path(out)
     if out.exists() and not overwrite:
@@ -169,16 +168,7 @@ def refit_store(store, out, views: int, *, splits: Sequence[str] = REFIT_SPLITS,
     hint = f"; finished chunks stay in {partial}: free space and run the same command again"
     report = RefitReport(out=out, objects=len(plan.objects), target_psnr=plan.fit_cfg["target_psnr"])
     with claim_partial(partial), user_os_errors(f"cannot write {out}", hint):
-        try:
-            old = json.loads((partial / "config.json").read_text())
-        except (OSError, ValueError):
-            old = None
-        if old != plan.config:
-            if any(p.name != LOCK_NAME for p in partial.iterdir()):
-                if not overwrite:
-                    raise SslWsError(f"{partial} holds chunks of a different refit; delete it or pass --overwrite")
-                clear_partial(partial)
-            (partial / "config.json").write_text(json.dumps(plan.config, sort_keys=True))
+        match_partial(partial, plan.config, overwrite, "refit")
         targets = render_targets(store, plan.source_rows, device=device)
         cfg = plan.fit_cfg
         job = FitJob(spec=store.spec.to_dict(), recipe=cfg["recipe"], steps=cfg["steps"], lr=cfg["lr"],
