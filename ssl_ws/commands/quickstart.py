@@ -100,6 +100,17 @@ def _store_is_complete(path: str, cfg) -> bool:
     )
 
 
+def _fit_or_reuse(path: str, fit_cfg) -> None:
+    """``ssl-ws fit`` with the options of ``fit_cfg`` into ``path``, unless a complete store is there."""
+    if _store_is_complete(path, fit_cfg):
+        print(f"reusing the INR store {path} (delete it to fit again)")
+        return
+    argv = ["fit", "--out", path, "--overwrite"]
+    for key, value in fit_cfg.items():
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    _cli(argv)
+
+
 def _random_encoder(encoder_path: str, seed: int, out_path: str) -> str:
     """The pretrained encoder's architecture and normalizer with random weights: the baseline."""
     from ..models.export import load_encoder, save_encoder
@@ -176,13 +187,7 @@ def run(args) -> int:
 
     # 1. fit ------------------------------------------------------------------------------
     t = _stage("1/6 fit INRs to the digits")
-    if _store_is_complete(store_path, fit_cfg):
-        print(f"reusing the INR store {store_path} (delete it to fit again)")
-    else:
-        argv = ["fit", "--out", store_path, "--overwrite"]
-        for key, value in fit_cfg.items():
-            argv += [f"--{key.replace('_', '-')}", str(value)]
-        _cli(argv)
+    _fit_or_reuse(store_path, fit_cfg)
     store = load_store(store_path)
     second = dict(cfg.get("second_fit") or {})
     if second.get("enabled", False):
@@ -190,14 +195,7 @@ def run(args) -> int:
         if args.store:  # beside the store asked for
             second_path = args.store.rstrip("/") + "-2fit"
         second.pop("enabled")
-        second_cfg = {**fit_cfg, **second}
-        if _store_is_complete(second_path, second_cfg):
-            print(f"reusing the INR store {second_path}")
-        else:
-            argv = ["fit", "--out", second_path, "--overwrite"]
-            for key, value in second_cfg.items():
-                argv += [f"--{key.replace('_', '-')}", str(value)]
-            _cli(argv)
+        _fit_or_reuse(second_path, {**fit_cfg, **second})
     else:
         second_path = None
     timings["fit"] = time.perf_counter() - t
