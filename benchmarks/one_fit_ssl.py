@@ -45,6 +45,7 @@ ROWS = {
     "refit2-t0.2": ["ssl.refit_views=2", "ssl.temperature=0.2"],
     "refit4": ["ssl.refit_views=4"],
     "refit1-crop": ["ssl.refit_views=1", "augment.preset=crop"],
+    "refit2-h32": ["ssl.refit_views=2", "encoder.hidden=32"],
     "refit2-crop": ["ssl.refit_views=2", "augment.preset=crop"],
     "refit1-crop-t0.2": ["ssl.refit_views=1", "augment.preset=crop", "ssl.temperature=0.2"],
     "refit1-t0.2": ["ssl.refit_views=1", "ssl.temperature=0.2"],

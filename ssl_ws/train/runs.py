@@ -332,10 +332,10 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     from .simclr import train_unit
 
     objective = objective_class(cfg.ssl.objective)  # an unknown name fails before a run directory exists
-    source_store = cfg.data.store
     if not resume:  # a resumed run's config.yaml already names the refitted store
         use_refit_views(cfg)
     store, run_cfg, run_dir, fresh, ckpt = _prepare("pretrain", cfg, resume)
+    source_store = (store.meta.get("refit") or {}).get("source_store", cfg.data.store)  # the store refitted
     with _refused_before_start(run_dir, fresh):
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
         train_rows = training_rows(store, cfg)
