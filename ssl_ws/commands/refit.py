@@ -40,7 +40,7 @@ def run(args) -> int:
 
     store = load_store(args.store)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    total = len(plan_refit(store, args.views, splits=splits, seed=args.seed, recipe=args.recipe, chunk=args.chunk))
+    plan = plan_refit(store, args.views, splits=splits, seed=args.seed, recipe=args.recipe, chunk=args.chunk)
     bar = None
 
     def progress(ev):
@@ -49,15 +49,14 @@ def run(args) -> int:
             procs = f", {ev['workers']} worker processes" if ev["workers"] > 1 else ""
             print(f"refitting {', '.join(splits)} of {args.store}: {args.views} new fit(s) per object, "
                   f"{ev['chunks']} chunk(s){procs}", file=sys.stderr)
-            bar = tqdm(total=total, unit="INR", dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(total=len(plan), unit="INR", dynamic_ncols=True, file=sys.stderr)
         if ev["psnr_median"] is not None:
             bar.set_postfix({"psnr": f"{ev['psnr_median']:.1f}"}, refresh=False)
         bar.update(ev["inrs"])
 
     try:
-        rep = refit_store(store, args.out, args.views, splits=splits, seed=args.seed, recipe=args.recipe,
-                          device=args.device, workers=_parse_workers(args.workers), overwrite=args.overwrite,
-                          chunk=args.chunk, progress=progress, max_chunks=args.max_chunks)
+        rep = refit_store(store, plan, args.out, device=args.device, workers=_parse_workers(args.workers),
+                          overwrite=args.overwrite, progress=progress, max_chunks=args.max_chunks)
     finally:
         if bar is not None:
             bar.close()

@@ -87,15 +87,13 @@ def plan_refit(store, views: int, *, splits: Sequence[str] = REFIT_SPLITS, seed:
     obj_ids, view_ids = np.asarray(store.object_ids), np.asarray(store.view_ids)
     # each object's lowest view is the target; its highest view id is where the new ids start
     order = np.lexsort((view_ids, obj_ids))
-    first = order[np.r_[True, obj_ids[order][1:] != obj_ids[order][:-1]]]
+    starts = np.r_[True, obj_ids[order][1:] != obj_ids[order][:-1]]
+    first, last = order[starts], order[np.r_[starts[1:], True]]
     present = np.isin(obj_ids[first], objects)
-    first = first[present]
+    first, vmax = first[present], view_ids[last[present]]
     objects = obj_ids[first]
     if len(objects) == 0:
         raise SslWsError(f"nothing to refit: the store has no rows in {', '.join(splits)}")
-    vmax = np.zeros(len(objects), dtype=np.int64)
-    chosen = np.isin(obj_ids, objects)
-    np.maximum.at(vmax, np.searchsorted(objects, obj_ids[chosen]), view_ids[chosen])
     k = int(views)
     obj_rows = np.repeat(objects, k)
     view_rows = (np.repeat(vmax, k) + np.tile(np.arange(1, k + 1, dtype=np.int64), len(objects)))
@@ -139,11 +137,10 @@ class RefitReport:
     target_psnr: float = 40.0
 
 
-def refit_store(store, out, views: int, *, splits: Sequence[str] = REFIT_SPLITS, seed: Optional[int] = None,
-                recipe: Optional[str] = None, device=None, workers: Optional[int] = None, overwrite: bool = False,
-                chunk: int = 512, progress: Optional[Callable[[Dict], None]] = None,
-                max_chunks: Optional[int] = None, record: Optional[Dict] = None) -> RefitReport:
-    """Write ``out``: ``store`` plus ``views`` re-fitted views of each object in ``splits``.
+def refit_store(store, plan: RefitPlan, out, *, device=None, workers: Optional[int] = None, overwrite: bool = False,
+                progress: Optional[Callable[[Dict], None]] = None, max_chunks: Optional[int] = None,
+                record: Optional[Dict] = None) -> RefitReport:
+    """Write ``out``: ``store`` plus the re-fitted views of ``plan`` (:func:`plan_refit`).
 
     ``progress`` / ``max_chunks`` / ``workers`` as in :func:`ssl_ws.inr.build.fit_store`; a
     killed refit resumes from ``OUT.partial`` when run again with the same arguments.
@@ -162,7 +159,6 @@ def refit_store(store, out, views: int, *, splits: Sequence[str] = REFIT_SPLITS,
         raise SslWsError(f"output {out} already exists; pass --overwrite to replace it")
     if out.resolve() == Path(store.path).resolve():
         raise SslWsError("refit writes a new store: --out must differ from the input store")
-    plan = plan_refit(store, views, splits=splits, seed=seed, recipe=recipe, chunk=chunk)
     device = resolve_device(device)
     partial = Path(str(out) + ".partial")
     hint = f"; finished chunks stay in {partial}: free space and run the same command again"
@@ -264,6 +260,6 @@ def cached_refit(store, views: int, cache_dir, *, seed: Optional[int] = None, de
             base, have = cached, k
             break
     record = {"source_store": str(Path(store.path).resolve()), "source_rows": int(len(store)), "views": int(views)}
-    refit_store(base, out, int(views) - have, seed=seed, device=device, workers=workers, overwrite=True,
-                progress=progress, record=record)
+    refit_store(base, plan_refit(base, int(views) - have, seed=seed), out, device=device, workers=workers,
+                overwrite=True, progress=progress, record=record)
     return out

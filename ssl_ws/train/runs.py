@@ -115,34 +115,37 @@ def build_encoder_from_config(encoder_cfg: Dict, spec, image_size=None):
         raise SslWsError(f"cannot build encoder {name!r} with {cfg}: {msg.splitlines()[0]}") from None
 
 
+def has_two_fits(store, rows: np.ndarray) -> bool:
+    """Whether every object among store ``rows`` has two fits or more there."""
+    _, counts = np.unique(np.asarray(store.object_ids)[np.asarray(rows, dtype=np.int64)], return_counts=True)
+    return bool(len(counts)) and int(counts.min()) >= 2
+
+
 def resolve_positives(positives: str, store, train_rows: np.ndarray) -> str:
     """``ssl.positives=auto``: ``two_views`` when every training object has two fits or more
     (independent fits of one image are the natural positive pair), else ``same_fit``."""
     if positives != "auto":
         return positives
-    _, counts = np.unique(np.asarray(store.object_ids)[np.asarray(train_rows, dtype=np.int64)], return_counts=True)
-    chosen = "two_views" if len(counts) and counts.min() >= 2 else "same_fit"
+    chosen = "two_views" if has_two_fits(store, train_rows) else "same_fit"
     why = "every training object has >= 2 fits" if chosen == "two_views" else "some training objects have a single fit"
     if _rank() == 0:
         print(f"ssl.positives=auto: {chosen} ({why})", file=sys.stderr)
     return chosen
 
 
-def use_refit_views(cfg) -> None:
+def use_refit_views(cfg):
     """``ssl.refit_views=K``: when some training object of ``data.store`` has a single fit and
     the positives may be two fits (``auto`` / ``two_views``), point ``cfg.data.store`` at the
     store refitted with ``K`` new views per training object (:func:`ssl_ws.inr.refit.cached_refit`,
-    made once in ``ssl.refit_dir`` and reused). Evaluation reads view 0, the original fits."""
+    made once in ``ssl.refit_dir`` and reused). Evaluation reads view 0, the original fits.
+    Returns the loaded store to train on (a bad store is refused here, before a run directory exists)."""
     from ..data import load_store
     from ..inr.refit import cached_refit
 
-    k = int(cfg.ssl.refit_views)
-    if k <= 0 or cfg.ssl.positives == "same_fit":
-        return
     store = load_store(cfg.data.store)
-    _, counts = np.unique(np.asarray(store.object_ids)[training_rows(store, cfg)], return_counts=True)
-    if len(counts) and counts.min() >= 2:
-        return
+    k = int(cfg.ssl.refit_views)
+    if k <= 0 or cfg.ssl.positives == "same_fit" or has_two_fits(store, training_rows(store, cfg)):
+        return store
     if cfg.data.max_views is not None:
         raise SslWsError("ssl.refit_views adds views to the store, which data.max_views would cut again: "
                          "refit a one-fit store (`ssl-ws refit`) or set data.max_views=null")
@@ -150,7 +153,7 @@ def use_refit_views(cfg) -> None:
         if _rank() == 0:
             print(f"warning: ssl.refit_views={k} needs 2-D INRs and an image_size in {cfg.data.store}/meta.json "
                   f"to render them; training on the store as it is", file=sys.stderr)
-        return
+        return store
     cache = cfg.ssl.refit_dir or os.path.join(cfg.output_dir, "refits")
     bar = None
 
@@ -172,6 +175,7 @@ def use_refit_views(cfg) -> None:
         print(f"ssl.refit_views={k}: training on {path} ({cfg.data.store} + {k} re-fitted view(s) of every "
               f"training object)", file=sys.stderr)
     cfg.data.store = str(path)
+    return load_store(path)
 
 
 def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096, canonical: bool = False, enabled: bool = True):
@@ -255,15 +259,16 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
     )
 
 
-def _prepare(kind: str, cfg, resume: Optional[str]):
-    """Load the store, decide the run directory, and check a resume checkpoint. Returns the
+def _prepare(kind: str, cfg, resume: Optional[str], store=None):
+    """Load the store (unless given, loaded), decide the run directory, and check a resume checkpoint. Returns the
     store, the typed config (:func:`~ssl_ws.config.to_typed`), the run directory, whether this
     call created it, and the checkpoint to resume from (or None)."""
     from ..config import to_typed, to_yaml
     from ..data import load_store
 
     ckpt = None
-    store = load_store(cfg.data.store)  # a bad store is refused before a run directory exists
+    if store is None:
+        store = load_store(cfg.data.store)  # a bad store is refused before a run directory exists
     fresh = False
     if resume:
         run_dir, ckpt = resolve_resume(resume)
@@ -332,9 +337,8 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
     from .simclr import train_unit
 
     objective = objective_class(cfg.ssl.objective)  # an unknown name fails before a run directory exists
-    if not resume:  # a resumed run's config.yaml already names the refitted store
-        use_refit_views(cfg)
-    store, run_cfg, run_dir, fresh, ckpt = _prepare("pretrain", cfg, resume)
+    # a resumed run's config.yaml already names the refitted store
+    store, run_cfg, run_dir, fresh, ckpt = _prepare("pretrain", cfg, resume, None if resume else use_refit_views(cfg))
     source_store = (store.meta.get("refit") or {}).get("source_store", cfg.data.store)  # the store refitted
     with _refused_before_start(run_dir, fresh):
         pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
