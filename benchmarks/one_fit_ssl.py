@@ -50,6 +50,11 @@ ROWS = {
     "refit1-crop-t0.2": ["ssl.refit_views=1", "augment.preset=crop", "ssl.temperature=0.2"],
     "refit1-t0.2": ["ssl.refit_views=1", "ssl.temperature=0.2"],
     "refit1-b128": ["ssl.refit_views=1", "data.batch_size=128"],
+    "refit1-vicreg": ["ssl.refit_views=1", "ssl.objective=vicreg"],
+    "refit1-barlowtwins": ["ssl.refit_views=1", "ssl.objective=barlowtwins"],
+    "refit1-byol": ["ssl.refit_views=1", "ssl.objective=byol"],
+    "refit2-vicreg": ["ssl.refit_views=2", "ssl.objective=vicreg"],
+    "refit2-byol": ["ssl.refit_views=2", "ssl.objective=byol"],
     # the functional baselines, trained by the same SimCLR recipe: the INR rendered on its pixel grid
     "pixels-cnn": ["encoder.name=pixels-cnn", "ssl.positives=same_fit", "ssl.refit_views=0"],
     "pixels-cnn-refit1": ["encoder.name=pixels-cnn", "ssl.refit_views=1"],

@@ -49,8 +49,11 @@ class AugmentConfig:
 
 @dataclass
 class SSLConfig:
-    objective: str = _f("simclr", "self-supervised objective: simclr, or one registered with ssl_ws.train.objectives.register_objective")
-    temperature: float = _f(0.1, "NT-Xent temperature")
+    objective: str = _f("simclr", "self-supervised objective: simclr, vicreg, barlowtwins, byol, or one registered "
+                                  "with ssl_ws.train.objectives.register_objective")
+    options: Dict[str, Any] = _f(None, "the objective's own hyperparameters (open section: vicreg lambda_param, "
+                                       "mu_param, nu_param; barlowtwins lambda_param; byol momentum)", factory=dict)
+    temperature: float = _f(0.1, "NT-Xent temperature (simclr)")
     positives: str = _f("auto", "positive pairs: 'same_fit' (two augmentations of one fit), 'two_views' (two fits of one "
                                 "object) or 'auto' (two_views when every training object has two fits or more, else same_fit)")
     refit_views: int = _f(0, "one-fit stores: fit this many new views of every training object from fresh inits "
@@ -60,8 +63,8 @@ class SSLConfig:
                                         "seed); null = <output_dir>/refits")
     view_mixup: bool = _f(False, "two_views only: each view is an aligned MixUp of the object's two fits (lam ~ Beta(alpha, alpha))")
     view_mixup_alpha: float = _f(1.0, "Beta parameter of the view MixUp coefficient")
-    proj_hidden: int = _f(128, "hidden width of the SimCLR projection head")
-    proj_out: int = _f(64, "output width of the SimCLR projection head (the loss space)")
+    proj_hidden: int = _f(128, "hidden width of the objective's projection (and prediction) head")
+    proj_out: int = _f(64, "output width of the projection head (the loss space)")
 
 
 @dataclass
@@ -140,7 +143,11 @@ class TrainConfig:
 
 
 SCHEMAS = {"pretrain": PretrainConfig, "train": TrainConfig}
-OPEN_SECTIONS = ("encoder",)  # free-form keys (checked when used)
+OPEN_SECTIONS = ("encoder", "ssl.options")  # free-form keys (checked when used)
+
+
+def _in_open_section(key: str) -> bool:
+    return any(key == s or key.startswith(s + ".") for s in OPEN_SECTIONS)
 
 
 def schema_keys(schema) -> List[str]:
@@ -193,7 +200,7 @@ def _check_keys(user: Dict, kind: str) -> None:
     valid = schema_keys(SCHEMAS[kind])
     sections = {k.split(".")[0] for k in valid if "." in k}
     for key in _flat_keys(user):
-        if key in valid or key.split(".")[0] in OPEN_SECTIONS:
+        if key in valid or _in_open_section(key):
             continue
         if key in sections:
             raise SslWsError(f"config key '{key}' is a section; set its keys (e.g. '{key}.<key>=...')")

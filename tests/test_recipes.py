@@ -12,7 +12,7 @@ from ssl_ws.models import ENCODERS, WeightSpaceEncoder, register_encoder
 from ssl_ws.models.export import load_encoder
 from ssl_ws.train.objectives import OBJECTIVES, register_objective
 from ssl_ws.train.runs import run_pretrain, run_train
-from ssl_ws.train.simclr import SimCLRModule
+from ssl_ws.train.two_views import TwoViewModule
 
 
 # ---------------------------------------------------------------- recipe 1: an encoder
@@ -38,14 +38,16 @@ class NeuronMoments(WeightSpaceEncoder):
 
 
 # ---------------------------------------------------------------- recipe 2: an objective
-class VICReg(SimCLRModule):
-    """SimCLR's views and projection head, lightly's VICReg loss (Bardes et al., ICLR 2022)."""
+class AlignUniform(TwoViewModule):
+    """Alignment + uniformity of the normalized embeddings (Wang & Isola, ICML 2020)."""
 
-    def __init__(self, cfg, spec, encoder, normalizer):
-        super().__init__(cfg, spec, encoder, normalizer)
-        from lightly.loss import VICRegLoss
+    OPTIONS = {"t": 2.0}
 
-        self.criterion = VICRegLoss()
+    def pair_loss(self, v1, v2):
+        z1, z2 = (torch.nn.functional.normalize(self.encode(v), dim=1) for v in (v1, v2))
+        align = (z1 - z2).pow(2).sum(1).mean()
+        uniform = torch.pdist(z1).pow(2).mul(-self.option("t")).exp().mean().log()
+        return {"loss": align + uniform}
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +58,10 @@ def store(tmp_path_factory):
 @pytest.fixture
 def registered():
     register_encoder(NeuronMoments)
-    register_objective("toy-vicreg", VICReg)
+    register_objective("toy-align", AlignUniform)
     yield
     ENCODERS.pop(NeuronMoments.name, None)
-    OBJECTIVES.pop("toy-vicreg", None)
+    OBJECTIVES.pop("toy-align", None)
 
 
 def test_a_new_encoder_trains_exports_and_reloads_by_name(store, tmp_path, registered):
@@ -75,10 +77,13 @@ def test_a_new_encoder_trains_exports_and_reloads_by_name(store, tmp_path, regis
 
 
 def test_a_new_objective_pretrains_with_the_same_data_evaluation_and_checkpoints(store, tmp_path, registered):
-    res = run_pretrain(cfg("pretrain", store, tmp_path, "ssl.objective=toy-vicreg", "trainer.max_epochs=2"))
-    assert res["config"]["ssl"]["objective"] == "toy-vicreg"
+    res = run_pretrain(cfg("pretrain", store, tmp_path, "ssl.objective=toy-align", "ssl.options.t=1",
+                           "trainer.max_epochs=2"))
+    assert res["config"]["ssl"]["objective"] == "toy-align" and res["config"]["ssl"]["options"] == {"t": 1}
     assert len(res["history"]) == 2 and all(0 <= r["knn_acc"] <= 1 for r in res["history"])
     assert load_encoder(res["best_checkpoint"]).out_dim == 8
-    with pytest.raises(SslWsError, match="unknown ssl.objective 'byol'"):
-        run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=byol"))
+    with pytest.raises(SslWsError, match="unknown ssl.objective 'mocov9'"):
+        run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=mocov9"))
+    with pytest.raises(SslWsError, match=r"unknown option 'ssl.options.tau' .*'toy-align' takes \['t'\]"):
+        run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=toy-align", "ssl.options.tau=1"))
     assert not (tmp_path / "bad").exists()  # refused before a run directory was made

@@ -1,14 +1,15 @@
 """Self-supervised objectives by name: ``ssl.objective=simclr`` in a pretraining config.
 
-An objective is a :class:`~ssl_ws.train.base.WeightSpaceModule` subclass built as
-``cls(cfg, spec, encoder, normalizer)`` whose ``training_step`` turns a batch of the
-run's :class:`~ssl_ws.train.datamodule.INRDataModule` into a loss -- typically two
-augmented views (``self.make_views``-style, see :class:`~ssl_ws.train.simclr.SimCLRModule`)
-and a loss from ``lightly.loss``. ``ssl-ws pretrain`` gives every objective the same data,
+Built in: ``simclr`` (:mod:`.simclr`), ``vicreg`` and ``barlowtwins`` (:mod:`.decorrelation`),
+``byol`` (:mod:`.momentum`). An objective is a :class:`~ssl_ws.train.base.WeightSpaceModule`
+subclass built as ``cls(cfg, spec, encoder, normalizer)`` whose ``training_step`` turns a batch
+of the run's :class:`~ssl_ws.train.datamodule.INRDataModule` into a loss; a two-view objective
+subclasses :class:`~ssl_ws.train.two_views.TwoViewModule` (its views and step) and writes only
+``pair_loss`` (a loss from ``lightly.loss``) and its ``OPTIONS`` (``ssl.options``). ``ssl-ws pretrain`` gives every objective the same data,
 normalizer, online evaluation (kNN and linear probe), checkpoints and resume.
 
 Register a new one with :func:`register_objective` (ARCHITECTURE.md; tests/test_recipes.py
-registers a VICReg objective in a dozen lines). Built-in objectives are named here by import
+registers one in a dozen lines). Built-in objectives are named here by import
 path, so that reading a config does not import Lightning.
 """
 
@@ -20,7 +21,12 @@ from typing import Dict, Type, Union
 from ..errors import SslWsError
 
 #: name -> the objective's class, or its "module:Class" path (imported when first used)
-OBJECTIVES: Dict[str, Union[str, type]] = {"simclr": "ssl_ws.train.simclr:SimCLRModule"}
+OBJECTIVES: Dict[str, Union[str, type]] = {
+    "simclr": "ssl_ws.train.simclr:SimCLRModule",
+    "vicreg": "ssl_ws.train.decorrelation:VICRegModule",
+    "barlowtwins": "ssl_ws.train.decorrelation:BarlowTwinsModule",
+    "byol": "ssl_ws.train.momentum:BYOLModule",
+}
 
 
 def register_objective(name: str, cls: type, *, replace: bool = False) -> type:

@@ -334,9 +334,10 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
 
     from .callbacks import DUMP_ENV, FirstStepDump, OnlineEvaluation
     from .objectives import objective_class
-    from .simclr import train_unit
+    from .two_views import check_options, train_unit
 
-    objective = objective_class(cfg.ssl.objective)  # an unknown name fails before a run directory exists
+    objective = objective_class(cfg.ssl.objective)  # an unknown name or option fails before a run directory exists
+    check_options(objective, cfg.ssl.options, cfg.ssl.objective)
     # a resumed run's config.yaml already names the refitted store
     store, run_cfg, run_dir, fresh, ckpt = _prepare("pretrain", cfg, resume, None if resume else use_refit_views(cfg))
     source_store = (store.meta.get("refit") or {}).get("source_store", cfg.data.store)  # the store refitted

@@ -1,0 +1,67 @@
+r"""Non-contrastive objectives that decorrelate the projections: VICReg and Barlow Twins.
+
+Both put a three-layer projection head ``g`` (lightly's ``BarlowTwinsProjectionHead``,
+``encoder.out_dim -> ssl.proj_hidden -> ssl.proj_hidden -> ssl.proj_out``, BatchNorm)
+on the encoder, take ``z_a = g(h_a), z_b = g(h_b)`` of the two views of every object
+(:mod:`ssl_ws.train.two_views`) and need no negatives.
+
+* **VICReg** (Bardes, Ponce, LeCun, ICLR 2022), lightly's ``VICRegLoss``::
+
+      l = lambda * mean ||z_a - z_b||^2                      (invariance)
+        + mu * [v(z_a) + v(z_b)]                             (variance: v = mean_d relu(1 - sqrt(Var_d + eps)))
+        + nu * [c(z_a) + c(z_b)]                             (covariance: off-diagonal Cov^2 / D)
+
+  options ``ssl.options.{lambda_param, mu_param, nu_param}`` (defaults 25, 25, 1).
+* **Barlow Twins** (Zbontar et al., ICML 2021), lightly's ``BarlowTwinsLoss``: with ``C``
+  the cross-correlation matrix of the batch-standardized ``z_a, z_b``::
+
+      l = sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2
+
+  option ``ssl.options.lambda_param`` (default 0.005).
+"""
+
+from __future__ import annotations
+
+from .two_views import TwoViewModule
+
+
+class _DecorrelationModule(TwoViewModule):
+    def __init__(self, cfg, spec, encoder, normalizer):
+        super().__init__(cfg, spec, encoder, normalizer)
+        from lightly.models.modules import BarlowTwinsProjectionHead
+
+        ssl = self.cfg.ssl
+        self.projection = BarlowTwinsProjectionHead(int(encoder.out_dim), int(ssl.proj_hidden), int(ssl.proj_out))
+        self.criterion = self.make_criterion()
+
+    def make_criterion(self):
+        raise NotImplementedError
+
+    def pair_loss(self, v1, v2):
+        z1 = self.projection(self.encode(v1))
+        z2 = self.projection(self.encode(v2))
+        return {"loss": self.criterion(z1, z2), "z1": z1.detach(), "z2": z2.detach()}
+
+
+class VICRegModule(_DecorrelationModule):
+    """Encoder + projection head trained with VICReg (see module docstring)."""
+
+    OPTIONS = {"lambda_param": 25.0, "mu_param": 25.0, "nu_param": 1.0}
+
+    def make_criterion(self):
+        from lightly.loss import VICRegLoss
+
+        o = self.options
+        return VICRegLoss(lambda_param=o["lambda_param"], mu_param=o["mu_param"], nu_param=o["nu_param"],
+                          gather_distributed=True)
+
+
+class BarlowTwinsModule(_DecorrelationModule):
+    """Encoder + projection head trained with Barlow Twins (see module docstring)."""
+
+    OPTIONS = {"lambda_param": 0.005}
+
+    def make_criterion(self):
+        from lightly.loss import BarlowTwinsLoss
+
+        return BarlowTwinsLoss(lambda_param=self.options["lambda_param"], gather_distributed=True)

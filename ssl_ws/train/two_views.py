@@ -1,0 +1,117 @@
+"""What every two-view self-supervised objective shares: the pair of views and the step.
+
+A two-view objective (SimCLR, VICReg, Barlow Twins, BYOL, MoCo) learns from pairs
+``(x_a, x_b)`` of one object and differs from the others only in the loss it puts on
+them. This module makes the pair; a subclass supplies ``pair_loss(v_a, v_b)``.
+
+Positives (``ssl.positives``):
+
+* ``same_fit``: two independent augmentations of the same fitted INR;
+* ``two_views``: one augmentation each of two *different* fits of the same object (the
+  multi-view data set of Shamsian et al., ICML 2024, or re-fitted views,
+  :mod:`ssl_ws.inr.refit`); with ``ssl.view_mixup`` each view is an aligned MixUp of the
+  two fits (partner permuted onto the anchor by weight matching, ``lam ~ Beta(a, a)``).
+
+A preset's own MixUp part (``paper+selfmix`` ...) is applied to each view after its
+per-view transforms, label-free.
+
+Options. An objective's hyperparameters live in the open ``ssl.options`` section of the
+config; a subclass declares them with their defaults in ``OPTIONS`` and reads them with
+:meth:`TwoViewModule.option`. Unknown keys are refused (:func:`check_options`) before a
+run directory exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Dict, Mapping, Tuple
+
+import torch
+
+from ..augment import MixUp, TwoViews, preset
+from ..errors import SslWsError
+from ..weights import WeightSpace
+from .base import WeightSpaceModule
+
+
+def train_unit(positives: str) -> str:
+    """The sampling unit of ``ssl.positives``: an object with two of its fits (``two_views``) or one row."""
+    return "pairs" if positives == "two_views" else "rows"
+
+
+def check_options(objective: type, options: Mapping, name: str = None) -> Dict:
+    """``OPTIONS`` of ``objective`` updated by ``options`` (``ssl.options``); one line for an unknown key
+    or a value of the wrong kind."""
+    known = dict(getattr(objective, "OPTIONS", {}))
+    out = dict(known)
+    label = name or getattr(objective, "__name__", "objective")
+    for key, value in dict(options or {}).items():
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"; did you mean 'ssl.options.{close[0]}'?" if close else \
+                f"; {label!r} takes {sorted(known) or 'no options'}"
+            raise SslWsError(f"unknown option 'ssl.options.{key}' for objective {label!r}{hint}")
+        default = known[key]
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
+                raise SslWsError(f"ssl.options.{key} must be a non-negative number, got {value!r}")
+            value = type(default)(value) if isinstance(default, float) or float(value).is_integer() else value
+        out[key] = value
+    return out
+
+
+class TwoViewModule(WeightSpaceModule):
+    """Encoder + an objective on two views of every training object (see module docstring).
+
+    Subclasses implement :meth:`pair_loss` and may declare ``OPTIONS``.
+    """
+
+    #: option name -> default; the values of a run come from ``ssl.options``
+    OPTIONS: Dict[str, object] = {}
+
+    def __init__(self, cfg, spec, encoder, normalizer):
+        super().__init__(cfg, spec, encoder, normalizer, train_unit(cfg.ssl.positives))
+        ssl = self.cfg.ssl
+        self.options = check_options(type(self), ssl.options, ssl.objective)
+        acfg = self.cfg.augment
+        t1 = preset(acfg.preset)
+        t2 = preset(acfg.preset2) if acfg.preset2 else t1
+        self.views = TwoViews(t1, t2)
+        self.view_mixup = MixUp("aligned", alpha=float(ssl.view_mixup_alpha)) if ssl.view_mixup else None
+
+    def option(self, name: str):
+        return self.options[name]
+
+    # ----------------------------------------------------------------- views
+    def make_views(self, batch: Dict, generator: torch.Generator) -> Tuple[WeightSpace, WeightSpace]:
+        """The two augmented views of the batch's objects (raw weights)."""
+        if self.train_unit == "rows":
+            v1, v2 = self.views(self.batch_weights(batch), generator)
+        else:
+            a, b = self.batch_weights(batch, "params"), self.batch_weights(batch, "params2")
+            if self.view_mixup is not None:
+                a, b = (self.view_mixup.mix(a, generator=generator, partner_ws=b)[0],
+                        self.view_mixup.mix(b, generator=generator, partner_ws=a)[0])
+            v1, v2 = self.views.t1(a, generator), self.views.t2(b, generator)
+        return self._post_mix(self.views.t1, v1, generator), self._post_mix(self.views.t2, v2, generator)
+
+    @staticmethod
+    def _post_mix(pipeline, ws, generator):
+        mix = pipeline.mixup
+        return mix.mix(ws, generator=generator)[0] if mix is not None else ws
+
+    # ------------------------------------------------------------------ step
+    def pair_loss(self, v1: WeightSpace, v2: WeightSpace) -> Dict[str, torch.Tensor]:
+        """``{"loss": scalar, ...}`` of one batch of view pairs; other entries (detached) ride
+        along in the step's outputs for callbacks."""
+        raise NotImplementedError
+
+    def training_step(self, batch: Dict, batch_idx: int):
+        v1, v2 = self.make_views(batch, self.generator_for(batch))
+        out = self.pair_loss(v1, v2)
+        n = len(v1)
+        self.log("train/loss", out["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=n, sync_dist=True)
+        self.log("train/global_batch", float(n * self.trainer.world_size), on_step=False, on_epoch=True, batch_size=n,
+                 sync_dist=True)
+        self.mark_consumed(batch)
+        return out
