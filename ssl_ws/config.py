@@ -277,6 +277,134 @@ def load_config(kind: str, path: Optional[str] = None, overrides: Sequence[str] 
     return cfg
 
 
+#: (key, lower bound, upper bound, lower inclusive, null allowed): every number must also be finite
+RANGES = {
+    "both": [
+        ("seed", 0, 2**32 - 1, True, False),
+        ("data.batch_size", 2, None, True, False),
+        ("data.max_views", 1, None, True, True),
+        ("data.objects_per_class", 1, None, True, True),
+        ("data.eval_max_views", 1, None, True, False),
+        ("data.num_workers", 0, 256, True, False),
+        ("optim.lr", 0, 10.0, False, False),
+        ("optim.weight_decay", 0, 10.0, True, False),
+        ("optim.warmup_epochs", 0, None, True, False),
+        ("optim.warmup_steps", 0, None, True, True),
+        ("eval.every_n_epochs", 1, None, True, False),
+        ("eval.every_n_steps", 1, None, True, True),
+        ("eval.knn_k", 1, None, True, False),
+        ("eval.knn_temperature", 0, None, False, False),
+        ("eval.max_bank", 1, None, True, True),
+        ("eval.probe_max_train", 2, None, True, False),
+        ("eval.batch_size", 1, None, True, False),
+        ("trainer.max_epochs", 1, None, True, False),
+        ("trainer.max_steps", 1, None, True, True),
+        ("trainer.num_nodes", 1, 4096, True, False),
+        ("trainer.log_every_n_steps", 1, None, True, False),
+        ("trainer.checkpoint_every_n_steps", 1, None, True, True),
+        ("trainer.gradient_clip_val", 0, None, False, True),
+    ],
+    "pretrain": [
+        ("ssl.temperature", 0, None, False, False),
+        ("ssl.refit_views", 0, 64, True, False),
+        ("ssl.view_mixup_alpha", 0, None, False, False),
+        ("ssl.proj_hidden", 1, 65536, True, False),
+        ("ssl.proj_out", 1, 65536, True, False),
+    ],
+    "train": [
+        ("supervised.mixup_alpha", 0, None, False, True),
+        ("supervised.label_smoothing", 0, 1, True, False),
+        ("supervised.encoder_lr_factor", 0, 1e3, True, False),
+    ],
+}
+
+
+def _get(cfg, key: str):
+    node = cfg
+    for part in key.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return node
+
+
+def _check_range(key, value, lo, hi, lo_inclusive, nullable):
+    import math
+
+    if value is None:
+        if nullable:
+            return
+        raise SslWsError(f"{key} must be set (null is not allowed)")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SslWsError(f"{key} must be a finite number, got {value!r}")
+    low_ok = value >= lo if lo_inclusive else value > lo
+    if not low_ok or (hi is not None and value > hi):
+        low = f"at least {lo}" if lo_inclusive else "positive" if lo == 0 else f"greater than {lo}"
+        bound = f"{low} and at most {hi}" if hi is not None else low
+        extra = " or null" if nullable else ""
+        raise SslWsError(f"{key} must be {bound}{extra}, got {value!r}")
+
+
+def _lightning_choices():
+    """Precisions, strategies and accelerators Lightning knows (imported only when a config asks for one
+    that is not a default)."""
+    import typing
+
+    from lightning_fabric.connector import _PRECISION_INPUT_INT, _PRECISION_INPUT_STR, _PRECISION_INPUT_STR_ALIAS
+    from pytorch_lightning.accelerators import AcceleratorRegistry
+    from pytorch_lightning.strategies import StrategyRegistry
+
+    precisions = list(dict.fromkeys([*typing.get_args(_PRECISION_INPUT_STR), *typing.get_args(_PRECISION_INPUT_STR_ALIAS),
+                                     *map(str, typing.get_args(_PRECISION_INPUT_INT))]))
+    strategies = ["auto", *StrategyRegistry.available_strategies()]
+    accelerators = ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]
+    return precisions, strategies, accelerators
+
+
+def _check_trainer(t) -> None:
+    def choice(key, value, options):
+        if value not in options:
+            close = difflib.get_close_matches(str(value), options, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; choose one of {options}"
+            raise SslWsError(f"{key}={value!r} is not one Lightning knows{hint}")
+
+    precision, strategy, accelerator = str(t.precision), str(t.strategy), str(t.accelerator)
+    if precision == "32-true" and strategy == "auto" and accelerator in ("auto", "cpu"):
+        return
+    precisions, strategies, accelerators = _lightning_choices()
+    choice("trainer.precision", precision, precisions)
+    choice("trainer.strategy", strategy, strategies)
+    choice("trainer.accelerator", accelerator, accelerators)
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SslWsError(f"trainer.accelerator={accelerator} but this machine has no CUDA GPU; "
+                             "use trainer.accelerator=auto or cpu")
+    elif accelerator not in ("auto", "cpu"):
+        from pytorch_lightning.accelerators import AcceleratorRegistry
+
+        if not AcceleratorRegistry.get(accelerator).is_available():
+            raise SslWsError(f"trainer.accelerator={accelerator} is not available on this machine; "
+                             "use trainer.accelerator=auto or cpu")
+
+
+def _check_paths(cfg) -> None:
+    import os
+
+    out, name = str(cfg.output_dir), str(cfg.name)
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise SslWsError(f"name must be a plain directory name (no '/', not '.' or '..'), got {name!r}")
+    if "\0" in out or not out:
+        raise SslWsError(f"output_dir must be a directory path, got {out!r}")
+    probe = out
+    while probe and not os.path.exists(probe):
+        parent = os.path.dirname(probe.rstrip("/"))
+        probe = parent if parent != probe else ""
+    if probe and not os.path.isdir(probe):
+        raise SslWsError(f"output_dir {out!r}: {probe!r} is a file, not a directory")
+    if os.path.exists(os.path.join(out, name)) and not os.path.isdir(os.path.join(out, name)):
+        raise SslWsError(f"{os.path.join(out, name)!r} is a file; runs need it to be a directory")
+
+
 def _check_values(cfg, kind: str) -> None:
     def choice(key, value, options):
         if value not in options:
@@ -286,28 +414,16 @@ def _check_values(cfg, kind: str) -> None:
 
     choice("optim.name", cfg.optim.name, ("adamw", "adam", "sgd"))
     choice("optim.scheduler", cfg.optim.scheduler, ("cosine", "constant"))
+    for key, lo, hi, inclusive, nullable in RANGES["both"] + RANGES[kind]:
+        _check_range(key, _get(cfg, key), lo, hi, inclusive, nullable)
     if kind == "pretrain":
         choice("ssl.positives", cfg.ssl.positives, ("auto", "same_fit", "two_views"))
-        if cfg.ssl.temperature <= 0:
-            raise SslWsError(f"ssl.temperature must be positive, got {cfg.ssl.temperature}")
-        if cfg.ssl.refit_views < 0:
-            raise SslWsError(f"ssl.refit_views must be 0 (off) or a positive number of new fits, got {cfg.ssl.refit_views}")
         if cfg.ssl.view_mixup and cfg.ssl.positives == "same_fit":
             raise SslWsError("ssl.view_mixup mixes two fits of one object: it needs ssl.positives=two_views")
     else:
         choice("supervised.mixup", cfg.supervised.mixup, ("none", "plain", "permute", "aligned"))
-    if cfg.data.batch_size < 2:
-        raise SslWsError(f"data.batch_size must be at least 2, got {cfg.data.batch_size}")
-    if cfg.trainer.max_epochs < 1:
-        raise SslWsError(f"trainer.max_epochs must be at least 1, got {cfg.trainer.max_epochs}")
-    if cfg.trainer.max_steps is not None and cfg.trainer.max_steps < 1:
-        raise SslWsError(f"trainer.max_steps must be at least 1 or null, got {cfg.trainer.max_steps}")
-    if cfg.optim.warmup_steps is not None and cfg.optim.warmup_steps < 0:
-        raise SslWsError(f"optim.warmup_steps must be non-negative or null, got {cfg.optim.warmup_steps}")
-    if cfg.data.max_views is not None and cfg.data.max_views < 1:
-        raise SslWsError(f"data.max_views must be at least 1 or null, got {cfg.data.max_views}")
-    if cfg.data.objects_per_class is not None and cfg.data.objects_per_class < 1:
-        raise SslWsError(f"data.objects_per_class must be at least 1 or null, got {cfg.data.objects_per_class}")
+    _check_trainer(cfg.trainer)
+    _check_paths(cfg)
 
 
 def to_yaml(cfg) -> str:
