@@ -83,3 +83,48 @@ def test_output_dir_that_is_a_file(store, tmp_path, capsys):
         rc, _, err = run_cli(capsys, *args)
         assert_one_line(rc, err, args, "is a file, not a directory")
     assert f.read_text() == "not a directory"
+
+
+# ------------------------------------------------------------ diverged runs
+def test_a_loss_that_stops_being_finite_stops_the_run_without_numbers(tmp_path, capsys):
+    import json
+
+    import torch
+
+    from ssl_ws.train.objectives import OBJECTIVES, register_objective
+    from ssl_ws.train.simclr import SimCLRModule
+    from _train_helpers import overrides, tiny_store
+
+    class Diverging(SimCLRModule):
+        def pair_loss(self, v1, v2):
+            out = super().pair_loss(v1, v2)
+            if self.global_step >= 2:  # the third optimizer step diverges
+                out["loss"] = out["loss"] * torch.tensor(float("nan"))
+            return out
+
+    store = tiny_store(tmp_path / "store")
+    register_objective("diverging", Diverging)
+    try:
+        args = ["pretrain", *overrides(store, tmp_path / "runs", "ssl.objective=diverging", "trainer.max_epochs=4",
+                                      "data.batch_size=8", "trainer.log_every_n_steps=2",
+                                      "trainer.checkpoint_every_n_steps=1")]
+        rc, out, err = run_cli(capsys, *args)
+    finally:
+        OBJECTIVES.pop("diverging", None)
+    assert_one_line(rc, err, args, "training diverged: the training loss is not finite at step")
+    assert "final:" not in out  # no accuracies printed
+    (run,) = (tmp_path / "runs" / "pretrain").iterdir()
+    res = json.loads((run / "results.json").read_text())
+    assert res["status"] == "failed" and "diverged" in res["error"] and res["global_step"] <= 4
+    # the checkpoints hold finite weights only
+    for ckpt in (run / "checkpoints").glob("*.ckpt"):
+        state = torch.load(ckpt, weights_only=False)["state_dict"]
+        assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()), ckpt
+
+
+def test_a_completed_run_says_so(tmp_path):
+    from ssl_ws.train.runs import run_pretrain
+    from _train_helpers import cfg, tiny_store
+
+    res = run_pretrain(cfg("pretrain", tiny_store(tmp_path / "store"), tmp_path / "runs"))
+    assert res["status"] == "completed"

@@ -114,7 +114,12 @@ class WeightSpaceModule(pl.LightningModule):
             self.encoder.train(was)
         if not out:
             return torch.zeros(0, int(self.encoder.out_dim), device=self.device)
-        return torch.cat(out)
+        z = torch.cat(out)
+        if not bool(torch.isfinite(z).all()):  # one host sync per evaluation
+            from .callbacks import TrainingDiverged
+
+            raise TrainingDiverged("the embeddings are not finite", int(self.global_step))
+        return z
 
     def labels_of(self, rows: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.asarray(self.datamodule.store.labels[np.asarray(rows, dtype=np.int64)], dtype=np.int64))

@@ -15,6 +15,9 @@ without augmentation. They log their metrics (``pl_module.log``, so that the
 * :class:`OnlineEvaluation` -- weighted kNN and a linear probe of the encoder's
   embeddings, validation rows against a bank of training rows: the package's one kNN
   classifier and one probe (:mod:`ssl_ws.train.online_eval`, :mod:`ssl_ws.eval`).
+* :class:`DivergenceGuard` -- stops a run whose loss stopped being finite (:class:`TrainingDiverged`),
+  before a checkpoint of the diverged weights is written; embeddings that are not finite stop an
+  evaluation the same way (:meth:`~ssl_ws.train.base.WeightSpaceModule.embed_rows`).
 * :class:`FirstStepDump` -- a test probe: saves what the loss of the first optimizer step
   saw on every process (used by the distributed tests through :data:`DUMP_ENV`).
 """
@@ -27,6 +30,7 @@ from typing import Optional
 import pytorch_lightning as pl
 import torch
 
+from ..errors import SslWsError
 from .online_eval import online_metrics
 
 #: when set to a directory, every process saves its first step's projections and loss there
@@ -111,6 +115,50 @@ class OnlineEvaluation(EvaluationCallback):
         if loss is not None:
             rec["loss"] = float(loss)
         pl_module.history.append(rec)
+
+
+class TrainingDiverged(SslWsError):
+    """The loss or the embeddings of a run stopped being finite."""
+
+    CAUSES = ("usual causes: a learning rate too high for this model (lower optim.lr or set "
+              "trainer.gradient_clip_val), augmentations that move weights far outside the data, or "
+              "non-finite weights in the store")
+
+    def __init__(self, what: str, step: int):
+        super().__init__(f"training diverged: {what} at step {step}; {self.CAUSES}")
+        self.step = step
+
+
+class DivergenceGuard(pl.Callback):
+    """Stops the run when a training loss is not finite.
+
+    The check is kept on the device (``bad |= ~isfinite(loss)`` every step, no host sync) and
+    read every ``every`` steps and before every checkpoint, so a diverged run stops within
+    ``every`` steps and never checkpoints NaN weights as its last or best state.
+    """
+
+    def __init__(self, every: int = 10):
+        self.every = max(int(every), 1)
+        self._bad = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        bad = ~torch.isfinite(loss.detach())
+        self._bad = bad if self._bad is None else (self._bad | bad)
+        if int(trainer.global_step) % self.every == 0:
+            self.check(trainer)
+
+    def check(self, trainer) -> None:
+        if self._bad is not None and bool(self._bad):
+            raise TrainingDiverged("the training loss is not finite", int(trainer.global_step))
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        self.check(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.check(trainer)
 
 
 class FirstStepDump(pl.Callback):

@@ -231,7 +231,11 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
                                  **one_last) if every else None
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
                            save_on_train_epoch_end=True, auto_insert_metric_name=False)
-    callbacks = [c for c in (last, last_epoch, best) if c is not None]
+    from .callbacks import DivergenceGuard
+
+    # the guard first: it stops a diverged run before an evaluation or a checkpoint sees its weights
+    callbacks = [DivergenceGuard(int(t.log_every_n_steps))]
+    callbacks += [c for c in (last, last_epoch, best) if c is not None]
     callbacks.append(LearningRateMonitor(logging_interval="step"))
     callbacks.extend(extra_callbacks)
     logger = TensorBoardLogger(save_dir=run_dir, name="", version="", default_hp_metric=False)
@@ -293,10 +297,17 @@ def _write_results(run_dir: str, results: Dict) -> None:
         json.dump(results, f, indent=2, default=float)
 
 
-def _fit(trainer, module, datamodule, ckpt, run_dir):
+def _fit(trainer, module, datamodule, ckpt, run_dir, kind: str):
+    from .callbacks import TrainingDiverged
+
     os.environ[RUN_DIR_ENV] = run_dir  # DDP workers started by Lightning re-run this command: same run dir
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt, weights_only=True if ckpt else None)
+    except TrainingDiverged as exc:  # no numbers from a diverged run: results.json says it failed
+        if trainer.is_global_zero:
+            _write_results(run_dir, {"kind": kind, "status": "failed", "error": str(exc), "run_dir": run_dir,
+                                     "global_step": int(exc.step), "history": module.history})
+        raise
     except BaseException as exc:  # Ctrl-C / SIGTERM: the command names the run that --resume continues
         exc.run_dir = run_dir
         raise
@@ -362,9 +373,10 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
                                   probe_max_train=int(e.probe_max_train), seed=int(cfg.seed))
     extra = [FirstStepDump(os.environ[DUMP_ENV])] if os.environ.get(DUMP_ENV) else []
     trainer = _trainer(run_cfg, run_dir, "online/knn_acc", [evaluation, *extra, *callbacks])
-    _fit(trainer, module, dm, ckpt, run_dir)
+    _fit(trainer, module, dm, ckpt, run_dir, "pretrain")
     results = {
         "kind": "pretrain",
+        "status": "completed",
         "run_dir": run_dir,
         "store": cfg.data.store,
         "source_store": source_store,
@@ -428,9 +440,10 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
     module.run_dir = run_dir
     evaluation = SupervisedEvaluation(cfg.eval.every_n_steps, cfg.eval.every_n_epochs)
     trainer = _trainer(run_cfg, run_dir, "val/acc", [evaluation, *callbacks])
-    _fit(trainer, module, dm, ckpt, run_dir)
+    _fit(trainer, module, dm, ckpt, run_dir, "train")
     results = {
         "kind": "train",
+        "status": "completed",
         "run_dir": run_dir,
         "store": cfg.data.store,
         "epochs": int(trainer.current_epoch),
