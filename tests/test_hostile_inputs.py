@@ -128,3 +128,15 @@ def test_a_completed_run_says_so(tmp_path):
 
     res = run_pretrain(cfg("pretrain", tiny_store(tmp_path / "store"), tmp_path / "runs"))
     assert res["status"] == "completed"
+
+
+# ------------------------------------------------------------ logs a scheduler can keep
+def test_progress_in_a_log_file_is_status_lines_not_bar_redraws(tmp_path, capsys):
+    from _train_helpers import overrides, tiny_store
+
+    args = ["pretrain", *overrides(tiny_store(tmp_path / "store"), tmp_path / "runs", "trainer.max_epochs=2",
+                                  "trainer.progress_bar=true")]
+    rc, out, err = run_cli(capsys, *args)  # under pytest stdout is no terminal
+    assert rc == 0, err
+    assert "\r" not in out + err
+    assert "step 6/6 (100%)" in err and "evaluation at step 6: knn_acc=" in err

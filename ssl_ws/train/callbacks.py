@@ -18,6 +18,8 @@ without augmentation. They log their metrics (``pl_module.log``, so that the
 * :class:`DivergenceGuard` -- stops a run whose loss stopped being finite (:class:`TrainingDiverged`),
   before a checkpoint of the diverged weights is written; embeddings that are not finite stop an
   evaluation the same way (:meth:`~ssl_ws.train.base.WeightSpaceModule.embed_rows`).
+* :class:`LineProgress` -- progress as a periodic one-line status where the output is no terminal
+  (CI, Slurm, ``nohup``): Lightning's bar would redraw itself into the log hundreds of times.
 * :class:`FirstStepDump` -- a test probe: saves what the loss of the first optimizer step
   saw on every process (used by the distributed tests through :data:`DUMP_ENV`).
 """
@@ -159,6 +161,57 @@ class DivergenceGuard(pl.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.check(trainer)
+
+
+class LineProgress(pl.Callback):
+    """``step 200/1000 (20%) loss 4.213 3.1 steps/s eta 4m18s`` to stderr every ``every`` steps (at
+    least one in ``lines`` of the run) and at every evaluation's metrics; no carriage returns."""
+
+    def __init__(self, lines: int = 20, min_every: int = 1, stream=None):
+        self.lines, self.min_every = max(int(lines), 1), max(int(min_every), 1)
+        self.stream = stream
+        self._t0 = self._step0 = None
+
+    def _print(self, text: str) -> None:
+        import sys
+
+        print(text, file=self.stream or sys.stderr, flush=True)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        import time
+
+        self._t0, self._step0 = time.perf_counter(), int(trainer.global_step)
+
+    def _total(self, trainer) -> int:
+        if trainer.max_steps and trainer.max_steps > 0:
+            return int(trainer.max_steps)
+        return int(trainer.estimated_stepping_batches)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        import time
+
+        if not trainer.is_global_zero:
+            return
+        step, total = int(trainer.global_step), self._total(trainer)
+        every = max(self.min_every, total // self.lines)
+        if step % every and step != total:
+            return
+        rate = (step - self._step0) / max(time.perf_counter() - self._t0, 1e-9)
+        eta = int((total - step) / rate) if rate > 0 else 0
+        loss = trainer.callback_metrics.get("train/loss_step", trainer.callback_metrics.get("train/loss"))
+        loss_txt = f" loss {float(loss):.4g}" if loss is not None else ""
+        self._print(f"step {step}/{total} ({100 * step // max(total, 1)}%){loss_txt} {rate:.2f} steps/s "
+                    f"eta {eta // 60}m{eta % 60:02d}s")
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or not pl_module.history:
+            return
+        rec = pl_module.history[-1]
+        if rec.get("step") != int(trainer.global_step) or getattr(self, "_shown", None) == rec.get("step"):
+            return
+        self._shown = rec["step"]
+        shown = " ".join(f"{k}={v:.4f}" for k, v in rec.items() if k not in ("epoch", "step") and isinstance(v, float))
+        self._print(f"evaluation at step {rec['step']}: {shown}")
 
 
 class FirstStepDump(pl.Callback):

@@ -212,6 +212,11 @@ def warn_about_augmentation(cfg, normalizer, spec) -> Optional[str]:
     return None
 
 
+def _is_terminal() -> bool:
+    """Whether the progress bar would be seen redrawn (Lightning's bar writes to stdout)."""
+    return sys.stdout.isatty()
+
+
 def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -231,13 +236,16 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
                                  **one_last) if every else None
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
                            save_on_train_epoch_end=True, auto_insert_metric_name=False)
-    from .callbacks import DivergenceGuard
+    from .callbacks import DivergenceGuard, LineProgress
 
     # the guard first: it stops a diverged run before an evaluation or a checkpoint sees its weights
     callbacks = [DivergenceGuard(int(t.log_every_n_steps))]
     callbacks += [c for c in (last, last_epoch, best) if c is not None]
     callbacks.append(LearningRateMonitor(logging_interval="step"))
     callbacks.extend(extra_callbacks)
+    bar = bool(t.progress_bar) and _is_terminal()
+    if t.progress_bar and not bar:  # a log file: periodic status lines instead of bar redraws (after the
+        callbacks.append(LineProgress())  # evaluation callbacks: it prints their records)
     logger = TensorBoardLogger(save_dir=run_dir, name="", version="", default_hp_metric=False)
     devices = t.devices
     if isinstance(devices, str) and devices.isdigit():
@@ -254,7 +262,7 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
         precision=t.precision,
         log_every_n_steps=int(t.log_every_n_steps),
         gradient_clip_val=t.gradient_clip_val,
-        enable_progress_bar=bool(t.progress_bar),
+        enable_progress_bar=bar,
         enable_model_summary=False,
         callbacks=callbacks,
         logger=logger,
