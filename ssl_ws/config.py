@@ -240,12 +240,11 @@ def load_config(kind: str, path: Optional[str] = None, overrides: Sequence[str] 
     if path is not None:
         import os
 
-        if not os.path.isfile(path):
+        from .files import load_yaml
+
+        if not os.path.lexists(path):
             raise SslWsError(f"no such config file: {path}")
-        try:
-            y = OmegaConf.load(path)
-        except Exception as exc:  # yaml errors of several types
-            raise SslWsError(f"cannot parse config {path}: {str(exc).splitlines()[0]}") from None
+        y = load_yaml(path)
         if not isinstance(y, dict) and not OmegaConf.is_dict(y):
             raise SslWsError(f"config {path} must be a mapping of keys")
         layers.append(OmegaConf.to_container(y, resolve=False))

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from .errors import SslWsError
 
 ACTIVATIONS = ("sine", "relu")
+MAX_LAYER_SIZE = 1 << 16  # neurons per layer of an INR this package reads
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,27 @@ class INRSpec:
     output_offset: float = 0.5
 
     def __post_init__(self):
+        if any(isinstance(s, bool) or not isinstance(s, (int, float)) and not hasattr(s, "__index__")
+               or isinstance(s, float) and not s.is_integer() for s in self.layer_sizes):
+            raise SslWsError(f"layer_sizes must be whole numbers; got {tuple(self.layer_sizes)}")
         sizes = tuple(int(s) for s in self.layer_sizes)
         object.__setattr__(self, "layer_sizes", sizes)
         if len(sizes) < 2 or min(sizes) < 1:
             raise SslWsError(f"layer_sizes must list at least an input and an output size, all positive; got {sizes}")
         if self.activation not in ACTIVATIONS:
             raise SslWsError(f"unknown activation {self.activation!r}; expected one of {ACTIVATIONS}")
-        object.__setattr__(self, "w0", float(self.w0))
-        object.__setattr__(self, "output_offset", float(self.output_offset))
+        if max(sizes) > MAX_LAYER_SIZE:
+            raise SslWsError(f"layer_sizes must be at most {MAX_LAYER_SIZE} each; got {sizes}")
+        try:
+            w0, offset = float(self.w0), float(self.output_offset)
+        except (TypeError, ValueError):
+            raise SslWsError(f"w0 and output_offset must be numbers; got {self.w0!r}, {self.output_offset!r}") from None
+        if not (math.isfinite(w0) and w0 > 0):
+            raise SslWsError(f"w0 must be a finite positive number; got {self.w0!r}")
+        if not math.isfinite(offset):
+            raise SslWsError(f"output_offset must be a finite number; got {self.output_offset!r}")
+        object.__setattr__(self, "w0", w0)
+        object.__setattr__(self, "output_offset", offset)
 
     @property
     def n_layers(self) -> int:

@@ -140,3 +140,116 @@ def test_progress_in_a_log_file_is_status_lines_not_bar_redraws(tmp_path, capsys
     assert rc == 0, err
     assert "\r" not in out + err
     assert "step 6/6 (100%)" in err and "evaluation at step 6: knn_acc=" in err
+
+
+# ------------------------------------------------------------ metadata, bounded and regular files
+def _copy(store, tmp_path):
+    import shutil
+
+    dst = tmp_path / "s"
+    shutil.copytree(store, dst)
+    return dst
+
+
+def _edit_meta(store_dir, fn, raw=None):
+    import json
+
+    p = store_dir / "meta.json"
+    if raw is not None:
+        p.write_text(raw(p.read_text()))
+        return
+    meta = json.loads(p.read_text())
+    fn(meta)
+    p.write_text(json.dumps(meta))
+
+
+META_CASES = [
+    ("w0 NaN", None, lambda t: t.replace('"w0": 30.0', '"w0": NaN'), "NaN is not a JSON number"),
+    ("w0 negative", lambda m: m["spec"].update(w0=-30.0), None, "w0 must be a finite positive number"),
+    ("w0 zero", lambda m: m["spec"].update(w0=0), None, "w0 must be a finite positive number"),
+    ("offset infinite", None, lambda t: t.replace('"output_offset": 0.5', '"output_offset": Infinity'),
+     "Infinity is not a JSON number"),
+    ("offset huge", lambda m: m["spec"].update(output_offset=1e400), None, "not a JSON number"),
+    ("layer size fractional", lambda m: m["spec"].update(layer_sizes=[2, 8.5, 8, 1]), None, "whole numbers"),
+    ("layer size huge", lambda m: m["spec"].update(layer_sizes=[2, 10**9, 8, 1]), None, "at most"),
+    ("image_size huge", lambda m: m.update(image_size=[10**9, 10**9]), None, "image_size must be"),
+    ("duplicate key", None, lambda t: t.replace('"w0": 30.0', '"w0": 30.0, "w0": 1.0'), "duplicate key 'w0'"),
+]
+
+
+@pytest.mark.parametrize("name,edit,raw,want", META_CASES, ids=[c[0] for c in META_CASES])
+def test_hostile_store_metadata_is_refused_in_one_line(store, tmp_path, capsys, name, edit, raw, want):
+    s = _copy(store, tmp_path)
+    _edit_meta(s, edit, raw)
+    assert '"format"' in (s / "meta.json").read_text()
+    for args in (["info", s], ["pretrain", f"data.store={s}", f"output_dir={tmp_path / 'runs'}"]):
+        rc, _, err = run_cli(capsys, *args)
+        assert_one_line(rc, err, args, want)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_split_ids_must_be_integers_not_booleans(store, tmp_path, capsys):
+    import json
+
+    s = _copy(store, tmp_path)
+    splits = json.loads((s / "splits.json").read_text())
+    splits["test"] = [True] + splits["test"][1:]
+    (s / "splits.json").write_text(json.dumps(splits))
+    rc, _, err = run_cli(capsys, "info", s)
+    assert_one_line(rc, err, ["info"], "not an integer object id")
+
+
+def test_a_store_file_that_is_a_device_or_a_fifo(store, tmp_path, capsys):
+    import os
+
+    s = _copy(store, tmp_path)
+    (s / "splits.json").unlink()
+    os.symlink("/dev/zero", s / "splits.json")
+    rc, _, err = run_cli(capsys, "info", s)
+    assert_one_line(rc, err, ["info"], "is a device; expected a regular file")
+    s2 = tmp_path / "s2"
+    __import__("shutil").copytree(store, s2)
+    (s2 / "meta.json").unlink()
+    os.mkfifo(s2 / "meta.json")
+    rc, _, err = run_cli(capsys, "info", s2)  # would block forever on open()
+    assert_one_line(rc, err, ["info"], "is a FIFO; expected a regular file")
+
+
+def test_yaml_config_of_nested_aliases_is_refused(store, tmp_path, capsys):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    args = ["pretrain", "-c", bomb, f"data.store={store}", f"output_dir={tmp_path / 'runs'}"]
+    rc, _, err = run_cli(capsys, *args)
+    assert_one_line(rc, err, args, "expands to more than")
+
+
+@pytest.fixture(scope="module")
+def index(store, tmp_path_factory):
+    from test_corrupt_inputs import _encoder
+    from ssl_ws.cli import main
+
+    d = tmp_path_factory.mktemp("hostile-index")
+    enc = _encoder(d / "encoder.pt")
+    assert main(["index", enc, store, "--out", str(d / "index"), "--quiet"]) == 0
+    return str(d / "index")
+
+
+def test_hostile_query_images(index, tmp_path, capsys):
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (9000, 9000)).save(bomb)  # 10 KB on disk, 81 Mpx decoded
+    hot = tmp_path / "hot.tiff"
+    Image.fromarray(np.full((8, 8), 200.0, np.float32), mode="F").save(hot)  # floats in 0..255, not 0..1
+    cases = [(fifo, "is a FIFO"), (bomb, "pixels, over the limit"), (hot, "values outside [0, 1]")]
+    for path, want in cases:
+        args = ["query", index, "--image", path]
+        rc, _, err = run_cli(capsys, *args)
+        assert_one_line(rc, err, args, want)

@@ -165,10 +165,12 @@ def _stack_pngs(paths, out_path):
 def run(args) -> int:
     from omegaconf import OmegaConf
 
+    from ..files import load_yaml
+
     from ..data import load_store
 
     t_start = time.perf_counter()
-    cfg = OmegaConf.to_container(OmegaConf.load(_config_path(args.config)), resolve=True)
+    cfg = OmegaConf.to_container(load_yaml(_config_path(args.config), "quickstart config"), resolve=True)
     if args.tiny:
         tiny = cfg.get("tiny", {})
         cfg["fit"].update(tiny.get("fit", {}))

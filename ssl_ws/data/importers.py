@@ -45,7 +45,10 @@ import numpy as np
 import torch
 
 from ..errors import SslWsError
+from ..files import regular_file
 from ..weights import INRSpec, WeightSpace, spec_from_state_dict
+
+STATE_DICT_LIMIT = 4 << 30  # bytes of one INR state dict file
 
 LAYOUTS = ("dwsnets", "multiview")
 _VIEW_WORD = re.compile(r"(?i)views?[_-]?(\d+)")
@@ -79,6 +82,7 @@ def _resolve(path: str, base: Path) -> Optional[Path]:
 
 def load_state_dict(path) -> Dict[str, torch.Tensor]:
     """One INR state dict, plain tensors only (``weights_only=True``)."""
+    regular_file(path, "state dict", STATE_DICT_LIMIT)
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as exc:

@@ -215,7 +215,7 @@ def load_array_file(path) -> ImageSet:
 
 def load_image_folder(path) -> ImageSet:
     """A folder with one sub-folder of image files per class."""
-    from PIL import Image, UnidentifiedImageError
+    from ..files import open_image
 
     root = Path(path)
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -226,11 +226,10 @@ def load_image_folder(path) -> ImageSet:
         files = sorted(p for p in (root / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         for f in files:
             try:
-                with Image.open(f) as im:
-                    im.load()
+                with open_image(f) as im:
                     m = "L" if im.mode in ("1", "L", "I", "I;16", "F", "P", "LA") and _is_gray(im) else "RGB"
                     arr = np.asarray(im.convert(m))
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
+            except (OSError, ValueError) as exc:
                 raise SslWsError(f"cannot read image {f}: {exc}") from None
             if size is None:
                 size, mode = arr.shape[:2], m

@@ -31,6 +31,7 @@ import torch
 
 from ..atomic import atomic_directory, atomic_write
 from ..errors import SslWsError
+from ..files import regular_file
 from ..weights import INRSpec, WeightSpace
 
 FORMAT = "ssl_ws.inr_store"
@@ -109,13 +110,11 @@ class INRStore:
 
 
 def _json_load(path: Path):
-    try:
-        with open(path) as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise SslWsError(f"{path.parent} is not a complete INR store: {path.name} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise SslWsError(f"corrupt {path}: {' '.join(str(exc).split())}") from None
+    from ..files import read_json
+
+    if not os.path.lexists(path):
+        raise SslWsError(f"{path.parent} is not a complete INR store: {path.name} is missing")
+    return read_json(path, f"{path.parent}/{path.name}")
 
 
 # ---------------------------------------------------------------------------- validation
@@ -156,7 +155,7 @@ def _split_ids(splits) -> Dict[str, np.ndarray]:
             arr = np.asarray(ids) if ids else np.zeros(0, np.int64)
         except (ValueError, OverflowError):  # ragged nesting, say
             arr = np.asarray(ids, dtype=object)
-        if arr.dtype.kind not in "iu" or arr.ndim != 1:  # the slow search for the culprit only on this error path
+        if arr.dtype.kind not in "iu" or arr.ndim != 1 or any(x is True or x is False for x in ids):
             bad = next((x for x in ids if isinstance(x, bool) or not isinstance(x, int)), ids[0] if ids else None)
             what = "beyond int64" if isinstance(bad, int) and not isinstance(bad, bool) else "not an integer object id"
             raise SslWsError(f"splits.json: split {name!r} holds {bad!r}, {what}")
@@ -315,14 +314,18 @@ def check_store(store: "INRStore", *, use_cache: bool = True) -> Dict:
     return {"cached": False, "seconds": seconds, "rows": len(store), "record": str(record) if record else None}
 
 
+MAX_IMAGE_SIDE = 8192  # pixels per side of the images a store's INRs render
+
+
 def _check_meta(path: Path, meta: Dict) -> None:
     names = meta.get("class_names", [])
     if not isinstance(names, list) or not all(isinstance(c, str) for c in names):
         raise SslWsError(f"corrupt {path}/meta.json: class_names must be a list of strings")
     size = meta.get("image_size", [])
     if not isinstance(size, list) or len(size) not in (0, 2) or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
-        raise SslWsError(f"corrupt {path}/meta.json: image_size must be [height, width], got {size!r}")
+            isinstance(s, int) and not isinstance(s, bool) and 0 < s <= MAX_IMAGE_SIDE for s in size):
+        raise SslWsError(f"corrupt {path}/meta.json: image_size must be [height, width] of 1 to {MAX_IMAGE_SIDE} "
+                         f"pixels each, got {str(size)[:80]}")
     ch = meta.get("channels", 1)
     if not isinstance(ch, int) or isinstance(ch, bool) or ch < 1:
         raise SslWsError(f"corrupt {path}/meta.json: channels must be a positive integer, got {ch!r}")
@@ -357,14 +360,17 @@ def load_store(path, *, check: str = "cached") -> INRStore:
         raise SslWsError(f"{path} has store format version {meta.get('version')}; this ssl_ws reads up to {VERSION}")
     try:
         spec = INRSpec.from_dict(meta["spec"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except SslWsError as exc:
+        raise SslWsError(f"corrupt {path}/meta.json: spec: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         raise SslWsError(f"{path}/meta.json has no valid spec: {exc!r}") from None
     _check_meta(path, meta)
     arrays = {}
     for key, (fname, dtype, ndim) in ARRAYS.items():
         f = path / fname
-        if not f.is_file():
+        if not os.path.lexists(f):
             raise SslWsError(f"{path} is not a complete INR store: {fname} is missing")
+        regular_file(f, f"{path.name}/{fname}")
         try:
             arr = np.load(f, mmap_mode="r" if key == "params" else None, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:

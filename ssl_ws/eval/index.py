@@ -44,6 +44,7 @@ import numpy as np
 
 from ..atomic import atomic_directory
 from ..errors import SslWsError
+from ..files import read_json
 from .knn import l2_normalize
 from .retrieval import POSTPROCESS, Postprocess, median_random_cosine, postprocess
 
@@ -271,10 +272,9 @@ class RetrievalIndex:
         if not os.path.isfile(meta_path):
             raise SslWsError(f"{path} is not a retrieval index (no index.json); build one with `ssl-ws index`")
         try:
-            with open(meta_path) as f:
-                info = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise SslWsError(f"corrupt {meta_path}: {' '.join(str(exc).split())}; rebuild it with `ssl-ws index`") from None
+            info = read_json(meta_path, limit=64 << 20)
+        except SslWsError as exc:
+            raise SslWsError(f"{exc}; rebuild it with `ssl-ws index`") from None
         if not isinstance(info, dict) or info.get("format") != FORMAT:
             raise SslWsError(f"{path}/index.json is not an ssl_ws retrieval index")
         try:

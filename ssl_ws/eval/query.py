@@ -64,23 +64,25 @@ def load_image(path: str, channels: int, size: Tuple[int, int], resize: bool = F
     picture saved as colour); a colour image is an error. A size other than the
     store's is an error unless ``resize`` (bilinear, antialiased).
     """
-    from PIL import Image, UnidentifiedImageError
+    from ..files import open_image
 
-    try:
-        img = Image.open(path)
-        img.load()
-    except FileNotFoundError:
-        raise SslWsError(f"no such image: {path}") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise SslWsError(f"cannot read image {path}: {exc}") from None
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if not os.path.lexists(path):
+        raise SslWsError(f"no such image: {path}")
+    img = open_image(path)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit: full scale is 65535, whatever the values
         arr = np.asarray(img, dtype=np.float64)
-        arr = (arr / (65535.0 if arr.max() > 255 else 255.0))[None]
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise SslWsError(f"image {path} holds integers outside 0..65535 ({arr.min():g}..{arr.max():g}); "
+                             "save it as an 8- or 16-bit image")
+        arr = (arr / 65535.0)[None]
     else:
         if img.mode not in ("L", "1", "LA", "RGB", "RGBA", "P", "CMYK", "YCbCr", "F"):
             raise SslWsError(f"image {path} has unsupported mode {img.mode}")
-        if img.mode == "F":
+        if img.mode == "F":  # floating point: taken as intensities in [0, 1], nothing else is guessed
             arr = np.asarray(img, dtype=np.float64)[None]
+            if not np.isfinite(arr).all() or (arr.size and (arr.min() < 0 or arr.max() > 1)):
+                raise SslWsError(f"image {path} is floating point with values outside [0, 1] "
+                                 f"({np.nanmin(arr):g}..{np.nanmax(arr):g}); scale it to [0, 1] or save it as 8-bit")
         elif img.mode in ("L", "1", "LA"):
             arr = np.asarray(img.convert("L"), dtype=np.float64)[None] / 255.0
         else:
