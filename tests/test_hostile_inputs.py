@@ -253,3 +253,25 @@ def test_hostile_query_images(index, tmp_path, capsys):
         args = ["query", index, "--image", path]
         rc, _, err = run_cli(capsys, *args)
         assert_one_line(rc, err, args, want)
+
+
+# ------------------------------------------------------------ an index knows its store
+def test_query_refuses_a_store_rewritten_since_the_index(tmp_path, capsys):
+    import numpy as np
+
+    from test_corrupt_inputs import _encoder
+    from ssl_ws.cli import main
+
+    s = _store(tmp_path / "store")
+    enc = _encoder(tmp_path / "encoder.pt")
+    assert main(["index", enc, s, "--out", str(tmp_path / "index"), "--quiet"]) == 0
+    rc, out, err = run_cli(capsys, "query", tmp_path / "index", "--id", 60)
+    assert rc == 0, err
+    _store(tmp_path / "store-new", seed=1)  # `fit --overwrite` of the same path: same shape, other INRs
+    for name in ("params.npy", "labels.npy"):
+        np.save(tmp_path / "store" / name, np.load(tmp_path / "store-new" / name))
+    for args in (["query", tmp_path / "index", "--id", 60],
+                 ["query", tmp_path / "index", "--id", 60, "--store", tmp_path / "store"],
+                 ["query", tmp_path / "index", "--id", 60, "--png", tmp_path / "q.png"]):
+        rc, _, err = run_cli(capsys, *args)
+        assert_one_line(rc, err, args, "changed since the index was built")

@@ -34,7 +34,7 @@ def run(args):
     import numpy as np
 
     from ..eval.embed import embed_split
-    from ..eval.index import RetrievalIndex
+    from ..eval.index import RetrievalIndex, rows_digest
     from ..eval.results import encoder_info, environment, store_info
 
     from ..eval.index import check_index_params
@@ -56,6 +56,7 @@ def run(args):
         "config": config_of(args),
         "environment": environment(),
     }
+    info["store"]["digest"] = rows_digest(store, emb.rows)
     index = RetrievalIndex.build(emb.emb, emb.rows, emb.labels, np.asarray(store.object_ids)[emb.rows],
                                  np.asarray(store.view_ids)[emb.rows], info=info, kind=args.kind, post=args.post,
                                  **params)

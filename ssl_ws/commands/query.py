@@ -40,7 +40,8 @@ def configure(parser):
 def run(args):
     from ..devices import resolve_device
     from ..eval.index import RetrievalIndex
-    from ..eval.query import check_row, embed_image, embed_row, index_encoder, index_store, load_image
+    from ..eval.query import (check_recorded_store, check_row, embed_image, embed_row, index_encoder, index_store,
+                              load_image)
     from ..eval.results import write_results
     from ._eval_common import config_of
 
@@ -48,6 +49,10 @@ def run(args):
         raise SslWsError(f"-k must be positive, got {args.k}")
     device = resolve_device(args.device)
     index = RetrievalIndex.load(args.index_dir)
+    if args.store:
+        index_store(index, args.store)  # checked against what the index recorded, once
+    else:
+        check_recorded_store(index)
     names = index.info.get("class_names") or []
     label = _class_filter(args.filter_class, names)
     if args.ids_file:

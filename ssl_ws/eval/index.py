@@ -126,6 +126,7 @@ class RetrievalIndex:
     index: object = None
     post: Postprocess = field(default_factory=lambda: Postprocess("l2"))
     _model: object = None  # the index's encoder, loaded on the first search by weights
+    _checked_store: object = None  # (path, store) once a query checked the store against this index
 
     def __len__(self) -> int:
         return int(self.emb.shape[0])
@@ -349,6 +350,34 @@ def index_encoder(index: RetrievalIndex, ckpt: Optional[str] = None):
             "rebuild the index with `ssl-ws index` or use the encoder it was built with"
         )
     return model
+
+
+def rows_digest(store, rows, chunk: int = 8192) -> str:
+    """SHA-256 of what an index answers about: the parameters, labels, object and view ids of
+    store ``rows``, in index order (read in chunks of rows: bounded memory)."""
+    import hashlib
+
+    rows = np.asarray(rows, dtype=np.int64)
+    h = hashlib.sha256(rows.tobytes())
+    for lo in range(0, len(rows), chunk):
+        part = rows[lo : lo + chunk]
+        h.update(np.ascontiguousarray(np.asarray(store.params[np.sort(part)])[np.argsort(np.argsort(part))],
+                                      dtype=np.float32).tobytes())
+    for arr in (store.labels, store.object_ids, store.view_ids):
+        h.update(np.ascontiguousarray(np.asarray(arr)[rows], dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def check_index_store(index: "RetrievalIndex", store, path: str) -> None:
+    """Refuse ``store`` when the rows the index holds are no longer what it indexed (``info.store.digest``;
+    indexes written before digests existed are taken as they are)."""
+    want = (index.info.get("store") or {}).get("digest")
+    if want is None:
+        return
+    if int(store.params.shape[0]) <= int(index.rows.max(initial=-1)) or rows_digest(store, index.rows) != want:
+        enc = (index.info.get("encoder") or {}).get("path") or "ENCODER"
+        raise SslWsError(f"store {path} changed since the index was built (the rows it indexed differ); rebuild it: "
+                         f"ssl-ws index {enc} {path} --out INDEX")
 
 
 def file_sha256(path: str, block: int = 1 << 22) -> str:

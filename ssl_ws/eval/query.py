@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..errors import SslWsError
-from .index import RetrievalIndex, index_encoder  # noqa: F401 (index_encoder: part of this module's API)
+from .index import RetrievalIndex, check_index_store, index_encoder  # noqa: F401 (index_encoder: part of this module's API)
 from .knn import l2_normalize
 
 
@@ -33,6 +33,9 @@ def index_store(index: RetrievalIndex, store_path: Optional[str] = None):
 
     info = index.info.get("store", {})
     path = store_path or info.get("path")
+    cached = getattr(index, "_checked_store", None)
+    if cached is not None and cached[0] == path:  # loaded and checked once per index
+        return cached[1]
     if not path or not os.path.exists(path):
         raise SslWsError(f"the index's store {path} is not there; pass its current location with --store")
     store = load_store(path)
@@ -48,7 +51,18 @@ def index_store(index: RetrievalIndex, store_path: Optional[str] = None):
             built = want
         raise SslWsError(f"store {path} holds INRs {store.spec.describe()}, but the index was built from a store "
                          f"of INRs {built}; pass the store it was built from with --store")
+    check_index_store(index, store, path)
+    index._checked_store = (path, store)
     return store
+
+
+def check_recorded_store(index: RetrievalIndex) -> None:
+    """Where the index's store is still at its recorded path, refuse to answer when it changed since the
+    index was built (the answers would name rows that now hold other INRs); an index whose store has
+    moved away answers from its own record."""
+    path = (index.info.get("store") or {}).get("path")
+    if path and os.path.isdir(path):
+        index_store(index)
 
 
 def check_row(index: RetrievalIndex, row: int) -> None:
