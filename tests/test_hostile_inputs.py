@@ -275,3 +275,104 @@ def test_query_refuses_a_store_rewritten_since_the_index(tmp_path, capsys):
                  ["query", tmp_path / "index", "--id", 60, "--png", tmp_path / "q.png"]):
         rc, _, err = run_cli(capsys, *args)
         assert_one_line(rc, err, args, "changed since the index was built")
+
+
+# ------------------------------------------------------------ locked runs, atomic checkpoints, same-run resume
+def test_a_second_resume_of_a_running_run_is_refused(tmp_path, capsys):
+    import glob
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from _train_helpers import overrides, tiny_store
+
+    ov = overrides(tiny_store(tmp_path / "store"), tmp_path / "runs", "trainer.max_epochs=300",
+                   "trainer.checkpoint_every_n_steps=1", "data.batch_size=4", "encoder.name=mlp", "encoder.hidden=8")
+    ov = [o for o in ov if not o.startswith(("encoder.num_heads", "encoder.head_hidden"))]
+    proc = subprocess.Popen([sys.executable, "-m", "ssl_ws.cli", "pretrain", *ov],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not glob.glob(str(tmp_path / "runs" / "pretrain" / "*" / "checkpoints" / "last.ckpt")):
+            assert proc.poll() is None and time.time() < deadline, "the first run ended before a checkpoint"
+            time.sleep(0.05)
+        (run,) = glob.glob(str(tmp_path / "runs" / "pretrain" / "*"))
+        before = open(f"{run}/config.yaml").read()
+        args = ["pretrain", "--resume", run]
+        rc, _, err = run_cli(capsys, *args)
+        assert_one_line(rc, err, args, "is being written by another process (pid")
+        assert open(f"{run}/config.yaml").read() == before
+        assert proc.poll() is None  # the first run goes on
+    finally:
+        os_kill = __import__("os").kill
+        os_kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_resume_refuses_keys_that_change_the_run_and_a_longer_schedule(tmp_path, capsys):
+    from _train_helpers import overrides, tiny_store
+
+    args = ["pretrain", *overrides(tiny_store(tmp_path / "store"), tmp_path / "runs", "trainer.max_steps=3")]
+    rc, _, err = run_cli(capsys, *args)
+    assert rc == 0, err
+    (run,) = (tmp_path / "runs" / "pretrain").iterdir()
+    for extra, want in ((["optim.lr=0.5", "data.batch_size=8"], "these keys change it: data.batch_size=8 (was 16), optim.lr=0.5"),
+                        (["trainer.max_steps=30"], "--resume with trainer.max_steps=30 (the run was laid out for 3)")):
+        args = ["pretrain", "--resume", run, *extra]
+        rc, _, err = run_cli(capsys, *args)
+        assert_one_line(rc, err, args, want)
+    rc, _, err = run_cli(capsys, "pretrain", "--resume", run, "eval.knn_k=3")  # how it is evaluated may change
+    assert rc == 0, err
+
+
+def test_a_copied_run_resumes_into_its_own_best_checkpoint(tmp_path):
+    import json
+    import shutil
+
+    import pytorch_lightning as pl
+
+    from ssl_ws.config import load_config
+    from ssl_ws.train.runs import run_pretrain
+    from _train_helpers import cfg, tiny_store
+
+    class StopAfterEpochs(pl.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            trainer.should_stop = True
+
+    first = run_pretrain(cfg("pretrain", tiny_store(tmp_path / "store"), tmp_path / "a", "trainer.max_epochs=3",
+                             "data.batch_size=8"), callbacks=[StopAfterEpochs()])
+    original = first["run_dir"]
+    snapshot = {p.name: p.read_bytes() for p in (tmp_path / "a").rglob("*.ckpt")}
+    copy = str(tmp_path / "copy")
+    shutil.copytree(original, copy)
+    res = run_pretrain(load_config("pretrain", f"{copy}/config.yaml"), resume=copy)
+    assert res["global_step"] == 18 and res["best_checkpoint"] == f"{copy}/checkpoints/best.ckpt"
+    assert sorted(p.name for p in (tmp_path / "copy" / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").rglob("*.ckpt")} == snapshot  # the original untouched
+    best = max(res["history"], key=lambda r: r["knn_acc"])
+    import torch
+
+    saved = torch.load(res["best_checkpoint"], weights_only=False)["ssl_ws_history"]
+    assert saved[-1]["step"] == best["step"]  # best.ckpt holds the evaluation results.json calls best
+    assert json.loads(open(f"{copy}/results.json").read())["status"] == "completed"
+
+
+def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path, monkeypatch):
+    import torch
+
+    from ssl_ws.train.checkpointing import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    path = tmp_path / "best.ckpt"
+    io.save_checkpoint({"step": 1}, path)
+    good = path.read_bytes()
+
+    def full_disk(obj, fh, *a, **k):
+        fh.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(OSError):
+        io.save_checkpoint({"step": 2}, path)
+    assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["best.ckpt"]

@@ -10,17 +10,30 @@ def configure(parser) -> None:
 
 def run(args) -> int:
     import os
+    import sys
 
     from ..models.export import load_encoder, load_payload, save_encoder
 
+    from ..errors import SslWsError
+
     path = args.checkpoint
     if os.path.isdir(path):
-        for name in ("best.ckpt", "last.ckpt"):
-            cand = os.path.join(path, "checkpoints", name)
-            if os.path.exists(cand):
-                path = cand
-                break
-    model = load_encoder(path)
+        cands = [c for c in (os.path.join(path, "checkpoints", n) for n in ("best.ckpt", "last.ckpt"))
+                 if os.path.exists(c)]
+        if not cands:
+            raise SslWsError(f"{path} holds no checkpoints/best.ckpt or last.ckpt: no checkpoint was written yet")
+        for i, cand in enumerate(cands):  # an unreadable best.ckpt (a crash of an older version): the last one
+            try:
+                model = load_encoder(cand)
+            except SslWsError as exc:
+                if i + 1 == len(cands):
+                    raise
+                print(f"warning: {exc}; exporting {cands[i + 1]} instead", file=sys.stderr)
+                continue
+            path = cand
+            break
+    else:
+        model = load_encoder(path)
     config = load_payload(path).get("config")
     model.info["checkpoint"] = os.path.abspath(path)
     save_encoder(model, args.out, config=config)

@@ -222,6 +222,8 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
     from pytorch_lightning.loggers import TensorBoardLogger
 
+    from .checkpointing import AtomicCheckpointIO, RunCheckpoint
+
     t = cfg.trainer
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     every = t.checkpoint_every_n_steps
@@ -230,12 +232,12 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
     # beside it and --resume (which reads last.ckpt) could miss up to an epoch
     one_last = {"enable_version_counter": False} if "enable_version_counter" in inspect.signature(
         ModelCheckpoint).parameters else {}
-    last = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, every_n_train_steps=every or None,
-                           save_on_train_epoch_end=True, **one_last)
-    last_epoch = ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, save_on_train_epoch_end=True,
-                                 **one_last) if every else None
-    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
-                           save_on_train_epoch_end=True, auto_insert_metric_name=False)
+    last = RunCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, every_n_train_steps=every or None,
+                         save_on_train_epoch_end=True, **one_last)
+    last_epoch = RunCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, save_on_train_epoch_end=True,
+                               **one_last) if every else None
+    best = RunCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max", save_top_k=1,
+                         save_on_train_epoch_end=True, auto_insert_metric_name=False, **one_last)
     from .callbacks import DivergenceGuard, LineProgress
 
     # the guard first: it stops a diverged run before an evaluation or a checkpoint sees its weights
@@ -268,7 +270,103 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
         logger=logger,
         use_distributed_sampler=False,  # our batch sampler shards by rank itself
         num_sanity_val_steps=0,
+        plugins=[AtomicCheckpointIO()],
     )
+
+
+#: config keys a resumed run may change: how it is watched, logged and evaluated, not what it computes
+RESUME_FREE = ("eval.", "trainer.progress_bar", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
+               "trainer.accelerator", "data.num_workers", "output_dir", "name", "ssl.refit_dir")
+
+
+def _flat(d: Dict, prefix: str = "") -> Dict[str, object]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v and not (prefix + k) in ("encoder", "ssl.options"):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def check_resume_config(kind: str, run_dir: str, cfg) -> None:
+    """Refuse a resume whose config changes the model, the data, the optimizer or the schedule
+    (everything but :data:`RESUME_FREE`): a resumed run is the same run, continued."""
+    from ..config import load_config, to_dict
+
+    saved_path = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(saved_path):
+        return
+    saved, now = _flat(to_dict(load_config(kind, saved_path))), _flat(to_dict(cfg))
+    changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k)
+                     and not k.startswith(RESUME_FREE) and k not in RESUME_FREE)
+    length = [k for k in changed if k in ("trainer.max_steps", "trainer.max_epochs")]
+    if length and all(isinstance(saved.get(k), int) and isinstance(now.get(k), int) and now[k] < saved[k]
+                      for k in length) and not (saved.get("trainer.max_steps") and "trainer.max_epochs" in length):
+        # stopping earlier on the same schedule: the steps that run are the original run's, truncated
+        changed = [k for k in changed if k not in length]
+        length = []
+    if length:
+        k = length[0]
+        raise SslWsError(f"--resume with {k}={now.get(k)} (the run was laid out for {saved.get(k)}): its learning-rate "
+                         f"schedule spans the original length, so extra steps would run on an expired one; start a new "
+                         f"run for the longer schedule, or fine-tune from {run_dir}/checkpoints/last.ckpt with "
+                         f"`ssl-ws finetune`")
+    if changed:
+        shown = ", ".join(f"{k}={now.get(k)!r} (was {saved.get(k)!r})" for k in changed[:4])
+        more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise SslWsError(f"--resume continues the same run, but these keys change it: {shown}{more}; start a new run "
+                         f"instead (only eval.*, trainer.progress_bar / log_every_n_steps / checkpoint_every_n_steps / "
+                         f"accelerator and data.num_workers may change on resume)")
+
+
+_RUN_LOCKS: Dict[str, object] = {}
+
+
+def lock_run(run_dir: str) -> None:
+    """One writer per run directory: an exclusive ``flock`` on ``<run_dir>/.lock``, held until
+    :func:`unlock_run` (or the process ends). Rank 0 only: DDP workers share their launcher's run."""
+    import fcntl
+
+    if _rank() != 0 or run_dir in _RUN_LOCKS:
+        return
+    fh = open(os.path.join(run_dir, ".lock"), "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip()
+        fh.close()
+        raise SslWsError(f"run {run_dir} is being written by another process{f' (pid {holder})' if holder else ''}; "
+                         "wait for it to finish before resuming it") from None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(str(os.getpid()))
+    fh.flush()
+    _RUN_LOCKS[run_dir] = fh
+
+
+def unlock_run(run_dir: str) -> None:
+    fh = _RUN_LOCKS.pop(run_dir, None)
+    if fh is not None:
+        fh.close()  # closing the file releases the flock
+
+
+def releases_run_locks(fn):
+    """Decorator of a run function: the run locks it took (in :func:`_prepare`) are released when it
+    returns or raises."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        before = set(_RUN_LOCKS)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            for run_dir in set(_RUN_LOCKS) - before:
+                unlock_run(run_dir)
+
+    return wrapper
 
 
 def _prepare(kind: str, cfg, resume: Optional[str], store=None):
@@ -284,6 +382,7 @@ def _prepare(kind: str, cfg, resume: Optional[str], store=None):
     fresh = False
     if resume:
         run_dir, ckpt = resolve_resume(resume)
+        check_resume_config(kind, run_dir, cfg)
     elif os.environ.get(RUN_DIR_ENV) and _rank() != 0:
         run_dir = os.environ[RUN_DIR_ENV]
     else:
@@ -291,12 +390,17 @@ def _prepare(kind: str, cfg, resume: Optional[str], store=None):
         fresh = run_dir is None
         run_dir = run_dir or new_run_dir(cfg.output_dir, cfg.name)
     os.makedirs(run_dir, exist_ok=True)
-    if _rank() == 0:
-        with open(os.path.join(run_dir, "config.yaml"), "w") as f:
-            f.write(to_yaml(cfg))
-    typed = to_typed(cfg)
-    if ckpt is not None:
-        check_checkpoint(ckpt, store.spec, typed.encoder)
+    lock_run(run_dir)  # before anything in the run directory is written
+    try:
+        if _rank() == 0:
+            with atomic_write(os.path.join(run_dir, "config.yaml")) as f:
+                f.write(to_yaml(cfg))
+        typed = to_typed(cfg)
+        if ckpt is not None:
+            check_checkpoint(ckpt, store.spec, typed.encoder)
+    except BaseException:
+        unlock_run(run_dir)
+        raise
     return store, typed, run_dir, fresh, ckpt
 
 
@@ -343,6 +447,7 @@ def training_rows(store, cfg) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- pretrain
+@releases_run_locks
 def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) -> Dict:
     """Self-supervised pretraining (``ssl-ws pretrain``) with the objective ``ssl.objective``
     (SimCLR by default; :mod:`ssl_ws.train.objectives`). ``cfg``: from :func:`ssl_ws.config.load_config`.
@@ -405,6 +510,7 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
 
 
 # --------------------------------------------------------------------------- supervised
+@releases_run_locks
 def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretrained=None,
               train_rows: Optional[np.ndarray] = None) -> Dict:
     """Supervised training (``ssl-ws train``); with ``pretrained`` (an
