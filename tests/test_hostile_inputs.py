@@ -376,3 +376,31 @@ def test_a_failed_checkpoint_write_leaves_the_previous_one_whole(tmp_path, monke
     with pytest.raises(OSError):
         io.save_checkpoint({"step": 2}, path)
     assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["best.ckpt"]
+
+
+# ------------------------------------------------------------ more one-line refusals
+def test_query_jsonl_into_a_missing_directory(index, tmp_path, capsys):
+    ids = tmp_path / "ids.txt"
+    ids.write_text("0 1 2")
+    args = ["query", index, "--ids-file", ids, "--jsonl", tmp_path / "nowhere" / "out.jsonl"]
+    rc, _, err = run_cli(capsys, *args)
+    assert_one_line(rc, err, args, "does not exist")
+
+
+def test_import_of_a_text_file_as_pth_and_a_word_as_label(tmp_path, capsys):
+    import json
+
+    import torch
+
+    sd = {"seq.0.weight": torch.randn(8, 2), "seq.0.bias": torch.randn(8), "seq.1.weight": torch.randn(8, 8),
+          "seq.1.bias": torch.randn(8), "seq.2.weight": torch.randn(1, 8), "seq.2.bias": torch.randn(1)}
+    torch.save(sd, tmp_path / "a.pth")
+    (tmp_path / "t.pth").write_text("hello, I am text")
+    one = {"path": ["a.pth"], "label": [0]}
+    for name, train, want in (("text", {"path": ["a.pth", "t.pth"], "label": [0, 1]}, "as a plain-tensor state dict"),
+                              ("word", {"path": ["a.pth", "a.pth"], "label": ["cat", 1]}, "holds label 'cat'")):
+        sp = tmp_path / f"{name}.json"
+        sp.write_text(json.dumps({"train": train, "val": one, "test": one}))
+        args = ["import", "dwsnets", sp, "--out", tmp_path / f"out-{name}", "--image-size", "8x8"]
+        rc, _, err = run_cli(capsys, *args)
+        assert_one_line(rc, err, args, want, progress_before=True)

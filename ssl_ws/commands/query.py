@@ -47,6 +47,12 @@ def run(args):
 
     if args.k < 1:
         raise SslWsError(f"-k must be positive, got {args.k}")
+    if args.jsonl:  # before any work: a destination that cannot be written
+        parent = os.path.dirname(os.path.abspath(args.jsonl))
+        if not os.path.isdir(parent):
+            raise SslWsError(f"--jsonl {args.jsonl}: directory {parent} does not exist")
+        if os.path.isdir(args.jsonl):
+            raise SslWsError(f"--jsonl {args.jsonl} is a directory; give a file path")
     device = resolve_device(args.device)
     index = RetrievalIndex.load(args.index_dir)
     if args.store:
@@ -163,13 +169,16 @@ def _write_lines(args, answers, n: int) -> int:
     import json
     import sys
 
-    out = open(args.jsonl, "w") if args.jsonl else sys.stdout
-    try:
+    if not args.jsonl:
+        for ans in answers:
+            sys.stdout.write(json.dumps(ans) + "\n")
+        return 0
+    from ..atomic import atomic_write
+    from ..errors import user_os_errors
+
+    with user_os_errors(f"cannot write {args.jsonl}"), atomic_write(args.jsonl) as out:  # all lines or none
         for ans in answers:
             out.write(json.dumps(ans) + "\n")
-    finally:
-        if args.jsonl:
-            out.close()
     if args.jsonl:
         print(f"{n} queries -> {args.jsonl}")
     return 0

@@ -85,9 +85,11 @@ def load_state_dict(path) -> Dict[str, torch.Tensor]:
     regular_file(path, "state dict", STATE_DICT_LIMIT)
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SslWsError(f"cannot load {path} as a plain-tensor state dict (weights_only=True): {first[:200]}") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, AttributeError, TypeError, KeyError,
+            IndexError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise SslWsError(f"cannot load {path} as a plain-tensor state dict (weights_only=True): "
+                         f"{type(exc).__name__}{': ' + first[:200] if first else ''}") from None
     if hasattr(sd, "state_dict") and not isinstance(sd, dict):
         raise SslWsError(f"{path} holds a module, not a state dict")
     if not isinstance(sd, dict):
@@ -132,10 +134,9 @@ def read_layout(src, layout: str, view_pattern: Optional[str] = None):
     if layout not in LAYOUTS:
         raise SslWsError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
     sp = _find_splits(src)
-    try:
-        splits = json.loads(sp.read_text())
-    except (OSError, ValueError) as exc:
-        raise SslWsError(f"cannot read splits file {sp}: {exc}") from None
+    from ..files import read_json
+
+    splits = read_json(sp, "splits file")
     if not isinstance(splits, dict) or not splits:
         raise SslWsError(f"{sp}: expected a JSON object of splits")
     paths, labels, split_of = [], [], []
@@ -146,6 +147,10 @@ def read_layout(src, layout: str, view_pattern: Optional[str] = None):
             if len(entry["path"]) != len(entry["label"]):
                 raise SslWsError(f"{sp}: split {name!r} has {len(entry['path'])} paths but {len(entry['label'])} labels")
             paths += list(entry["path"])
+            bad = next((x for x in entry["label"] if isinstance(x, bool) or not isinstance(x, int)
+                        and not (isinstance(x, float) and x.is_integer())), None)
+            if bad is not None:
+                raise SslWsError(f"{sp}: split {name!r} holds label {bad!r}; labels must be integers (class ids)")
             labels += [int(x) for x in entry["label"]]
         else:
             if not isinstance(entry, list):
