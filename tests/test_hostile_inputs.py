@@ -404,3 +404,15 @@ def test_import_of_a_text_file_as_pth_and_a_word_as_label(tmp_path, capsys):
         args = ["import", "dwsnets", sp, "--out", tmp_path / f"out-{name}", "--image-size", "8x8"]
         rc, _, err = run_cli(capsys, *args)
         assert_one_line(rc, err, args, want, progress_before=True)
+
+
+def test_resuming_a_pretraining_run_with_train_names_the_right_command(tmp_path, capsys):
+    from _train_helpers import overrides, tiny_store
+
+    rc, _, err = run_cli(capsys, "pretrain", *overrides(tiny_store(tmp_path / "store"), tmp_path / "runs",
+                                                        "trainer.max_steps=2"))
+    assert rc == 0, err
+    (run,) = (tmp_path / "runs" / "pretrain").iterdir()
+    args = ["train", "--resume", run]
+    rc, _, err = run_cli(capsys, *args)
+    assert_one_line(rc, err, args, f"is a `ssl-ws pretrain` run: resume it with `ssl-ws pretrain --resume {run}`")

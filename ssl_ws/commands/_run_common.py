@@ -34,7 +34,21 @@ def load_run_config(args, kind: str):
             raise SslWsError(f"cannot resume from {args.resume}: a checkpoint is resumed from a run directory's "
                              f"checkpoints/ folder, beside the run's config.yaml (looked for {path}); give the run "
                              f"directory (runs/NAME/STAMP), or the run's config with --config")
+        _check_run_kind(run_dir, path, kind)
     return load_config(kind, path, args.overrides)
+
+
+def _check_run_kind(run_dir: str, config_path: str, kind: str) -> None:
+    """A pretraining run resumed by ``train`` (or the reverse) is one line that names the right command."""
+    from ..errors import SslWsError
+    from ..files import load_yaml
+
+    cfg = load_yaml(config_path)
+    was = "pretrain" if "ssl" in cfg else "train" if "supervised" in cfg else None
+    if was is not None and was != kind:
+        hint = (f"; to fine-tune its encoder: ssl-ws train supervised.pretrained={run_dir}/checkpoints/best.ckpt "
+                f"data.store=..." if was == "pretrain" else "")
+        raise SslWsError(f"{run_dir} is a `ssl-ws {was}` run: resume it with `ssl-ws {was} --resume {run_dir}`{hint}")
 
 
 def print_run_summary(res) -> None:
