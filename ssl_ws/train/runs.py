@@ -616,7 +616,7 @@ def _refused_before_start(run_dir: Optional[str], fresh: bool):
     try:
         yield
     except SslWsError:
-        if fresh and run_dir and os.path.isdir(run_dir) and set(os.listdir(run_dir)) <= {"config.yaml"}:
+        if fresh and run_dir and os.path.isdir(run_dir) and set(os.listdir(run_dir)) <= {"config.yaml", ".lock"}:
             shutil.rmtree(run_dir, ignore_errors=True)
             try:
                 os.rmdir(os.path.dirname(run_dir))  # runs/NAME, when this was its only run
