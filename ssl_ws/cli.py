@@ -40,6 +40,7 @@ COMMANDS = {
     "finetune": ("finetune", "fine-tune an encoder with a linear head"),
     "index": ("index", "build a faiss retrieval index of a store's embeddings"),
     "query": ("query", "query a retrieval index by INR id or by a new image"),
+    "serve": ("serve", "serve a retrieval index over HTTP: JSON API, web page, OpenAPI docs (pip install .[serve])"),
     "retrieval-eval": ("retrieval_eval", "retrieval quality: recall@k / mAP for same object and same class, beside baselines"),
 }
 

@@ -125,24 +125,37 @@ def load_yaml(path: Union[str, Path], what: str = "config", limit: int = YAML_LI
 
 def open_image(path: Union[str, Path], what: str = "image", max_pixels: int = IMAGE_PIXELS, limit: int = IMAGE_LIMIT):
     """A decoded Pillow image of ``path``, its size checked from the header before decoding."""
+    return _decode(regular_file(path, what, limit), f"{what} {path}", max_pixels)
+
+
+def decode_image(data: bytes, what: str = "image", max_pixels: int = IMAGE_PIXELS, limit: int = IMAGE_LIMIT):
+    """A decoded Pillow image of encoded bytes (PNG, JPEG, ...), bounded like :func:`open_image`."""
+    import io
+
+    if len(data) > limit:
+        raise SslWsError(f"{what} is {len(data) / MiB:.1f} MiB, over the limit of {limit / MiB:.0f} MiB")
+    return _decode(io.BytesIO(data), what, max_pixels)
+
+
+def _decode(source, what: str, max_pixels: int):
     import warnings
 
     from PIL import Image, UnidentifiedImageError
 
-    p = regular_file(path, what, limit)
+    p = what
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(p)
+            im = Image.open(source)
             w, h = im.size
             if w * h > max_pixels:
                 im.close()
-                raise SslWsError(f"{what} {p} is {w}x{h} pixels, over the limit of {max_pixels:,}")
+                raise SslWsError(f"{p} is {w}x{h} pixels, over the limit of {max_pixels:,}")
             im.load()
         return im
     except SslWsError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise SslWsError(f"{what} {p} refused: {' '.join(str(exc).split())[:200]}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise SslWsError(f"cannot read {what} {p}: {' '.join(str(exc).split())[:200]}") from None
+        raise SslWsError(f"{p} refused: {' '.join(str(exc).split())[:200]}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise SslWsError(f"cannot read {p}: {' '.join(str(exc).split())[:200]}") from None

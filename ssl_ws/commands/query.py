@@ -38,11 +38,9 @@ def configure(parser):
 
 
 def run(args):
-    from ..devices import resolve_device
-    from ..eval.index import RetrievalIndex
-    from ..eval.query import (check_recorded_store, check_row, embed_image, embed_row, index_encoder, index_store,
-                              load_image)
+    from ..eval.query import check_row, load_image
     from ..eval.results import write_results
+    from ..retrieve.searcher import Searcher
     from ._eval_common import config_of
 
     if args.k < 1:
@@ -53,53 +51,36 @@ def run(args):
             raise SslWsError(f"--jsonl {args.jsonl}: directory {parent} does not exist")
         if os.path.isdir(args.jsonl):
             raise SslWsError(f"--jsonl {args.jsonl} is a directory; give a file path")
-    device = resolve_device(args.device)
-    index = RetrievalIndex.load(args.index_dir)
-    if args.store:
-        index_store(index, args.store)  # checked against what the index recorded, once
-    else:
-        check_recorded_store(index)
-    names = index.info.get("class_names") or []
-    label = _class_filter(args.filter_class, names)
+    searcher = Searcher.open(args.index_dir, args.store, args.ckpt, args.device)  # the store checked once
+    index = searcher.index
+    names = searcher.class_names
+    label = _class_filter(args.filter_class, searcher)
     if args.ids_file:
-        return _batch(args, index, label, device)
+        return _batch(args, searcher, label)
     if args.image is not None and os.path.isdir(args.image):
-        return _batch_images(args, index, label, device)
-    need_store = bool(args.png) or args.image is not None
-    model = store = None
+        return _batch_images(args, searcher, label)
     query_ws = None
     if args.row is not None:
         check_row(index, args.row)
+        (answer,) = searcher.rows([args.row], args.k, keep_self=args.keep_self, exclude_views=args.exclude_views,
+                                  label=label)
+        lab = answer["query"]["label"]
         indexed = index.position_of_row(args.row) is not None
-        if args.ckpt or not indexed:
-            model = index_encoder(index, args.ckpt).to(device)
-        if need_store or not indexed:
-            store = index_store(index, args.store)
-        q = embed_row(index, args.row, model, store, device)
-        if store is not None:
-            lab = int(store.labels[args.row])
-        else:
-            lab = int(index.labels[index.position_of_row(args.row)])
         label_txt = names[lab] if 0 <= lab < len(names) else str(lab)
         desc = f"row {args.row} ({label_txt}" + (", indexed" if indexed else ", not indexed") + ")"
         query_caption = ["query", label_txt, f"row {args.row}"]
         query_info = {"row": args.row, "label": lab, "class_name": label_txt, "indexed": indexed}
     else:
-        model = index_encoder(index, args.ckpt).to(device)
-        store = index_store(index, args.store)
-        size = tuple(index.info.get("image_size") or store.image_size)
-        image = load_image(args.image, int(index.info.get("channels", store.channels)), size, resize=args.resize)
-        q, query_ws = embed_image(index, image, model, store, views=args.views, device=device)
+        size = tuple(index.info.get("image_size") or searcher.store.image_size)
+        image = load_image(args.image, int(index.info.get("channels", searcher.store.channels)), size,
+                           resize=args.resize)
+        answers, query_ws = searcher.images_with_fits(image, args.k, views=args.views, label=label,
+                                                      names=[os.path.abspath(args.image)])
+        answer = answers[0]
         desc = f"image {args.image} (fitted to {args.views} INR(s) with the store's recipe)"
         query_caption = ["query image", os.path.basename(args.image), "(its INR fit)"]
         query_info = {"image": os.path.abspath(args.image), "views": args.views}
-
-    exclude_rows = [] if args.keep_self or args.row is None else [args.row]
-    exclude_objects = []
-    if args.exclude_views and args.row is not None:
-        exclude_objects = [int(store.object_ids[args.row]) if store is not None
-                           else int(index.object_ids[index.position_of_row(args.row)])]
-    nb = index.neighbours(q, args.k, exclude_rows=exclude_rows, exclude_objects=exclude_objects, label=label)
+    nb = answer["neighbours"]
     kind = index.info.get("index", {}).get("kind", "flat")
     print(f"query: {desc}; index {args.index_dir} ({kind}, {len(index)} INRs, encoder "
           f"{index.info.get('encoder', {}).get('identity')})")
@@ -111,6 +92,7 @@ def run(args):
         from ..eval.gallery import neighbour_captions, query_picture, render_rows
         from ..inr.render import render_image
 
+        store, device = searcher.store, searcher.device
         h, w = store.image_size
         if query_ws is not None:
             q_img = render_image(query_ws[0].to(device), int(h), int(w)).clamp(0, 1).cpu()[0]
@@ -127,20 +109,9 @@ def run(args):
     return 0
 
 
-def _class_filter(text, names):
+def _class_filter(text, searcher):
     """``--filter-class``: a class name of the index or a label number."""
-    if text is None:
-        return None
-    if text in names:
-        return names.index(text)
-    try:
-        lab = int(text)
-    except ValueError:
-        lab = -1
-    if lab < 0 or (names and lab >= len(names)):
-        raise SslWsError(f"--filter-class {text!r} is neither a class name ({', '.join(names[:12])}) nor a label "
-                         f"0..{max(len(names) - 1, 0)}")
-    return lab
+    return searcher.class_label(text, "--filter-class")
 
 
 def _read_ids(path):
@@ -184,34 +155,29 @@ def _write_lines(args, answers, n: int) -> int:
     return 0
 
 
-def _batch(args, index, label, device):
-    """--ids-file: one JSON line per query row (eval.query.answer_rows)."""
-    from ..eval.query import answer_rows, check_row, index_encoder, index_store
-
+def _batch(args, searcher, label):
+    """--ids-file: one JSON line per query row (Searcher.rows)."""
     ids = _read_ids(args.ids_file)
-    for row in ids:  # every id checked before the first answer is written
-        check_row(index, row)
-    model = store = None
-    if any(index.position_of_row(r) is None for r in ids):  # rows outside the index are embedded by its encoder
-        model = index_encoder(index, args.ckpt).to(device)
-        store = index_store(index, args.store)
-    answers = answer_rows(index, ids, args.k, keep_self=args.keep_self, exclude_views=args.exclude_views,
-                          label=label, model=model, store=store, device=device)
+    answers = searcher.rows(ids, args.k, keep_self=args.keep_self, exclude_views=args.exclude_views, label=label)
     return _write_lines(args, answers, len(ids))
 
 
-def _batch_images(args, index, label, device):
-    """--image FOLDER: one JSON line per image, the images fitted together (eval.query.answer_images)."""
+def _batch_images(args, searcher, label):
+    """--image FOLDER: one JSON line per image, the images fitted together (Searcher.images)."""
     import sys
 
-    from ..eval.query import answer_images, image_files, index_encoder, index_store
+    import torch
+
+    from ..eval.query import image_files, load_image
 
     if args.png:
         raise SslWsError("--png draws one query; with a folder of images use --jsonl (one line per image)")
     files = image_files(args.image)
-    model = index_encoder(index, args.ckpt).to(device)
-    store = index_store(index, args.store)
+    index, store = searcher.index, searcher.store
+    size = tuple(index.info.get("image_size") or store.image_size)
+    channels = int(index.info.get("channels", store.channels))
+    images = torch.cat([load_image(f, channels, size, resize=args.resize) for f in files])
     print(f"fitting {len(files)} image(s) x {args.views} view(s) with the store's recipe ...", file=sys.stderr)
-    answers = list(answer_images(index, files, args.k, model, store, views=args.views, resize=args.resize,
-                                 label=label, device=device))
+    answers = searcher.images(images, args.k, views=args.views, label=label,
+                              names=[os.path.abspath(f) for f in files])
     return _write_lines(args, answers, len(files))

@@ -82,20 +82,26 @@ def load_image(path: str, channels: int, size: Tuple[int, int], resize: bool = F
 
     if not os.path.lexists(path):
         raise SslWsError(f"no such image: {path}")
-    img = open_image(path)
+    return image_tensor(open_image(path), f"image {path}", channels, size, resize)
+
+
+def image_tensor(img, name: str, channels: int, size: Tuple[int, int], resize: bool = False) -> torch.Tensor:
+    """A decoded Pillow image as ``[1, C, H, W]`` in [0, 1] (see :func:`load_image`); ``name`` names it
+    in errors ("image x.png", "images[2]")."""
+    path = name
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit: full scale is 65535, whatever the values
         arr = np.asarray(img, dtype=np.float64)
         if arr.size and (arr.min() < 0 or arr.max() > 65535):
-            raise SslWsError(f"image {path} holds integers outside 0..65535 ({arr.min():g}..{arr.max():g}); "
+            raise SslWsError(f"{path} holds integers outside 0..65535 ({arr.min():g}..{arr.max():g}); "
                              "save it as an 8- or 16-bit image")
         arr = (arr / 65535.0)[None]
     else:
         if img.mode not in ("L", "1", "LA", "RGB", "RGBA", "P", "CMYK", "YCbCr", "F"):
-            raise SslWsError(f"image {path} has unsupported mode {img.mode}")
+            raise SslWsError(f"{path} has unsupported mode {img.mode}")
         if img.mode == "F":  # floating point: taken as intensities in [0, 1], nothing else is guessed
             arr = np.asarray(img, dtype=np.float64)[None]
             if not np.isfinite(arr).all() or (arr.size and (arr.min() < 0 or arr.max() > 1)):
-                raise SslWsError(f"image {path} is floating point with values outside [0, 1] "
+                raise SslWsError(f"{path} is floating point with values outside [0, 1] "
                                  f"({np.nanmin(arr):g}..{np.nanmax(arr):g}); scale it to [0, 1] or save it as 8-bit")
         elif img.mode in ("L", "1", "LA"):
             arr = np.asarray(img.convert("L"), dtype=np.float64)[None] / 255.0
@@ -104,16 +110,16 @@ def load_image(path: str, channels: int, size: Tuple[int, int], resize: bool = F
     have = arr.shape[0]
     if have == 3 and channels == 1:
         if not (np.allclose(arr[0], arr[1]) and np.allclose(arr[0], arr[2])):
-            raise SslWsError(f"image {path} is in colour (3 channels) but the store's INRs are grayscale (1 channel); convert it to grayscale")
+            raise SslWsError(f"{path} is in colour (3 channels) but the store's INRs are grayscale (1 channel); convert it to grayscale")
         arr = arr[:1]
     elif have != channels:
-        raise SslWsError(f"image {path} has {have} channel(s) but the store's INRs output {channels}")
+        raise SslWsError(f"{path} has {have} channel(s) but the store's INRs output {channels}")
     h, w = int(size[0]), int(size[1])
     t = torch.from_numpy(arr.astype(np.float32))[None]
     if tuple(t.shape[2:]) != (h, w):
         if not resize:
             raise SslWsError(
-                f"image {path} is {t.shape[2]}x{t.shape[3]} (HxW) but the store's INRs were fitted to {h}x{w}; "
+                f"{path} is {t.shape[2]}x{t.shape[3]} (HxW) but the store's INRs were fitted to {h}x{w}; "
                 "resize it or pass --resize"
             )
         t = torch.nn.functional.interpolate(t, size=(h, w), mode="bilinear", align_corners=True, antialias=True)
