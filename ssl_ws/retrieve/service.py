@@ -151,8 +151,7 @@ def create_app(searcher, *, max_body: int = MAX_BODY):
     def info():
         return searcher.info()
 
-    @app.post("/query")
-    def query(req: QueryRequest):
+    def answer(req: QueryRequest):
         if not (req.ids or req.params or req.images):
             raise SslWsError("give at least one query: ids, params or images")
         label = searcher.class_label(req.filter_class)
@@ -166,7 +165,16 @@ def create_app(searcher, *, max_body: int = MAX_BODY):
             blobs = [_b64(s, i) for i, s in enumerate(req.images)]
             images = searcher.decode_images(blobs, resize=req.resize, max_pixels=MAX_IMAGE_PIXELS)
             results += searcher.images(images, req.k, views=req.views, label=label)
-        return {"results": results}
+        return JSONResponse({"results": results})
+
+    @app.post("/query", response_model=None)
+    async def query(req: QueryRequest):
+        """Neighbours of every query of the request, in the order ids, params, images."""
+        from starlette.concurrency import run_in_threadpool
+
+        if req.params or req.images or (req.ids and len(req.ids) > 8):
+            return await run_in_threadpool(answer, req)  # heavy work off the event loop
+        return answer(req)  # a few stored INRs: under a millisecond, answered inline
 
     @app.get("/inr/{row}.png", response_class=Response)
     def inr_png(row: int):
