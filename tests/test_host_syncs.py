@@ -12,8 +12,9 @@ computed from it (activations, loss, mixed weights) and records each syncing cal
 Tensors drawn from the step's CPU ``torch.Generator`` (augmentation parameters) stay
 plain: they are host data on a GPU too, copied to the device without a sync.
 
-One supervised step and one SimCLR step run inside a real Lightning fit (``self.log``
-included) and must record no sync at all: the losses and accuracies are logged as
+One step of every kind -- supervised without and with plain / permuted MixUp, fine-tuning,
+SimCLR, VICReg, Barlow Twins, BYOL -- runs inside a real Lightning fit (logging included) and
+must record no sync at all: the losses and accuracies are logged as
 device tensors, which Lightning reduces at the end of the epoch or at logging time.
 Aligned MixUp needs one (its assignment solver is scipy's, on the host): it is counted
 separately and must stay at one transfer of the cost matrices per matching round.
@@ -109,6 +110,35 @@ def test_simclr_step_has_no_host_sync_but_lightlys(store, tmp_path, preset):
     assert ours == [], ours
     # lightly's NTXentLoss drops the self-similarities with a boolean mask (logits[~diag_mask]):
     # two syncs per step inside lightly, counted so that a lightly that drops them shows here
+    assert len(step.calls) - len(ours) <= 2, step.calls
+
+
+@pytest.mark.parametrize("mixup", ["plain", "permute"])
+def test_supervised_step_with_mixup_has_no_host_sync(store, tmp_path, mixup):
+    step = counting(SupervisedModule.training_step)
+    with mock.patch.object(SupervisedModule, "training_step", step):
+        run_train(cfg("train", store, tmp_path, "augment.preset=none", f"supervised.mixup={mixup}", *ONE_STEP))
+    assert step.calls == [], step.calls
+
+
+def test_finetune_step_has_no_host_sync(store, tmp_path):
+    pre = run_pretrain(cfg("pretrain", store, tmp_path / "pre", *ONE_STEP))
+    step = counting(SupervisedModule.training_step)
+    with mock.patch.object(SupervisedModule, "training_step", step):
+        run_train(cfg("train", store, tmp_path / "ft", "augment.preset=none", "supervised.encoder_lr_factor=0.1",
+                      *ONE_STEP), pretrained=pre["last_checkpoint"])
+    assert step.calls == [], step.calls
+
+
+@pytest.mark.parametrize("objective", ["vicreg", "barlowtwins", "byol"])
+def test_other_objectives_steps_have_no_host_sync(store, tmp_path, objective):
+    from ssl_ws.train.two_views import TwoViewModule
+
+    step = counting(TwoViewModule.training_step)
+    with mock.patch.object(TwoViewModule, "training_step", step):
+        run_pretrain(cfg("pretrain", store, tmp_path, f"ssl.objective={objective}", *ONE_STEP))
+    ours = [c for c in step.calls if "lightly/loss/" not in c]
+    assert ours == [], ours  # lightly's VICReg drops the covariance diagonal with a boolean mask (2 syncs)
     assert len(step.calls) - len(ours) <= 2, step.calls
 
 

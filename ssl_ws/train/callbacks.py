@@ -112,7 +112,7 @@ class OnlineEvaluation(EvaluationCallback):
                            probe_max_train=self.probe_max_train, seed=self.seed)
         pl_module.log("online/knn_acc", m["knn_acc"], on_epoch=True, prog_bar=True, sync_dist=True)
         pl_module.log("online/probe_acc", m["probe_acc"], on_epoch=True, prog_bar=True, sync_dist=True)
-        loss = trainer.callback_metrics.get("train/loss_epoch")
+        loss = pl_module.train_epoch_means().get("loss")  # this epoch's mean training loss
         rec = {"epoch": int(trainer.current_epoch), "step": int(trainer.global_step), **m}
         if loss is not None:
             rec["loss"] = float(loss)

@@ -212,6 +212,17 @@ def warn_about_augmentation(cfg, normalizer, spec) -> Optional[str]:
     return None
 
 
+def _skip_cuda_probe() -> None:
+    """On a machine without a CUDA device, make torch's availability check cheap: every optimizer step asks
+    ``torch.accelerator.is_available()``, which on a CUDA build without a GPU loads NVML through ctypes each
+    time (about 0.6 ms a step; the answer is only cached once CUDA initializes, which it never does here).
+    An empty ``CUDA_VISIBLE_DEVICES`` answers it at once; a value the user set is left alone."""
+    import torch
+
+    if "CUDA_VISIBLE_DEVICES" not in os.environ and not torch.cuda.is_available():
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+
 def _is_terminal() -> bool:
     """Whether the progress bar would be seen redrawn (Lightning's bar writes to stdout)."""
     return sys.stdout.isatty()
@@ -225,6 +236,7 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
     from .checkpointing import AtomicCheckpointIO, RunCheckpoint
 
     t = cfg.trainer
+    _skip_cuda_probe()
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     every = t.checkpoint_every_n_steps
     # one last.ckpt, written every `every` steps and at every epoch end by two callbacks (Lightning allows

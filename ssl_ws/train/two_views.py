@@ -110,8 +110,6 @@ class TwoViewModule(WeightSpaceModule):
         v1, v2 = self.make_views(batch, self.generator_for(batch))
         out = self.pair_loss(v1, v2)
         n = len(v1)
-        self.log("train/loss", out["loss"], prog_bar=True, on_step=True, on_epoch=True, batch_size=n, sync_dist=True)
-        self.log("train/global_batch", float(n * self.trainer.world_size), on_step=False, on_epoch=True, batch_size=n,
-                 sync_dist=True)
+        self.log_train(n, step={"loss": out["loss"]}, epoch={"global_batch": float(n * self.trainer.world_size)})
         self.mark_consumed(batch)
         return out
