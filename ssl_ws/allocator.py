@@ -5,11 +5,7 @@ dynamically up to 32 MiB) with a fresh ``mmap`` and gives them back with ``munma
 and it trims the top of the heap back to the kernel above ``M_TRIM_THRESHOLD``. PyTorch's
 CPU allocator is plain ``malloc``, and a batched INR fit (or a training step) allocates and
 frees the same multi-megabyte activations at every step, so every step pays page faults and
-the kernel zeroing those pages again. Measured on this project's 2-core CPU
-(512 FMNIST INRs x 200 Adam steps, one thread, ``fit_inrs``): 24.4 s with 6.6 s of it in the
-kernel, and 16.6 s with 0.0 s in the kernel after :func:`retain_freed_memory`; as whole
-``ssl-ws fit`` commands, 1,475 vs 3,197 INR-steps/s (the kernel share varies from run to run
-with where the dynamic threshold has got to, which made fitting speed look random).
+the kernel zeroing those pages again (how much: benchmarks/RESULTS.md, "Fitting on every core").
 
 PyTorch's performance guide recommends the same cure through jemalloc or tcmalloc
 (``LD_PRELOAD``); :func:`retain_freed_memory` gets it without a preload, with ``mallopt``:

@@ -4,7 +4,7 @@ An INR here is an MLP ``f(x) = W_L h_{L-1} + b_L + offset`` with hidden layers
 ``h_i = act(w0 * (W_i h_{i-1} + b_i))`` (SIREN: ``act = sin``, Sitzmann et al.,
 NeurIPS 2020; the DWSNets INR data sets use ``w0 = 30`` and ``offset = 0.5``).
 
-Parameter order contract (stable, see DESIGN.md): one INR's parameters are a flat
+Parameter order contract (stable, ARCHITECTURE.md "Contracts"): one INR's parameters are a flat
 float vector in PyTorch's own order, layer 0 weight ``[d_out, d_in]`` row-major,
 layer 0 bias, layer 1 weight, ... -- exactly ``parameters_to_vector`` of an
 ``nn.Sequential`` of ``nn.Linear`` layers.

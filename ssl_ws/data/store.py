@@ -1,4 +1,4 @@
-"""The INR store: a directory of INRs that numpy alone can read (layout in DESIGN.md).
+"""The INR store: a directory of INRs that numpy alone can read (layout below and in the README).
 
 ::
 

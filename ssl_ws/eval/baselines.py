@@ -1,7 +1,7 @@
 """Baselines beside every accuracy: what a user would do instead of learning from weights.
 
-DESIGN.md ("How we measure accuracy") asks for baselines *on the same INRs* next to
-every number a weight-space model reports, because a weight-space accuracy alone says
+Every number a weight-space model reports needs baselines *on the same INRs* beside it,
+because a weight-space accuracy alone says
 nothing about whether learning from weights was worth it. Three of them, all trained on
 the rows of the train split and scored on the val and test splits:
 
@@ -12,10 +12,9 @@ the rows of the train split and scored on the val and test splits:
     weights as an unstructured vector, blind to the neuron-permutation symmetry. That
     is exactly why it is a diagnostic: when the INRs of a store share one
     initialization (``fit --init shared``) a fitted weight stays close to "the shared
-    init + an image-dependent step" and the flat vector is nearly linearly separable
-    (measured: 0.94-0.99 test accuracy on the digits); with independent inits (the
-    published data sets) hidden neurons are in arbitrary order and it falls to about
-    chance (0.09 on FMNIST-INR). A weight-space model should beat it; when it does not,
+    init + an image-dependent step" and the flat vector is nearly linearly separable;
+    with independent inits (the published data sets) hidden neurons are in arbitrary
+    order and it falls to about chance. A weight-space model should beat it; when it does not,
     the store is too easy or the model learned nothing the raw weights lacked.
 
 ``pixels-lr``

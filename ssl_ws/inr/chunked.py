@@ -8,8 +8,8 @@ again, resumes.
 With ``workers > 1`` the rows still to fit are cut into ``workers`` contiguous slices, each
 fitted (in chunks, saved as above) by its own process with ONE torch thread: on a CPU,
 small batched matmuls scale poorly over threads, and a thread that waits for a busy core
-stalls the others, while independent single-thread processes keep every core busy
-(issue 13). The processes are started with ``spawn`` and ``OMP_NUM_THREADS=1`` etc. set
+stalls the others, while independent single-thread processes keep every core busy.
+The processes are started with ``spawn`` and ``OMP_NUM_THREADS=1`` etc. set
 before torch is imported in them; they report progress through a queue, so the caller
 shows one progress bar; a failing worker stops the fit with its one-line message, and
 an interrupt stops every worker (saved chunks stay for the next run).

@@ -64,10 +64,8 @@ class DWSNet(WeightSpaceEncoder):
         layer_pooling: pooling inside the equivariant layers, ``"max"``, ``"mean"`` or
             ``"sum"``; default: ``pooling`` (``"mean"`` when ``pooling="attention"``).
         norm: ``"batch"`` (default, as the DWSNets reference trainer), ``"layer"`` or
-            ``"none"`` after every equivariant layer. With BatchNorm the model fits its
-            data: on the 8x8 digits it reaches train accuracy 0.99 where it stops near 0.4
-            without it or with LayerNorm; on FMNIST-INR (499 objects) every setting fits
-            in 600 steps, BatchNorm 3x sooner (benchmarks/convergence.py, RESULTS.md).
+            ``"none"`` after every equivariant layer (BatchNorm fits the training data far
+            sooner: benchmarks/convergence.py).
         dropout: dropout probability after every equivariant layer and in the head.
         head_layers: linear layers in the head (1 = linear readout, as DWSNets).
         head_hidden: width of the head's hidden layers.

@@ -1,7 +1,7 @@
 """Rendered-pixel encoders: the functional view as an honest baseline inside the registry.
 
 Every INR can be evaluated, so the obvious alternative to learning from its weights is to
-render it on the store's pixel grid and learn from the image (issue 18; the functional view
+render it on the store's pixel grid and learn from the image (the functional view
 of Navon et al., ICML 2023, Sec. 6, and the "images" rows of every weight-space paper).
 These encoders do exactly that, inside the same training code as the weight-space encoders
 (same steps, schedule, augmentations of the weights, SimCLR, probes), so a table can print

@@ -5,9 +5,8 @@ refitted) gets a new linear head and is trained end to end by :func:`~ssl_ws.tra
 on ``labels_per_class`` labelled training objects per class (all their views), selecting on
 the validation split and reporting the test accuracy at the best validation evaluation.
 
-Defaults, measured on the quickstart encoder (10 labels per class, 30 epochs): the new head
-learns at ``optim.lr = 1e-2`` (test 0.52, against 0.28 at the train default 1e-3) and the
-encoder at ``1e-2 x encoder_lr_factor`` (0.1; 0 freezes it); without an ``augment.*``
+Defaults (chosen on the quickstart encoder, benchmarks/RESULTS.md): the new head learns at
+``optim.lr = 1e-2`` and the encoder at ``1e-2 x encoder_lr_factor`` (0.1; 0 freezes it); without an ``augment.*``
 setting the run uses the augmentation preset the encoder was pretrained with (recorded in its
 file): the paper preset suits 28x28 INRs, not, e.g., 8x8 digits.
 """
