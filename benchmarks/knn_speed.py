@@ -139,7 +139,7 @@ def bench_hnsw(args, data_seed: int = 1):
     applied to each query), against the exact flat index with the same post-processing."""
     import faiss
 
-    from ssl_ws.eval.index import RetrievalIndex
+    from ssl_ws.retrieve.index import RetrievalIndex
 
     x, _ = synthetic(args.hnsw_n + args.hnsw_queries, args.dim, args.classes, args.latent, args.noise, data_seed)
     db, q = x[: args.hnsw_n], x[args.hnsw_n :]

@@ -13,7 +13,7 @@ from .inr.fit import fit_inrs, fit_like_store
 from .inr.render import image_coordinates, render, render_image
 from .models import build_encoder, list_encoders
 from .models.export import EmbeddingModel, load_encoder, save_encoder
-from .normalize import WeightNormalizer
+from .models.normalize import WeightNormalizer
 from .weights import INRSpec, WeightSpace
 
 __version__ = "0.1.0"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import List, Optional, Tuple
 
@@ -132,14 +133,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .allocator import retain_freed_memory
 
     retain_freed_memory()  # large tensors reused, not mmap'ed afresh each step (up to 2x faster on a CPU)
+    if not sys.stderr.isatty():  # a log file (CI, Slurm, nohup): progress bars redraw at most every 30 s
+        os.environ.setdefault("TQDM_MININTERVAL", "30")
     try:
         code = args._run(args)
     except SslWsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt as exc:

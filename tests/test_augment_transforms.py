@@ -186,7 +186,7 @@ def test_symmetry_shift_preset_keeps_the_image():
 
 
 def test_training_warns_about_bias_shifts_on_narrow_biases(capsys):
-    from ssl_ws.normalize import WeightNormalizer
+    from ssl_ws.models.normalize import WeightNormalizer
     from ssl_ws.train.runs import warn_about_augmentation
 
     ws = random_ws(SPEC, batch=16)

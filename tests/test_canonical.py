@@ -9,7 +9,7 @@ import torch
 
 from ssl_ws import INRSpec
 from ssl_ws.augment.functional import bias_shift, sign_flip
-from ssl_ws.canonical import canonicalize
+from ssl_ws.models.canonical import canonicalize
 from ssl_ws.inr.render import render
 from ssl_ws.models import build_encoder
 
@@ -62,7 +62,7 @@ def test_canonical_encoders_are_invariant_to_signs_shifts_and_permutations(name,
     canon = build_encoder(name, SINE, hidden=8, n_layers=2, num_heads=2, canonical=True).eval()
     canon.load_state_dict(plain.state_dict())
     from ssl_ws.models.base import encode_weights
-    from ssl_ws.normalize import WeightNormalizer
+    from ssl_ws.models.normalize import WeightNormalizer
 
     norm = WeightNormalizer.identity(SINE)
     torch.testing.assert_close(encode_weights(canon, norm, moved), encode_weights(canon, norm, ws), atol=1e-5, rtol=1e-4)

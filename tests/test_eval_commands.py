@@ -154,7 +154,7 @@ def test_index_and_query(toy, capsys, tmp_path):
     ids.write_text("13 x")
     assert cli("query", idx, "--ids-file", ids) == 2
     assert cli("query", idx, "--id", 13, "--filter-class", "nonsense") == 2
-    from ssl_ws.eval.gallery import picture_size
+    from ssl_ws.retrieve.gallery import picture_size
 
     assert Image.open(png).size == picture_size(8, 8, 4)
 

@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from ssl_ws.errors import SslWsError
-from ssl_ws.eval.gallery import picture_size, query_picture
-from ssl_ws.eval.index import RetrievalIndex
+from ssl_ws.retrieve.gallery import picture_size, query_picture
+from ssl_ws.retrieve.index import RetrievalIndex
 from ssl_ws.eval.knn import l2_normalize
-from ssl_ws.eval.query import load_image
+from ssl_ws.retrieve.query import load_image
 
 
 def make_index(kind="flat", n=500, dim=12, seed=0, **params):
@@ -36,7 +36,7 @@ def test_query_finds_itself_first(kind):
 
 @pytest.mark.parametrize("post", ["center", "l2", "whiten"])
 def test_flat_matches_brute_force(post, tmp_path):
-    from ssl_ws.eval.retrieval import postprocess
+    from ssl_ws.retrieve.retrieval import postprocess
 
     idx = make_index(post=post)
     q = np.random.default_rng(5).standard_normal((20, 12)).astype(np.float32)

@@ -88,7 +88,7 @@ def test_spec_mismatch(run, tmp_path):
 def test_reinitialized_is_the_architecture_with_seeded_random_weights():
     from ssl_ws.models import build_encoder
     from ssl_ws.models.export import EmbeddingModel
-    from ssl_ws.normalize import WeightNormalizer
+    from ssl_ws.models.normalize import WeightNormalizer
 
     enc = build_encoder("dwsnet", SPEC, hidden=4, out_dim=8, num_heads=2)
     model = EmbeddingModel(enc, WeightNormalizer.identity(SPEC), SPEC, enc.config)

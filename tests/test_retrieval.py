@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from ssl_ws.eval.retrieval import median_random_cosine, postprocess, retrieval_metrics
+from ssl_ws.retrieve.retrieval import median_random_cosine, postprocess, retrieval_metrics
 
 
 def metrics(emb, obj, lab, ks=(1, 2)):
@@ -87,7 +87,7 @@ def test_retrieval_eval_command(tmp_path, capsys):
     from ssl_ws.cli import main
     from ssl_ws.models import build_encoder
     from ssl_ws.models.export import EmbeddingModel, save_encoder
-    from ssl_ws.normalize import WeightNormalizer
+    from ssl_ws.models.normalize import WeightNormalizer
 
     store = tiny_store(tmp_path / "st", n_obj=20, views=2)
     enc = build_encoder("dwsnet", SPEC, hidden=4, out_dim=8, num_heads=2)

@@ -82,7 +82,7 @@ def test_id_queries_answer_as_the_cli_does(client, setup, tmp_path, capsys):
 
 def test_param_and_image_queries_answer_as_the_cli_does(client, setup, tmp_path, capsys):
     from ssl_ws.data import load_store
-    from ssl_ws.eval.gallery import render_rows
+    from ssl_ws.retrieve.gallery import render_rows
 
     store = load_store(setup["store"])
     row = 60

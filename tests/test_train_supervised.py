@@ -11,7 +11,7 @@ from _train_helpers import cfg, tiny_store
 from ssl_ws.data import load_store
 from ssl_ws.models import build_encoder
 from ssl_ws.models.export import EmbeddingModel
-from ssl_ws.normalize import WeightNormalizer
+from ssl_ws.models.normalize import WeightNormalizer
 from ssl_ws.train.runs import run_train
 from ssl_ws.train.supervised import SupervisedModule, soft_cross_entropy
 

@@ -110,7 +110,7 @@ def train_units(probes: bool):
     from ssl_ws.augment import preset
     from ssl_ws.config import load_config, to_dict
     from ssl_ws.models.base import encode_weights
-    from ssl_ws.normalize import WeightNormalizer
+    from ssl_ws.models.normalize import WeightNormalizer
     from ssl_ws.train.runs import build_encoder_from_config
     from ssl_ws.weights import INRSpec, WeightSpace
 

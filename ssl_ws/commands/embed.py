@@ -36,7 +36,7 @@ def run(args):
     results = {"split": args.split, "n": len(emb), "dim": emb.dim, "seconds": round(seconds, 3),
                "files": ["embeddings.npy", "rows.npy", "labels.npy"]}
     if args.projector:
-        from ..eval.projector import export_store_projector
+        from ..retrieve.projector import export_store_projector
 
         results["projector"] = export_store_projector(args.projector, store, emb.emb, emb.rows, args.projector_max,
                                                       device=device, tag=f"{args.split}")

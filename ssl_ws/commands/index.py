@@ -34,10 +34,10 @@ def run(args):
     import numpy as np
 
     from ..eval.embed import embed_split
-    from ..eval.index import RetrievalIndex, rows_digest
+    from ..retrieve.index import RetrievalIndex, rows_digest
     from ..eval.results import encoder_info, environment, store_info
 
-    from ..eval.index import check_index_params
+    from ..retrieve.index import check_index_params
 
     params = {"hnsw_m": args.hnsw_m, "ef_search": args.ef_search, "nlist": args.nlist, "nprobe": args.nprobe}
     check_index_params(**params)
@@ -62,7 +62,7 @@ def run(args):
                                  **params)
     index.info["seconds"] = {"embed": round(t1 - t0, 3), "build": round(time.perf_counter() - t1, 3)}
     if args.projector:
-        from ..eval.projector import export_store_projector
+        from ..retrieve.projector import export_store_projector
 
         index.info["projector"] = export_store_projector(args.projector, store, emb.emb, emb.rows, args.projector_max,
                                                          device=device, tag=f"index-{args.split}")

@@ -38,7 +38,7 @@ def configure(parser):
 
 
 def run(args):
-    from ..eval.query import check_row, load_image
+    from ..retrieve.query import check_row, load_image
     from ..eval.results import write_results
     from ..retrieve.searcher import Searcher
     from ._eval_common import config_of
@@ -89,7 +89,7 @@ def run(args):
         print(f"{r:>4} {n['row']:>8} {n['label']:>5}  {n['class_name'][:14]:<14} {n['object']:>7} {n['view']:>4} {n['similarity']:>10.4f}")
 
     if args.png:
-        from ..eval.gallery import neighbour_captions, query_picture, render_rows
+        from ..retrieve.gallery import neighbour_captions, query_picture, render_rows
         from ..inr.render import render_image
 
         store, device = searcher.store, searcher.device
@@ -168,7 +168,7 @@ def _batch_images(args, searcher, label):
 
     import torch
 
-    from ..eval.query import image_files, load_image
+    from ..retrieve.query import image_files, load_image
 
     if args.png:
         raise SslWsError("--png draws one query; with a folder of images use --jsonl (one line per image)")

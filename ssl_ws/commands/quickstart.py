@@ -137,7 +137,7 @@ def _retrieval_summary(results) -> dict:
     """``{features: {"post", "class_r1"}}`` of ``ssl-ws retrieval-eval``'s results: the encoder at
     the post-processing an index uses by default, the raw weights centred, the rendered pixels
     by cosine (``l2``)."""
-    from ..eval.index import DEFAULT_POST
+    from ..retrieve.index import DEFAULT_POST
 
     want = {"encoder": DEFAULT_POST, "raw": "center", "pixels": "l2"}
     out = {}
@@ -328,5 +328,6 @@ def run(args) -> int:
     print(f"\nquery picture: {picture}")
     print(f"results: {os.path.join(out, 'quickstart.json')}")
     print(f"TensorBoard: tensorboard --logdir {out}")
+    print(f"search it in a browser: pip install -e \".[serve]\" && ssl-ws serve {os.path.join(out, 'index')}")
     print(f"total time {total:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + ")")
     return 0

@@ -4,7 +4,7 @@ Queries the test split (each query left out) against a bank (the test split itse
 default, or ``--bank train``) and prints recall@k, precision@k and mAP for *same object*
 (other fits of the same image) and *same class*, for the encoder's embeddings beside the raw
 flat weights, the rendered pixels and a random-init encoder of the same architecture, under
-each similarity post-processing (:mod:`ssl_ws.eval.retrieval`).
+each similarity post-processing (:mod:`ssl_ws.retrieve.retrieval`).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def _ks(text):
 
 
 def configure(parser):
-    from ..eval.retrieval import FEATURES, POSTPROCESS
+    from ..retrieve.retrieval import FEATURES, POSTPROCESS
 
     add_model_store(parser)
     parser.add_argument("--queries", default="test", help="split whose INRs are the queries (default: test)")
@@ -58,7 +58,7 @@ def configure(parser):
 
 def run(args):
     from ..eval.results import encoder_info, store_info, write_results
-    from ..eval.retrieval import FEATURES, POSTPROCESS, evaluate_retrieval, format_table
+    from ..retrieve.retrieval import FEATURES, POSTPROCESS, evaluate_retrieval, format_table
 
     features = _list(args.features, FEATURES, "features")
     posts = _list(args.post, POSTPROCESS, "post")
@@ -74,7 +74,7 @@ def run(args):
                              bank_split=args.bank, ks=ks, max_views=args.max_views, device=device, seed=args.seed,
                              progress=not args.quiet)
     if args.png:
-        from ..eval.retrieval import retrieval_picture
+        from ..retrieve.retrieval import retrieval_picture
 
         post = "center" if "center" in posts else posts[0]
         res["picture"] = retrieval_picture(store, model, args.png, post=post, query_split=args.queries,

@@ -246,7 +246,7 @@ def run_baselines(
     if any(m in methods for m in PIXEL_METHODS):
         if store.spec.in_dim != 2:
             raise SslWsError(f"pixel baselines need INRs of images (2 input coordinates); these take {store.spec.in_dim}")
-        from .gallery import render_rows
+        from ..models.pixels import render_rows
 
         t0 = time.perf_counter()
         imgs = {k: render_rows(store, r, device=dev, batch_size=RENDER_BATCH, size=(h, w), progress=progress,

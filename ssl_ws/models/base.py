@@ -51,7 +51,7 @@ class WeightSpaceEncoder(nn.Module):
     #: coordinates; callers pass them as ``encoder(normalized_ws, raw=ws)`` (EmbeddingModel does)
     uses_raw_weights: bool = False
     #: embed the canonical form of the weights under the neuron-wise sign / scale symmetries
-    #: (:mod:`ssl_ws.canonical`); applied by :func:`encode_weights` before the normalizer
+    #: (:mod:`ssl_ws.models.canonical`); applied by :func:`encode_weights` before the normalizer
     canonical: bool = False
 
     def __init__(self, spec: Union[INRSpec, Mapping], out_dim: int):
@@ -113,7 +113,7 @@ def encode_weights(encoder: "WeightSpaceEncoder", normalizer, ws: WeightSpace) -
     """``encoder(normalizer(ws), raw=ws)``, on ``canonicalize(ws)`` when the encoder is
     ``canonical``: the one path from raw weights to an embedding (training and export)."""
     if encoder.canonical:
-        from ..canonical import canonicalize
+        from .canonical import canonicalize
 
         ws = canonicalize(ws)
     return encoder(normalizer(ws), raw=ws)

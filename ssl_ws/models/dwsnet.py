@@ -83,7 +83,7 @@ class DWSNet(WeightSpaceEncoder):
             image at the probes) are read nonlinearly before any weight-space mixing.
         canonical: map every INR to its canonical form under the neuron-wise sign and
             bias-shift symmetries of SIRENs (positive scale for ReLU INRs) before the
-            layers (:mod:`ssl_ws.canonical`), making the embedding invariant to them as well
+            layers (:mod:`ssl_ws.models.canonical`), making the embedding invariant to them as well
             as to permutations, exactly: the symmetries ScaleGMN is built for.
     """
 

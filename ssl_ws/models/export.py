@@ -2,7 +2,7 @@
 
 An :class:`EmbeddingModel` maps *raw* INR weights to embeddings,
 ``z = encoder(normalize(ws))``, where ``normalize`` is the symmetry-tied weight
-standardization fitted on the training split (:class:`~ssl_ws.normalize.WeightNormalizer`).
+standardization fitted on the training split (:class:`~ssl_ws.models.normalize.WeightNormalizer`).
 Shipping the normalizer, the INR spec and the encoder's constructor arguments with
 the weights is what makes an exported file usable without the training code:
 
@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from ..atomic import atomic_write
 from ..errors import SslWsError
 from .base import encode_weights
-from ..normalize import WeightNormalizer
+from .normalize import WeightNormalizer
 from ..weights import INRSpec, WeightSpace
 
 FORMAT = "ssl_ws.encoder"

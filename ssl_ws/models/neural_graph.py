@@ -54,7 +54,7 @@ class NeuralGraphTransformer(WeightSpaceEncoder):
             as the probe features of Kofinas et al. (2024).
         probe_coords: ``"grid"`` (fixed) or ``"learned"`` probe coordinates.
         canonical: embed the canonical form of the weights under SIREN sign flips and bias
-            shifts / ReLU positive scaling (:mod:`ssl_ws.canonical`).
+            shifts / ReLU positive scaling (:mod:`ssl_ws.models.canonical`).
     """
 
     name = "neural_graph"

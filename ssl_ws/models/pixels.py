@@ -30,6 +30,9 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
+import torch
+
 from torch import Tensor, nn
 
 from ..errors import SslWsError
@@ -57,6 +60,36 @@ def render_pixels(ws: WeightSpace, image_size: Sequence[int]) -> Tensor:
     """``clip(f_theta(grid), 0, 1)`` as images ``[B, C, H, W]`` (the baselines' renders)."""
     h, w = image_size
     return render_image(ws, int(h), int(w)).clamp(0.0, 1.0)
+
+
+def render_rows(
+    store,
+    rows: Sequence[int],
+    device=None,
+    batch_size: int = 1024,
+    size: Optional[Sequence[int]] = None,
+    progress: bool = False,
+    desc: str = "render",
+) -> torch.Tensor:
+    """Renders ``[n, C, H, W]`` (CPU, [0, 1]) of store rows at ``size`` (default: the store's image
+    size; 28 x 28 for a store that records none, as ``ssl-ws baselines``).
+
+    ``batch_size`` INRs are read from the memmap and rendered at once (bounding memory);
+    the output is allocated once, so rendering 25k INRs holds one copy of the images.
+    """
+    from tqdm.auto import tqdm
+
+    if size is None:
+        size, _ = store_image_size(store)
+    h, w = (int(v) for v in size)
+    rows = np.asarray(rows, dtype=np.int64)
+    out = torch.empty(rows.size, store.spec.out_dim, h, w)
+    with tqdm(total=rows.size, desc=desc, unit="INR", disable=not progress, leave=False) as bar:
+        for s in range(0, rows.size, batch_size):
+            ws = store.weights(rows[s : s + batch_size], device=device)
+            out[s : s + len(ws)] = render_pixels(ws, (h, w)).cpu()
+            bar.update(len(ws))
+    return out
 
 
 class ConvFeatures(nn.Sequential):

@@ -1,6 +1,6 @@
 """One search library under the CLI and the HTTP service: a loaded index that answers queries.
 
-A :class:`Searcher` holds a :class:`~ssl_ws.eval.index.RetrievalIndex` (read once, read-only),
+A :class:`Searcher` holds a :class:`~ssl_ws.retrieve.index.RetrievalIndex` (read once, read-only),
 the encoder that built it and the store it indexes (both loaded when first needed and checked:
 the encoder by identity, the store by the digest of the indexed rows). It answers three kinds of
 query, each as a list of ``{"query": {...}, "neighbours": [...]}`` in request order, a neighbour
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import SslWsError
-from ..eval.index import RetrievalIndex
+from .index import RetrievalIndex
 
 
 class Searcher:
@@ -53,7 +53,7 @@ class Searcher:
              check_store: bool = True) -> "Searcher":
         """Load ``index_dir``; with ``check_store``, refuse a store that changed since the index was built."""
         from ..devices import resolve_device
-        from ..eval.query import check_recorded_store, index_store
+        from .query import check_recorded_store, index_store
 
         searcher = cls(RetrievalIndex.load(index_dir), store_path, ckpt, resolve_device(device))
         if ckpt:  # an encoder named explicitly is checked (readable, the index's identity) before any answer
@@ -68,14 +68,14 @@ class Searcher:
     # ------------------------------------------------------------- resources
     @property
     def store(self):
-        from ..eval.query import index_store
+        from .query import index_store
 
         return index_store(self.index, self.store_path)
 
     @property
     def model(self):
         if self._model is None:
-            from ..eval.query import index_encoder
+            from .query import index_encoder
 
             with self._lock:
                 if self._model is None:
@@ -123,8 +123,8 @@ class Searcher:
     # --------------------------------------------------------------- queries
     def rows(self, rows: Sequence[int], k: int, *, keep_self: bool = False, exclude_views: bool = False,
              label: Optional[int] = None) -> List[Dict]:
-        """Neighbours of stored INRs (see :func:`~ssl_ws.eval.query.answer_rows`)."""
-        from ..eval.query import answer_rows, check_row
+        """Neighbours of stored INRs (see :func:`~ssl_ws.retrieve.query.answer_rows`)."""
+        from .query import answer_rows, check_row
 
         _check_k(k)
         rows = [_row_id(r) for r in rows]
@@ -168,7 +168,7 @@ class Searcher:
     def images_with_fits(self, images: torch.Tensor, k: int, *, views: int = 1, label: Optional[int] = None,
                          names: Optional[Sequence[str]] = None):
         """:meth:`images` and the fitted INRs (a WeightSpace, image-major) for pictures of the query."""
-        from ..eval.query import embed_images
+        from .query import embed_images
 
         _check_k(k)
         if views < 1:
@@ -182,7 +182,7 @@ class Searcher:
 
     def decode_images(self, blobs: Sequence[bytes], resize: bool = False, max_pixels: int = None) -> torch.Tensor:
         """Encoded images (PNG, JPEG ...) as ``[Q, C, H, W]`` for :meth:`images`, each checked like ``query --image``."""
-        from ..eval.query import image_tensor
+        from .query import image_tensor
         from ..files import IMAGE_PIXELS, decode_image
 
         size = tuple(self.index.info.get("image_size") or self.store.image_size)
@@ -197,8 +197,8 @@ class Searcher:
         """A stored INR rendered from its weights on the store's grid, as PNG bytes (upscaled for thumbnails)."""
         import io
 
-        from ..eval.gallery import render_rows, tile_scale, to_pil
-        from ..eval.query import check_row
+        from .gallery import render_rows, tile_scale, to_pil
+        from .query import check_row
 
         row = _row_id(row)
         check_row(self.index, row)

@@ -32,7 +32,7 @@ from ..config import to_dict, to_typed
 from ..errors import SslWsError
 from ..models.base import encode_weights
 from ..models.export import CHECKPOINT_KEY, EmbeddingModel
-from ..normalize import WeightNormalizer
+from ..models.normalize import WeightNormalizer
 from ..weights import WeightSpace
 
 

@@ -180,10 +180,10 @@ def use_refit_views(cfg):
 
 def fit_normalizer(store, rows: np.ndarray, chunk: int = 4096, canonical: bool = False, enabled: bool = True):
     """Weight statistics over the raw (unaugmented) training rows, streamed; of their canonical
-    forms (:mod:`ssl_ws.canonical`) for an encoder that embeds those. ``enabled=False``
+    forms (:mod:`ssl_ws.models.canonical`) for an encoder that embeds those. ``enabled=False``
     (``data.normalize=false``): the identity, raw weights."""
-    from ..canonical import canonicalize
-    from ..normalize import WeightNormalizer
+    from ..models.canonical import canonicalize
+    from ..models.normalize import WeightNormalizer
 
     if not enabled:
         return WeightNormalizer.identity(store.spec)

@@ -179,7 +179,7 @@ def feature_matrix(kind: str, store, rows: np.ndarray, model=None, device=None, 
     (flat weights), ``pixels`` (the INR rendered on the store's grid, clipped to [0, 1]) or
     ``random`` (an encoder of the model's architecture at a random init, seeded, with the
     model's normalizer: what the encoder's training added)."""
-    from .embed import embed_rows
+    from ..eval.embed import embed_rows
 
     rows = np.asarray(rows, dtype=np.int64)
     if kind == "encoder":
@@ -218,7 +218,7 @@ def evaluate_retrieval(
     left out). Returns ``{"rows": [{"features", "post", "median_cosine", "object": {...},
     "class": {...}}, ...], "queries": n, "bank": n, ...}``.
     """
-    from .embed import split_rows
+    from ..eval.embed import split_rows
 
     if model is None and any(f in ("encoder", "random") for f in features):
         raise SslWsError("the encoder and random features need an encoder checkpoint")
@@ -277,7 +277,7 @@ def retrieval_picture(store, model, path: str, *, post: str = "center", query_sp
     """
     from PIL import Image
 
-    from .embed import split_rows
+    from ..eval.embed import split_rows
     from .gallery import query_picture, render_rows
 
     q_rows = split_rows(store, query_split, max_views=max_views)

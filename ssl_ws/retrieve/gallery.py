@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import SslWsError
+from ..models.pixels import render_rows  # noqa: F401 (part of this module's API: renders of store rows)
 
 MIN_TILE = 112  # upscale until the longer side is at least this many pixels
 PAD = 8  # between tiles and around the picture
@@ -24,38 +25,6 @@ SEP = 24  # extra gap between the query and its neighbours
 FONT_SIZE = 13
 LINE_H = FONT_SIZE + 4
 CAPTION_LINES = 3
-
-
-def render_rows(
-    store,
-    rows: Sequence[int],
-    device=None,
-    batch_size: int = 1024,
-    size: Optional[Sequence[int]] = None,
-    progress: bool = False,
-    desc: str = "render",
-) -> torch.Tensor:
-    """Renders ``[n, C, H, W]`` (CPU, [0, 1]) of store rows at ``size`` (default: the store's image
-    size; 28 x 28 for a store that records none, as ``ssl-ws baselines``).
-
-    ``batch_size`` INRs are read from the memmap and rendered at once (bounding memory);
-    the output is allocated once, so rendering 25k INRs holds one copy of the images.
-    """
-    from tqdm.auto import tqdm
-
-    from ..models.pixels import render_pixels, store_image_size
-
-    if size is None:
-        size, _ = store_image_size(store)
-    h, w = (int(v) for v in size)
-    rows = np.asarray(rows, dtype=np.int64)
-    out = torch.empty(rows.size, store.spec.out_dim, h, w)
-    with tqdm(total=rows.size, desc=desc, unit="INR", disable=not progress, leave=False) as bar:
-        for s in range(0, rows.size, batch_size):
-            ws = store.weights(rows[s : s + batch_size], device=device)
-            out[s : s + len(ws)] = render_pixels(ws, (h, w)).cpu()
-            bar.update(len(ws))
-    return out
 
 
 def to_pil(image: torch.Tensor, scale: int = 1):

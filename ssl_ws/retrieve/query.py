@@ -24,7 +24,7 @@ import torch
 
 from ..errors import SslWsError
 from .index import RetrievalIndex, check_index_store, index_encoder  # noqa: F401 (index_encoder: part of this module's API)
-from .knn import l2_normalize
+from ..eval.knn import l2_normalize
 
 
 def index_store(index: RetrievalIndex, store_path: Optional[str] = None):
@@ -147,7 +147,7 @@ def embed_images(index: RetrievalIndex, images: torch.Tensor, model, store, view
     fit); return (query embeddings ``[B, D]``: each image's L2-normalized view embeddings
     averaged, the fitted WeightSpace, image-major)."""
     from ..inr.fit import fit_like_store
-    from .embed import embed_weights
+    from ..eval.embed import embed_weights
 
     if views < 1:
         raise SslWsError(f"--views must be positive, got {views}")
@@ -168,7 +168,7 @@ def embed_row(index: RetrievalIndex, row: int, model=None, store=None, device=No
     pos = index.position_of_row(row)
     if pos is not None:
         return index.emb[pos]
-    from .embed import embed_weights
+    from ..eval.embed import embed_weights
 
     if model is None or store is None:
         raise SslWsError(f"row {row} is not in the index; its encoder and store are needed to embed it")

@@ -1,6 +1,6 @@
 """Retrieval index: an encoder's embeddings of a store, searchable with faiss.
 
-Embeddings are post-processed before indexing (:mod:`ssl_ws.eval.retrieval`): by default
+Embeddings are post-processed before indexing (:mod:`ssl_ws.retrieve.retrieval`): by default
 *centred* on the indexed embeddings' mean ``mu`` and L2-normalized, so the inner product is
 the cosine similarity ``s(q, x) = <q - mu, x - mu> / (|q - mu| |x - mu|)`` and the
 neighbours of a query are ``argtop-k_x s(q, x)``. Centring removes the direction every
@@ -45,7 +45,7 @@ import numpy as np
 from ..atomic import atomic_directory
 from ..errors import SslWsError
 from ..files import read_json
-from .knn import l2_normalize
+from ..eval.knn import l2_normalize
 from .retrieval import POSTPROCESS, Postprocess, median_random_cosine, postprocess
 
 DEFAULT_POST = "center"
@@ -134,7 +134,7 @@ class RetrievalIndex:
     @classmethod
     def build(cls, emb, rows, labels, object_ids, view_ids, info: Optional[Dict] = None, kind: str = "flat",
               post: str = DEFAULT_POST, **params):
-        """Build from raw embeddings: ``post`` (:data:`~ssl_ws.eval.retrieval.POSTPROCESS`) fitted on
+        """Build from raw embeddings: ``post`` (:data:`~ssl_ws.retrieve.retrieval.POSTPROCESS`) fitted on
         them, ``params`` to :func:`build_faiss_index`."""
         emb = np.ascontiguousarray(emb, dtype=np.float32)
         arrays = [np.asarray(a, dtype=np.int64) for a in (rows, labels, object_ids, view_ids)]
@@ -182,7 +182,7 @@ class RetrievalIndex:
 
     def embed(self, ws, device=None) -> np.ndarray:
         """Raw embeddings of INRs by the index's encoder (the recorded checkpoint, identity-checked)."""
-        from .embed import embed_weights
+        from ..eval.embed import embed_weights
         if self._model is None:
             self._model = index_encoder(self)
         return embed_weights(self._model, ws, device=device)

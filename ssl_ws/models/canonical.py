@@ -38,9 +38,9 @@ import math
 
 import torch
 
-from .augment.functional import bias_shift, sign_flip
-from .errors import SslWsError
-from .weights import WeightSpace
+from ..augment.functional import bias_shift, sign_flip
+from ..errors import SslWsError
+from ..weights import WeightSpace
 
 __all__ = ["canonicalize"]
 

@@ -27,7 +27,7 @@ from typing import Dict, List
 import torch
 from torch import Tensor, nn
 
-from .weights import INRSpec, WeightSpace
+from ..weights import INRSpec, WeightSpace
 
 
 def _tied_dims(spec: INRSpec, layer: int):
