@@ -5,10 +5,10 @@ is state) resumes exactly."""
 import os
 
 import pytest
-import pytorch_lightning as pl
 import torch
 
 from _train_helpers import cfg, tiny_store
+from test_train_simclr import StopAfterEpochs
 from ssl_ws import SslWsError
 from ssl_ws.config import load_config
 from ssl_ws.models.export import load_encoder
@@ -20,15 +20,6 @@ from ssl_ws.train.runs import run_pretrain
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     return tiny_store(tmp_path_factory.mktemp("objectives") / "store")
-
-
-class StopAfterEpochs(pl.Callback):
-    def __init__(self, n):
-        self.n = n
-
-    def on_train_epoch_end(self, trainer, module):
-        if trainer.current_epoch + 1 >= self.n:
-            trainer.should_stop = True
 
 
 @pytest.mark.parametrize("name,options,loss", [
