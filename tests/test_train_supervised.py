@@ -130,3 +130,18 @@ def test_normalize_false_trains_on_raw_weights(store, tmp_path):
                         "supervised.mixup=none"))
     norm = load_encoder(res["best_checkpoint"]).normalizer
     assert all(float(m.abs().max()) == 0 for m in norm.w_mean) and all(float((s - 1).abs().max()) == 0 for s in norm.w_std)
+
+
+def test_a_fine_tune_of_a_non_dwsnet_encoder_resumes(tmp_path):
+    """The resume checkpoint is checked against the encoder the run has -- the pretrained one -- not against
+    the config's default encoder (which a fine-tune replaces)."""
+    from ssl_ws.config import load_config
+    from ssl_ws.train.runs import run_pretrain
+    from test_train_simclr import StopAfterEpochs
+
+    store = tiny_store(tmp_path / "store")
+    pre = run_pretrain(cfg("pretrain", store, tmp_path / "pre", "encoder.name=mlp", "encoder.hidden=8"))
+    first = run_train(cfg("train", store, tmp_path / "ft", f"supervised.pretrained={pre['last_checkpoint']}",
+                          "trainer.max_epochs=2"), callbacks=[StopAfterEpochs(1)])
+    resumed = run_train(load_config("train", os.path.join(first["run_dir"], "config.yaml")), resume=first["run_dir"])
+    assert resumed["global_step"] == 2 * first["global_step"] and resumed["config"]["encoder"]["name"] == "mlp"

@@ -54,6 +54,15 @@ class INRDataModule(pl.LightningDataModule):
         self.eval_rows = {k: np.asarray(v, dtype=np.int64) for k, v in (eval_rows or {}).items()}
         self.loader: Optional[StatefulLoader] = None
 
+    @classmethod
+    def from_config(cls, store, train_rows: np.ndarray, cfg, unit: str, eval_rows: Dict[str, np.ndarray]):
+        """The data module of a run (its ``data`` and ``trainer`` sections); its rank-0 sampler is built
+        once up front so that 'too few INRs for a batch' fails in one line, before training starts."""
+        dm = cls(store, train_rows, batch_size=int(cfg.data.batch_size), unit=unit, seed=int(cfg.seed),
+                 num_workers=int(cfg.data.num_workers), eval_rows=eval_rows)
+        dm.sampler(rank=0, world_size=world_size(cfg))
+        return dm
+
     def _placement(self):
         """``(rank, world_size)`` of this process (one process before a trainer is attached)."""
         t = self.trainer
@@ -88,3 +97,15 @@ class INRDataModule(pl.LightningDataModule):
         (the loader prefetches, so it cannot tell by itself)."""
         if self.loader is not None:
             self.loader.mark_consumed(epoch, index + 1)
+
+
+def world_size(cfg) -> int:
+    """Processes of a run: devices per node x nodes (``trainer`` section)."""
+    d = cfg.trainer.devices
+    if isinstance(d, int) or (isinstance(d, str) and d.isdigit()):
+        n = int(d)
+    elif isinstance(d, (list, tuple)) or (hasattr(d, "__len__") and not isinstance(d, str)):
+        n = len(d)
+    else:
+        n = 1
+    return max(n, 1) * int(cfg.trainer.num_nodes)

@@ -18,6 +18,7 @@ run continues exactly where its last checkpoint was written.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import inspect
 import json
@@ -25,7 +26,7 @@ import os
 import shutil
 import sys
 import warnings
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -381,10 +382,34 @@ def releases_run_locks(fn):
     return wrapper
 
 
-def _prepare(kind: str, cfg, resume: Optional[str], store=None):
-    """Load the store (unless given, loaded), decide the run directory, and check a resume checkpoint. Returns the
-    store, the typed config (:func:`~ssl_ws.config.to_typed`), the run directory, whether this
-    call created it, and the checkpoint to resume from (or None)."""
+@dataclasses.dataclass
+class Run:
+    """What every run has before its parts are built: the typed config (typed once, here), its store,
+    its directory (``fresh`` when this call created it) and the checkpoint it resumes from."""
+
+    kind: str
+    cfg: object
+    store: object
+    run_dir: str
+    fresh: bool
+    ckpt: Optional[str]
+
+
+@dataclasses.dataclass
+class Parts:
+    """What a kind of run builds from its :class:`Run`: the module, its data, its evaluation callback,
+    the metric the best checkpoint follows, and the kind's own entries of results.json."""
+
+    module: object
+    datamodule: object
+    evaluation: object
+    monitor: str
+    results: Callable[[], Dict]
+    extra_callbacks: Sequence = ()
+
+
+def _prepare(kind: str, cfg, resume: Optional[str], store=None) -> Run:
+    """Load the store (unless given, loaded), decide and lock the run directory, write its config.yaml."""
     from ..config import to_typed, to_yaml
     from ..data import load_store
 
@@ -408,12 +433,34 @@ def _prepare(kind: str, cfg, resume: Optional[str], store=None):
             with atomic_write(os.path.join(run_dir, "config.yaml")) as f:
                 f.write(to_yaml(cfg))
         typed = to_typed(cfg)
-        if ckpt is not None:
-            check_checkpoint(ckpt, store.spec, typed.encoder)
     except BaseException:
         unlock_run(run_dir)
         raise
-    return store, typed, run_dir, fresh, ckpt
+    return Run(kind, typed, store, run_dir, fresh, ckpt)
+
+
+def _run(kind: str, cfg, resume: Optional[str], callbacks: Sequence, assemble: Callable[[Run], Parts],
+         store=None) -> Dict:
+    """The one body of every run: prepare, assemble the kind's parts, train, write results.json."""
+    import pytorch_lightning as pl
+
+    run = _prepare(kind, cfg, resume, store)
+    with _refused_before_start(run.run_dir, run.fresh):
+        pl.seed_everything(int(run.cfg.seed), workers=True, verbose=False)
+        parts = assemble(run)
+        if run.ckpt is not None:  # once, against the encoder the run now has (a fine-tune's pretrained one)
+            check_checkpoint(run.ckpt, run.store.spec, run.cfg.encoder)
+    parts.module.run_dir = run.run_dir
+    trainer = _trainer(run.cfg, run.run_dir, parts.monitor, [parts.evaluation, *parts.extra_callbacks, *callbacks])
+    _fit(trainer, parts.module, parts.datamodule, run.ckpt, run.run_dir, kind)
+    results = {"kind": kind, "status": "completed", "run_dir": run.run_dir, "store": run.cfg.data.store,
+               "epochs": int(trainer.current_epoch), "global_step": int(trainer.global_step),
+               "history": parts.module.history, **parts.results(),
+               "last_checkpoint": _ckpt_path(trainer, "last.ckpt"), "best_checkpoint": _ckpt_path(trainer, "best.ckpt"),
+               "config": to_dict(run.cfg)}
+    if trainer.is_global_zero:
+        _write_results(run.run_dir, results)
+    return results
 
 
 def _write_results(run_dir: str, results: Dict) -> None:
@@ -466,59 +513,48 @@ def run_pretrain(cfg, resume: Optional[str] = None, callbacks: Sequence = ()) ->
 
     Returns the results dict also written to ``<run dir>/results.json``.
     """
-    import pytorch_lightning as pl
-
-    from .callbacks import DUMP_ENV, FirstStepDump, OnlineEvaluation
     from .objectives import objective_class
-    from .two_views import check_options, train_unit
+    from .two_views import check_options
 
     objective = objective_class(cfg.ssl.objective)  # an unknown name or option fails before a run directory exists
     check_options(objective, cfg.ssl.options, cfg.ssl.objective)
     # a resumed run's config.yaml already names the refitted store
-    store, run_cfg, run_dir, fresh, ckpt = _prepare("pretrain", cfg, resume, None if resume else use_refit_views(cfg))
-    source_store = (store.meta.get("refit") or {}).get("source_store", cfg.data.store)  # the store refitted
-    with _refused_before_start(run_dir, fresh):
-        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        train_rows = training_rows(store, cfg)
-        run_cfg.ssl.positives = resolve_positives(run_cfg.ssl.positives, store, train_rows)
-        if run_cfg.ssl.positives == "same_fit" and run_cfg.augment.preset == "none" and not run_cfg.ssl.view_mixup:
-            raise SslWsError("ssl.positives=same_fit with augment.preset=none makes the two views of every pair "
-                             "identical, so SimCLR has nothing to learn; choose an augmentation (augment.preset=weak) "
-                             "or a store with two fits or more per object (positives=two_views)")
-        encoder = build_encoder_from_config(run_cfg.encoder, store.spec, store.image_size)
-        normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
-                                    enabled=bool(cfg.data.normalize))
-        warn_about_augmentation(run_cfg, normalizer, store.spec)
-        dm = _datamodule(store, train_rows, cfg, train_unit(run_cfg.ssl.positives),
-                         _eval_rows(store, cfg, bank_split="train"))
-    module = objective(run_cfg, store.spec, encoder, normalizer)
-    module.run_dir = run_dir
+    store = None if resume else use_refit_views(cfg)
+    return _run("pretrain", cfg, resume, callbacks, lambda run: _pretrain_parts(run, objective), store)
+
+
+def _pretrain_parts(run: Run, objective) -> Parts:
+    from .callbacks import DUMP_ENV, FirstStepDump, OnlineEvaluation
+    from .datamodule import INRDataModule
+    from .two_views import train_unit
+
+    cfg, store = run.cfg, run.store
+    train_rows = training_rows(store, cfg)
+    cfg.ssl.positives = resolve_positives(cfg.ssl.positives, store, train_rows)
+    if cfg.ssl.positives == "same_fit" and cfg.augment.preset == "none" and not cfg.ssl.view_mixup:
+        raise SslWsError("ssl.positives=same_fit with augment.preset=none makes the two views of every pair "
+                         "identical, so SimCLR has nothing to learn; choose an augmentation (augment.preset=weak) "
+                         "or a store with two fits or more per object (positives=two_views)")
+    encoder = build_encoder_from_config(cfg.encoder, store.spec, store.image_size)
+    normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical, enabled=bool(cfg.data.normalize))
+    warn_about_augmentation(cfg, normalizer, store.spec)
+    dm = INRDataModule.from_config(store, train_rows, cfg, train_unit(cfg.ssl.positives),
+                                   _eval_rows(store, cfg, bank_split="train"))
+    module = objective(cfg, store.spec, encoder, normalizer)
     e = cfg.eval
     evaluation = OnlineEvaluation(e.every_n_steps, e.every_n_epochs, k=int(e.knn_k), temperature=float(e.knn_temperature),
                                   probe_max_train=int(e.probe_max_train), seed=int(cfg.seed))
+    source_store = (store.meta.get("refit") or {}).get("source_store", cfg.data.store)  # the store refitted
+
+    def results() -> Dict:
+        out = {"source_store": source_store}
+        if module.history:
+            out["best"] = max(module.history, key=lambda r: r["knn_acc"])
+            out["final"] = module.history[-1]
+        return out
+
     extra = [FirstStepDump(os.environ[DUMP_ENV])] if os.environ.get(DUMP_ENV) else []
-    trainer = _trainer(run_cfg, run_dir, "online/knn_acc", [evaluation, *extra, *callbacks])
-    _fit(trainer, module, dm, ckpt, run_dir, "pretrain")
-    results = {
-        "kind": "pretrain",
-        "status": "completed",
-        "run_dir": run_dir,
-        "store": cfg.data.store,
-        "source_store": source_store,
-        "epochs": int(trainer.current_epoch),
-        "global_step": int(trainer.global_step),
-        "history": module.history,
-        "last_checkpoint": _ckpt_path(trainer, "last.ckpt"),
-        "best_checkpoint": _ckpt_path(trainer, "best.ckpt"),
-        "config": to_dict(run_cfg),
-    }
-    if module.history:
-        best = max(module.history, key=lambda r: r["knn_acc"])
-        results["best"] = best
-        results["final"] = module.history[-1]
-    if trainer.is_global_zero:
-        _write_results(run_dir, results)
-    return results
+    return Parts(module, dm, evaluation, "online/knn_acc", results, extra)
 
 
 # --------------------------------------------------------------------------- supervised
@@ -528,64 +564,46 @@ def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretr
     """Supervised training (``ssl-ws train``); with ``pretrained`` (an
     :class:`~ssl_ws.models.export.EmbeddingModel` or a path) it fine-tunes that encoder.
     ``train_rows`` restricts training to those rows of the train split (few-label runs)."""
-    import pytorch_lightning as pl
+    return _run("train", cfg, resume, callbacks, lambda run: _train_parts(run, pretrained, train_rows))
 
+
+def _train_parts(run: Run, pretrained, subset: Optional[np.ndarray]) -> Parts:
     from ..models.export import EmbeddingModel, load_encoder
     from .callbacks import SupervisedEvaluation
+    from .datamodule import INRDataModule
     from .supervised import SupervisedModule
 
-    store, run_cfg, run_dir, fresh, ckpt = _prepare("train", cfg, resume)
-    with _refused_before_start(run_dir, fresh):
-        pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
-        subset = train_rows
-        train_rows = training_rows(store, cfg)
-        if subset is not None:
-            train_rows = np.intersect1d(train_rows, np.asarray(subset, dtype=np.int64))
-        pretrained = pretrained if pretrained is not None else cfg.supervised.pretrained
-        if pretrained is not None:
-            model = pretrained if isinstance(pretrained, EmbeddingModel) else load_encoder(pretrained)
-            if model.spec != store.spec:
-                raise SslWsError(
-                    f"pretrained encoder was trained on INRs [{model.spec.describe()}] but the store holds [{store.spec.describe()}]"
-                )
-            encoder, normalizer = model.encoder, model.normalizer
-            run_cfg.encoder = dict(model.encoder_config)
-        else:
-            encoder = build_encoder_from_config(run_cfg.encoder, store.spec, store.image_size)
-            normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical,
-                                        enabled=bool(cfg.data.normalize))
-        warn_about_augmentation(run_cfg, normalizer, store.spec)
-        if ckpt is not None:
-            check_checkpoint(ckpt, store.spec, run_cfg.encoder)
-        ev = int(cfg.data.eval_max_views)
-        eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev),
-                     "train": _train_eval_rows(store, train_rows, ev, int(cfg.seed))}
-        dm = _datamodule(store, train_rows, cfg, "rows", eval_rows)
-    module = SupervisedModule(run_cfg, store.spec, encoder, normalizer, store.num_classes,
+    cfg, store = run.cfg, run.store
+    train_rows = training_rows(store, cfg)
+    if subset is not None:
+        train_rows = np.intersect1d(train_rows, np.asarray(subset, dtype=np.int64))
+    pretrained = pretrained if pretrained is not None else cfg.supervised.pretrained
+    if pretrained is not None:
+        model = pretrained if isinstance(pretrained, EmbeddingModel) else load_encoder(pretrained)
+        if model.spec != store.spec:
+            raise SslWsError(
+                f"pretrained encoder was trained on INRs [{model.spec.describe()}] but the store holds [{store.spec.describe()}]"
+            )
+        encoder, normalizer = model.encoder, model.normalizer
+        cfg.encoder = dict(model.encoder_config)
+    else:
+        encoder = build_encoder_from_config(cfg.encoder, store.spec, store.image_size)
+        normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical, enabled=bool(cfg.data.normalize))
+    warn_about_augmentation(cfg, normalizer, store.spec)
+    ev = int(cfg.data.eval_max_views)
+    eval_rows = {"val": store.rows("val", max_views=ev), "test": store.rows("test", max_views=ev),
+                 "train": _train_eval_rows(store, train_rows, ev, int(cfg.seed))}
+    dm = INRDataModule.from_config(store, train_rows, cfg, "rows", eval_rows)
+    module = SupervisedModule(cfg, store.spec, encoder, normalizer, store.num_classes,
                               feature_norm=pretrained is not None)
-    module.run_dir = run_dir
     evaluation = SupervisedEvaluation(cfg.eval.every_n_steps, cfg.eval.every_n_epochs)
-    trainer = _trainer(run_cfg, run_dir, "val/acc", [evaluation, *callbacks])
-    _fit(trainer, module, dm, ckpt, run_dir, "train")
-    results = {
-        "kind": "train",
-        "status": "completed",
-        "run_dir": run_dir,
-        "store": cfg.data.store,
-        "epochs": int(trainer.current_epoch),
-        "global_step": int(trainer.global_step),
-        "best_epoch": module.best["epoch"] if module.best else None,
-        "train_acc": module.best.get("train_acc") if module.best else None,
-        "val_acc": module.best["val_acc"] if module.best else None,
-        "test_acc": module.best["test_acc"] if module.best else None,
-        "history": module.history,
-        "last_checkpoint": _ckpt_path(trainer, "last.ckpt"),
-        "best_checkpoint": _ckpt_path(trainer, "best.ckpt"),
-        "config": to_dict(run_cfg),
-    }
-    if trainer.is_global_zero:
-        _write_results(run_dir, results)
-    return results
+
+    def results() -> Dict:
+        best = module.best or {}
+        return {"best_epoch": best.get("epoch"), "train_acc": best.get("train_acc"), "val_acc": best.get("val_acc"),
+                "test_acc": best.get("test_acc")}
+
+    return Parts(module, dm, evaluation, "val/acc", results)
 
 
 #: at most this many training rows are scored each epoch for the clean train accuracy
@@ -609,17 +627,6 @@ def _eval_rows(store, cfg, bank_split: str = "train") -> Dict[str, np.ndarray]:
     return {"bank": bank, "val": store.rows("val", max_views=ev)}
 
 
-def _datamodule(store, train_rows: np.ndarray, cfg, unit: str, eval_rows: Dict[str, np.ndarray]):
-    """The run's :class:`~ssl_ws.train.datamodule.INRDataModule`; its rank-0 sampler is built once
-    up front so that 'too few INRs for a batch' fails in one line, before training starts."""
-    from .datamodule import INRDataModule
-
-    dm = INRDataModule(store, train_rows, batch_size=int(cfg.data.batch_size), unit=unit, seed=int(cfg.seed),
-                       num_workers=int(cfg.data.num_workers), eval_rows=eval_rows)
-    dm.sampler(rank=0, world_size=_world_size(cfg))
-    return dm
-
-
 @contextlib.contextmanager
 def _refused_before_start(run_dir: Optional[str], fresh: bool):
     """The set-up between a run directory's creation and the first step: a run refused there
@@ -635,9 +642,3 @@ def _refused_before_start(run_dir: Optional[str], fresh: bool):
             except OSError:
                 pass
         raise
-
-
-def _world_size(cfg) -> int:
-    d = cfg.trainer.devices
-    n = int(d) if (isinstance(d, int) or (isinstance(d, str) and d.isdigit())) else (len(d) if isinstance(d, (list, tuple)) or hasattr(d, "__len__") and not isinstance(d, str) else 1)
-    return max(n, 1) * int(cfg.trainer.num_nodes)
