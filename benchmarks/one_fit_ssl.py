@@ -49,6 +49,7 @@ ROWS = {
     "refit2-crop": ["ssl.refit_views=2", "augment.preset=crop"],
     "refit1-crop-t0.2": ["ssl.refit_views=1", "augment.preset=crop", "ssl.temperature=0.2"],
     "refit1-t0.2": ["ssl.refit_views=1", "ssl.temperature=0.2"],
+    "refit1-t0.15": ["ssl.refit_views=1", "ssl.temperature=0.15"],
     "refit1-b128": ["ssl.refit_views=1", "data.batch_size=128"],
     "refit1-vicreg": ["ssl.refit_views=1", "ssl.objective=vicreg"],
     "refit1-barlowtwins": ["ssl.refit_views=1", "ssl.objective=barlowtwins"],
