@@ -7,9 +7,7 @@ index parameters, every option). ``--index hnsw`` or ``ivf`` for millions of INR
 
 from __future__ import annotations
 
-import time
-
-from ._eval_common import add_projector, add_model_store, class_names, config_of, load_model_and_store
+from ._eval_common import add_projector, add_model_store, config_of, load_model_and_store
 
 
 def configure(parser):
@@ -31,40 +29,18 @@ def configure(parser):
 def run(args):
     import os
 
-    import numpy as np
+    from ..retrieve.index import index_store_split
 
-    from ..eval.embed import embed_split
-    from ..retrieve.index import RetrievalIndex, rows_digest
-    from ..eval.results import encoder_info, environment, store_info
-
-    from ..retrieve.index import check_index_params
-
-    params = {"hnsw_m": args.hnsw_m, "ef_search": args.ef_search, "nlist": args.nlist, "nprobe": args.nprobe}
-    check_index_params(**params)
     model, store, device = load_model_and_store(args)
-    t0 = time.perf_counter()
-    emb = embed_split(model, store, args.split, batch_size=args.batch_size, device=device, progress=not args.quiet,
-                      max_views=args.max_views)
-    t1 = time.perf_counter()
-    info = {
-        "encoder": encoder_info(model, args.ckpt),
-        "store": store_info(store, args.store),
-        "split": args.split,
-        "class_names": class_names(store),
-        "image_size": list(store.image_size),
-        "channels": int(store.channels),
-        "config": config_of(args),
-        "environment": environment(),
-    }
-    info["store"]["digest"] = rows_digest(store, emb.rows)
-    index = RetrievalIndex.build(emb.emb, emb.rows, emb.labels, np.asarray(store.object_ids)[emb.rows],
-                                 np.asarray(store.view_ids)[emb.rows], info=info, kind=args.kind, post=args.post,
-                                 **params)
-    index.info["seconds"] = {"embed": round(t1 - t0, 3), "build": round(time.perf_counter() - t1, 3)}
+    index = index_store_split(model, store, ckpt_path=args.ckpt, store_path=args.store, split=args.split,
+                              max_views=args.max_views, kind=args.kind, post=args.post, batch_size=args.batch_size,
+                              device=device, progress=not args.quiet, config=config_of(args), hnsw_m=args.hnsw_m,
+                              ef_search=args.ef_search, nlist=args.nlist, nprobe=args.nprobe)
+    info = index.info
     if args.projector:
         from ..retrieve.projector import export_store_projector
 
-        index.info["projector"] = export_store_projector(args.projector, store, emb.emb, emb.rows, args.projector_max,
+        index.info["projector"] = export_store_projector(args.projector, store, index.emb, index.rows, args.projector_max,
                                                          device=device, tag=f"index-{args.split}")
     from ..errors import user_os_errors
 

@@ -468,3 +468,30 @@ def _build_kwargs(params: Dict) -> Dict:
     """index.json's recorded parameters -> :func:`build_faiss_index` keyword arguments."""
     names = {"M": "hnsw_m", "efConstruction": "ef_construction", "efSearch": "ef_search", "nlist": "nlist", "nprobe": "nprobe"}
     return {names[k]: v for k, v in params.items() if k in names}
+
+
+def index_store_split(model, store, *, ckpt_path: str, store_path: str, split: str = "all", max_views=None,
+                      kind: str = "flat", post: str = DEFAULT_POST, batch_size: int = 256, device=None,
+                      progress: bool = False, config: Optional[Dict] = None, **params) -> RetrievalIndex:
+    """The retrieval index of ``store``'s ``split`` embedded by ``model``, with the record ``query`` and
+    ``serve`` check against (encoder identity and path, store path, rows, spec and the digest of the
+    indexed rows, classes, image size, the options in ``config``)."""
+    import time
+
+    from ..eval.embed import embed_split
+    from ..eval.results import encoder_info, environment, store_info
+
+    check_index_params(**params)
+    t0 = time.perf_counter()
+    emb = embed_split(model, store, split, batch_size=batch_size, device=device, progress=progress,
+                      max_views=max_views)
+    t1 = time.perf_counter()
+    info = {"encoder": encoder_info(model, ckpt_path), "store": store_info(store, store_path), "split": split,
+            "class_names": list(store.class_names) + [str(i) for i in range(len(store.class_names), store.num_classes)],
+            "image_size": list(store.image_size),
+            "channels": int(store.channels), "config": dict(config or {}), "environment": environment()}
+    info["store"]["digest"] = rows_digest(store, emb.rows)
+    index = RetrievalIndex.build(emb.emb, emb.rows, emb.labels, np.asarray(store.object_ids)[emb.rows],
+                                 np.asarray(store.view_ids)[emb.rows], info=info, kind=kind, post=post, **params)
+    index.info["seconds"] = {"embed": round(t1 - t0, 3), "build": round(time.perf_counter() - t1, 3)}
+    return index
