@@ -148,26 +148,13 @@ def _retrieval_summary(results) -> dict:
     return out
 
 
-def _stack_pngs(paths, out_path):
-    from PIL import Image
-
-    images = [Image.open(p).convert("RGB") for p in paths]
-    width = max(im.width for im in images)
-    sheet = Image.new("RGB", (width, sum(im.height for im in images)), "white")
-    y = 0
-    for im in images:
-        sheet.paste(im, (0, y))
-        y += im.height
-    sheet.save(out_path)
-    return out_path
-
-
 def run(args) -> int:
     from omegaconf import OmegaConf
 
     from ..files import load_yaml
 
     from ..data import load_store
+    from ..retrieve.gallery import stack_pictures
 
     t_start = time.perf_counter()
     cfg = OmegaConf.to_container(load_yaml(_config_path(args.config), "quickstart config"), resolve=True)
@@ -268,7 +255,7 @@ def run(args) -> int:
         _cli(["query", index_dir, "--id", str(row), "-k", str(cfg["retrieval"]["k"]), "--png", png,
               "--json", png[:-4] + ".json"])
         pngs.append(png)
-    picture = _stack_pngs(pngs, os.path.join(out, "queries.png")) if pngs else None
+    picture = stack_pictures(pngs, os.path.join(out, "queries.png")) if pngs else None
     retr_json = os.path.join(out, "eval", "retrieval.json")
     _cli(["retrieval-eval", os.path.join(out, "encoder.pt"), store_path, "--features", "encoder,raw,pixels",
           "--out", retr_json, "--quiet"])

@@ -1,4 +1,5 @@
-"""Pictures of retrieval results: a query's render beside its neighbours' renders.
+"""Pictures of INRs: a query's render beside its neighbours' renders (retrieval), and an INR beside
+its augmented versions (``ssl-ws show-augment``, :func:`augmentation_picture`).
 
 Every INR is rendered on the store's pixel grid (:func:`~ssl_ws.inr.render.render_image`,
 values clipped to [0, 1]) and upscaled with nearest-neighbour interpolation by an
@@ -126,3 +127,63 @@ def neighbour_captions(neighbours: List[dict]) -> List[List[str]]:
         [f"{n['class_name']}", f"row {n['row']} v{n['view']}", f"sim {n['similarity']:.4f}"]
         for n in neighbours
     ]
+
+
+def _to_uint8(images):
+    """``[B, C, H, W]`` in [0, 1] -> uint8 ``[B, H, W, C]`` (values clipped)."""
+    return (images.clamp(0, 1) * 255).round().to("cpu").byte().permute(0, 2, 3, 1).numpy()
+
+
+def augmentation_picture(ws, transform, k: int, height: int, width: int, generator=None, cell: int = 96):
+    """A Pillow image: one row per INR of ``ws``, the original then ``k`` augmented renders.
+
+    ``transform`` is a transform or a preset's :class:`~ssl_ws.augment.Pipeline`, whose
+    ``mixup`` (if any) is applied after its per-view transforms.
+    """
+    from PIL import Image
+
+    from ..augment import Pipeline
+    from ..inr.render import render_image
+
+    if k < 0 or len(ws) == 0:
+        raise SslWsError("show at least one INR and k >= 0 augmentations")
+    if ws.spec.out_dim not in (1, 3):
+        raise SslWsError(f"can show INRs of 1 or 3 output channels, these have {ws.spec.out_dim}")
+    mix = transform.mixup if isinstance(transform, Pipeline) else None
+    columns = [ws]
+    with torch.no_grad():
+        for _ in range(k):
+            view = transform(ws, generator)
+            if mix is not None and len(ws) > 1:
+                view = mix.mix(view, generator=generator)[0]
+            columns.append(view)
+        imgs = [_to_uint8(render_image(c, height, width)) for c in columns]  # each [n, H, W, C]
+    n, cols = len(ws), len(columns)
+    factor = max(1, round(cell / max(height, width)))
+    gap = max(2, factor)
+    ch, cw = height * factor, width * factor
+    channels = imgs[0].shape[-1]
+    canvas = np.full((n * ch + (n + 1) * gap, cols * cw + (cols + 1) * gap + gap, channels), 64, dtype=np.uint8)
+    for j, col in enumerate(imgs):
+        x0 = gap + j * (cw + gap) + (gap if j > 0 else 0)  # an extra gap after the originals
+        for i in range(n):
+            tile = col[i].repeat(factor, axis=0).repeat(factor, axis=1)
+            y0 = gap + i * (ch + gap)
+            canvas[y0 : y0 + ch, x0 : x0 + cw] = tile
+    mode = "L" if channels == 1 else "RGB"
+    return Image.fromarray(canvas[..., 0] if channels == 1 else canvas, mode=mode)
+
+
+def stack_pictures(paths: Sequence[str], out_path: str) -> str:
+    """The PNG files ``paths`` stacked top to bottom (left-aligned, white around) into ``out_path``."""
+    from PIL import Image
+
+    images = [Image.open(p).convert("RGB") for p in paths]
+    width = max(im.width for im in images)
+    sheet = Image.new("RGB", (width, sum(im.height for im in images)), "white")
+    y = 0
+    for im in images:
+        sheet.paste(im, (0, y))
+        y += im.height
+    sheet.save(out_path)
+    return out_path
