@@ -32,13 +32,15 @@ def run(args):
     from ..data import load_store
     from ..eval.few_labels import parse_labels_per_class
     from ..eval.results import encoder_info, store_info, write_results
-    from ..models.export import load_encoder
+    from ..models.export import load_payload, model_from_payload
     from ..train.finetune import finetune_config, run_finetune
 
-    cfg = finetune_config(args.ckpt, args.store, args.overrides, args.config, args.encoder_lr_factor)
+    payload = load_payload(args.ckpt)  # read once: the encoder and the config it was pretrained with
+    cfg = finetune_config(args.ckpt, args.store, args.overrides, args.config, args.encoder_lr_factor,
+                          pretrain_config=payload.get("config") or {})
     per_class = parse_labels_per_class(args.labels_per_class)
     store = load_store(args.store)
-    model = load_encoder(args.ckpt)
+    model = model_from_payload(payload, args.ckpt).eval()
     pretrained = encoder_info(model, args.ckpt)  # identity of the *pretrained* weights, before training
     results = run_finetune(cfg, model, store, per_class, seed=args.seed)
     train_cfg = results.pop("train_config")

@@ -24,8 +24,9 @@ __all__ = ["finetune_config", "run_finetune"]
 
 
 def finetune_config(ckpt: str, store_path: str, overrides: Sequence[str] = (), config: Optional[str] = None,
-                    encoder_lr_factor: float = 0.1):
-    """The ``train`` config of a fine-tuning run: the defaults above, then ``config``, then ``overrides``."""
+                    encoder_lr_factor: float = 0.1, pretrain_config: Optional[Dict] = None):
+    """The ``train`` config of a fine-tuning run: the defaults above, then ``config``, then ``overrides``.
+    ``pretrain_config``: the config recorded with the encoder, when the caller has read it already."""
     from ..config import load_config
     from ..models.export import load_payload
 
@@ -33,7 +34,7 @@ def finetune_config(ckpt: str, store_path: str, overrides: Sequence[str] = (), c
         raise SslWsError(f"--encoder-lr-factor must be >= 0, got {encoder_lr_factor}")
     defaults = ["name=finetune", "optim.lr=0.01", f"supervised.encoder_lr_factor={encoder_lr_factor}"]
     if not config and not any(o.startswith("augment.") for o in overrides):
-        pre = load_payload(ckpt).get("config") or {}
+        pre = (pretrain_config if pretrain_config is not None else load_payload(ckpt).get("config")) or {}
         aug = pre.get("augment") if isinstance(pre, dict) else None
         if isinstance(aug, dict) and aug.get("preset"):
             defaults.append(f"augment.preset={aug['preset']}")
@@ -60,7 +61,7 @@ def run_finetune(cfg, model, store, per_class: Optional[int] = None, seed: int =
 
     model.train()  # load_encoder returns eval mode; Lightning keeps a module's mode, so set training mode here
     t0 = time.perf_counter()
-    res = run_train(cfg, pretrained=model, train_rows=train_rows)
+    res = run_train(cfg, pretrained=model, train_rows=train_rows, store=store)
     return {
         "test_acc": res.get("test_acc"),
         "val_acc": res.get("val_acc"),

@@ -560,11 +560,12 @@ def _pretrain_parts(run: Run, objective) -> Parts:
 # --------------------------------------------------------------------------- supervised
 @releases_run_locks
 def run_train(cfg, resume: Optional[str] = None, callbacks: Sequence = (), pretrained=None,
-              train_rows: Optional[np.ndarray] = None) -> Dict:
+              train_rows: Optional[np.ndarray] = None, store=None) -> Dict:
     """Supervised training (``ssl-ws train``); with ``pretrained`` (an
     :class:`~ssl_ws.models.export.EmbeddingModel` or a path) it fine-tunes that encoder.
-    ``train_rows`` restricts training to those rows of the train split (few-label runs)."""
-    return _run("train", cfg, resume, callbacks, lambda run: _train_parts(run, pretrained, train_rows))
+    ``train_rows`` restricts training to those rows of the train split (few-label runs); ``store``: the
+    store of ``data.store`` when the caller has loaded it already."""
+    return _run("train", cfg, resume, callbacks, lambda run: _train_parts(run, pretrained, train_rows), store)
 
 
 def _train_parts(run: Run, pretrained, subset: Optional[np.ndarray]) -> Parts:
