@@ -208,8 +208,11 @@ def _b64(text: str, i: int) -> bytes:
 
 def app_from_env():
     """The app of ``ssl-ws serve`` in each uvicorn worker (arguments through :data:`ENV`)."""
+    import faiss
+
     from .searcher import Searcher
 
+    faiss.omp_set_num_threads(1)  # as `ssl-ws serve` sets it for its own process
     searcher = Searcher.open(os.environ[ENV["index"]], os.environ.get(ENV["store"]) or None,
                              os.environ.get(ENV["ckpt"]) or None, os.environ.get(ENV["device"], "cpu"))
     return create_app(searcher)
