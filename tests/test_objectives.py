@@ -61,7 +61,7 @@ def test_byol_teacher_follows_the_encoder_and_resumes_exactly(store, tmp_path):
 def test_objective_options_are_checked_before_a_run_directory_exists(store, tmp_path):
     with pytest.raises(SslWsError, match="unknown option 'ssl.options.momentun'.*did you mean 'ssl.options.momentum'"):
         run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=byol", "ssl.options.momentun=0.9"))
-    with pytest.raises(SslWsError, match="ssl.options.lambda_param must be a non-negative number"):
+    with pytest.raises(SslWsError, match="ssl.options.lambda_param must be a finite non-negative number"):
         run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=vicreg", "ssl.options.lambda_param=abc"))
     with pytest.raises(SslWsError, match="'simclr' takes no options"):
         run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.options.lambda_param=1"))

@@ -24,6 +24,7 @@ run directory exists.
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Dict, Mapping, Tuple
 
 import torch
@@ -53,9 +54,11 @@ def check_options(objective: type, options: Mapping, name: str = None) -> Dict:
             raise SslWsError(f"unknown option 'ssl.options.{key}' for objective {label!r}{hint}")
         default = known[key]
         if isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0:
-                raise SslWsError(f"ssl.options.{key} must be a non-negative number, got {value!r}")
-            value = type(default)(value) if isinstance(default, float) or float(value).is_integer() else value
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise SslWsError(f"ssl.options.{key} must be a finite non-negative number, got {value!r}")
+            if isinstance(default, int) and not float(value).is_integer():
+                raise SslWsError(f"ssl.options.{key} must be a whole number, got {value!r}")
+            value = type(default)(value)
         out[key] = value
     return out
 
