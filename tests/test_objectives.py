@@ -63,6 +63,8 @@ def test_objective_options_are_checked_before_a_run_directory_exists(store, tmp_
         run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=byol", "ssl.options.momentun=0.9"))
     with pytest.raises(SslWsError, match="ssl.options.lambda_param must be a finite non-negative number"):
         run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=vicreg", "ssl.options.lambda_param=abc"))
+    with pytest.raises(SslWsError, match="ssl.options.momentum must be at most 1.0"):
+        run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=byol", "ssl.options.momentum=5"))
     with pytest.raises(SslWsError, match="'simclr' takes no options"):
         run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.options.lambda_param=1"))
     assert not (tmp_path / "bad").exists()

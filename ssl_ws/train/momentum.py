@@ -30,6 +30,7 @@ class BYOLModule(TwoViewModule):
     """Online encoder + projection + prediction heads, EMA teacher (see module docstring)."""
 
     OPTIONS = {"momentum": 0.99}
+    OPTION_MAX = {"momentum": 1.0}
 
     def __init__(self, cfg, spec, encoder, normalizer):
         super().__init__(cfg, spec, encoder, normalizer)

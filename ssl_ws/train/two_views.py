@@ -58,6 +58,9 @@ def check_options(objective: type, options: Mapping, name: str = None) -> Dict:
                 raise SslWsError(f"ssl.options.{key} must be a finite non-negative number, got {value!r}")
             if isinstance(default, int) and not float(value).is_integer():
                 raise SslWsError(f"ssl.options.{key} must be a whole number, got {value!r}")
+            hi = dict(getattr(objective, "OPTION_MAX", {})).get(key)
+            if hi is not None and value > hi:
+                raise SslWsError(f"ssl.options.{key} must be at most {hi}, got {value!r}")
             value = type(default)(value)
         out[key] = value
     return out
@@ -69,8 +72,10 @@ class TwoViewModule(WeightSpaceModule):
     Subclasses implement :meth:`pair_loss` and may declare ``OPTIONS``.
     """
 
-    #: option name -> default; the values of a run come from ``ssl.options``
+    #: option name -> default; the values of a run come from ``ssl.options`` (numbers: finite, >= 0)
     OPTIONS: Dict[str, object] = {}
+    #: option name -> the largest value it may take
+    OPTION_MAX: Dict[str, float] = {}
 
     def __init__(self, cfg, spec, encoder, normalizer):
         super().__init__(cfg, spec, encoder, normalizer, train_unit(cfg.ssl.positives))
