@@ -89,18 +89,7 @@ def run(args):
         print(f"{r:>4} {n['row']:>8} {n['label']:>5}  {n['class_name'][:14]:<14} {n['object']:>7} {n['view']:>4} {n['similarity']:>10.4f}")
 
     if args.png:
-        from ..retrieve.gallery import neighbour_captions, query_picture, render_rows
-        from ..inr.render import render_image
-
-        store, device = searcher.store, searcher.device
-        h, w = store.image_size
-        if query_ws is not None:
-            q_img = render_image(query_ws[0].to(device), int(h), int(w)).clamp(0, 1).cpu()[0]
-        else:
-            q_img = render_rows(store, [args.row], device=device)[0]
-        nb_imgs = render_rows(store, [n["row"] for n in nb], device=device)
-        match = [n["label"] == query_info["label"] for n in nb] if "label" in query_info else None
-        query_picture(q_img, nb_imgs, query_caption, neighbour_captions(nb), path=args.png, match=match)
+        searcher.picture(answer, args.png, query_caption, query_ws=query_ws)
         print(f"picture -> {args.png}")
     if args.out:
         write_results(args.out, "query", {"query": query_info, "neighbours": nb}, config_of(args),

@@ -143,7 +143,8 @@ class Searcher:
         _check_k(k)
         spec = self._spec()
         try:
-            arr = np.asarray(params, dtype=np.float32)
+            with np.errstate(over="ignore"):  # a value beyond float32 becomes Inf, refused below
+                arr = np.asarray(params, dtype=np.float32)
         except (TypeError, ValueError):
             raise SslWsError("params must be a list of equally long lists of numbers") from None
         if arr.ndim == 1:
@@ -192,6 +193,24 @@ class Searcher:
             img = decode_image(blob, f"images[{i}]", max_pixels or IMAGE_PIXELS)
             out.append(image_tensor(img, f"images[{i}]", channels, size, resize=resize))
         return torch.cat(out)
+
+    def picture(self, answer: Dict, path: str, caption: Sequence[str], query_ws=None) -> str:
+        """A PNG of one answer: the query's render (a stored row, or the first INR of ``query_ws`` for an image
+        query) beside its neighbours', captions green where a neighbour shares the query's class."""
+        from ..inr.render import render_image
+        from .gallery import neighbour_captions, query_picture, render_rows
+
+        store, nb = self.store, answer["neighbours"]
+        h, w = (int(v) for v in store.image_size)
+        if query_ws is not None:
+            q_img = render_image(query_ws[0].to(self.device), h, w).clamp(0, 1).cpu()[0]
+        else:
+            q_img = render_rows(store, [answer["query"]["row"]], device=self.device)[0]
+        nb_imgs = render_rows(store, [n["row"] for n in nb], device=self.device)
+        label = answer["query"].get("label")
+        match = [n["label"] == label for n in nb] if label is not None else None
+        query_picture(q_img, nb_imgs, list(caption), neighbour_captions(nb), path=path, match=match)
+        return path
 
     def render_png(self, row: int, scale: int = None) -> bytes:
         """A stored INR rendered from its weights on the store's grid, as PNG bytes (upscaled for thumbnails)."""
