@@ -100,6 +100,15 @@ class INRStore:
             mask &= self.view_ids < int(max_views)
         return np.flatnonzero(mask).astype(np.int64)
 
+    def select(self, split: str, max_views: Optional[int] = None, per_class: Optional[int] = None,
+               seed: int = 0) -> np.ndarray:
+        """Sorted rows of ``split`` (views ``< max_views``), restricted to ``per_class`` objects per class when
+        given (every view of a chosen object; :func:`sample_per_class`, a draw fixed by ``seed``)."""
+        rows = self.rows(split, max_views=max_views)
+        if per_class is None:
+            return rows
+        return rows[sample_per_class(self.labels[rows], self.object_ids[rows], int(per_class), seed)]
+
     def weights(self, rows, device=None) -> WeightSpace:
         """The INRs of ``rows`` as a float32 :class:`WeightSpace` (on ``device``)."""
         rows = np.asarray(rows, dtype=np.int64)
@@ -115,6 +124,47 @@ def _json_load(path: Path):
     if not os.path.lexists(path):
         raise SslWsError(f"{path.parent} is not a complete INR store: {path.name} is missing")
     return read_json(path, f"{path.parent}/{path.name}")
+
+
+# ------------------------------------------------------------------ labelled subsets
+def sample_per_class(labels: np.ndarray, object_ids: np.ndarray, per_class: Optional[int], seed: int = 0) -> np.ndarray:
+    """Positions (into ``labels``) of the rows of ``per_class`` objects per class.
+
+    Args:
+        labels: int ``[n]`` label of each row.
+        object_ids: int ``[n]`` object of each row (rows of one object share a label).
+        per_class: objects to keep per class; None keeps everything.
+        seed: the draw's seed.
+
+    Returns:
+        sorted int64 positions ``[m]``.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    object_ids = np.asarray(object_ids, dtype=np.int64)
+    n = labels.shape[0]
+    if per_class is None:
+        return np.arange(n, dtype=np.int64)
+    objects, first = np.unique(object_ids, return_index=True)
+    obj_label = labels[first]
+    # one label per object, or the subset is ill-defined
+    inverse = np.searchsorted(objects, object_ids)
+    if np.any(obj_label[inverse] != labels):
+        raise SslWsError("rows of one object carry different labels; cannot sample labelled objects per class")
+    largest = int(np.bincount(obj_label - obj_label.min()).max()) if obj_label.size else 0
+    if per_class > largest:
+        raise SslWsError(f"--labels-per-class {per_class} is more than any class has ({largest} objects in the "
+                         f"largest); use 'all' for every label")
+    rng = np.random.default_rng(seed)
+    # sort objects by their key (stable: independent of row order), shuffle, then rank within class
+    perm = rng.permutation(objects.size)
+    lab = obj_label[perm]
+    order = np.argsort(lab, kind="stable")
+    lab_sorted = lab[order]
+    group_start = np.searchsorted(lab_sorted, lab_sorted, side="left")
+    rank = np.arange(lab_sorted.size) - group_start
+    chosen = np.zeros(objects.size, dtype=bool)
+    chosen[perm[order[rank < per_class]]] = True
+    return np.flatnonzero(chosen[inverse]).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------- validation

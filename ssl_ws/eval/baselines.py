@@ -205,11 +205,8 @@ def run_baselines(
         raise SslWsError(f"cnn-epochs must be at least 1, got {cnn_epochs}")
     dev = resolve_device(device)
 
-    from .few_labels import sample_per_class
-
     all_labels = np.asarray(store.labels)
-    train = store.rows("train", max_views=train_views)
-    train = train[sample_per_class(all_labels[train], np.asarray(store.object_ids)[train], labels_per_class, seed)]
+    train = store.select("train", max_views=train_views, per_class=labels_per_class, seed=seed)
     rows = {"train": train,
             "val": store.rows("val", max_views=eval_views) if "val" in store.splits else np.zeros(0, np.int64),
             "test": store.rows("test", max_views=eval_views)}

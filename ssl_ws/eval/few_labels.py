@@ -18,6 +18,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from ..data.store import sample_per_class  # noqa: F401 (the draw itself lives with the store)
 from ..errors import SslWsError
 
 
@@ -32,43 +33,3 @@ def parse_labels_per_class(value: Union[str, int, None]) -> Optional[int]:
     if n < 1:
         raise SslWsError(f"--labels-per-class must be a positive integer or 'all', got {value!r}")
     return n
-
-
-def sample_per_class(labels: np.ndarray, object_ids: np.ndarray, per_class: Optional[int], seed: int = 0) -> np.ndarray:
-    """Positions (into ``labels``) of the rows of ``per_class`` objects per class.
-
-    Args:
-        labels: int ``[n]`` label of each row.
-        object_ids: int ``[n]`` object of each row (rows of one object share a label).
-        per_class: objects to keep per class; None keeps everything.
-        seed: the draw's seed.
-
-    Returns:
-        sorted int64 positions ``[m]``.
-    """
-    labels = np.asarray(labels, dtype=np.int64)
-    object_ids = np.asarray(object_ids, dtype=np.int64)
-    n = labels.shape[0]
-    if per_class is None:
-        return np.arange(n, dtype=np.int64)
-    objects, first = np.unique(object_ids, return_index=True)
-    obj_label = labels[first]
-    # one label per object, or the subset is ill-defined
-    inverse = np.searchsorted(objects, object_ids)
-    if np.any(obj_label[inverse] != labels):
-        raise SslWsError("rows of one object carry different labels; cannot sample labelled objects per class")
-    largest = int(np.bincount(obj_label - obj_label.min()).max()) if obj_label.size else 0
-    if per_class > largest:
-        raise SslWsError(f"--labels-per-class {per_class} is more than any class has ({largest} objects in the "
-                         f"largest); use 'all' for every label")
-    rng = np.random.default_rng(seed)
-    # sort objects by their key (stable: independent of row order), shuffle, then rank within class
-    perm = rng.permutation(objects.size)
-    lab = obj_label[perm]
-    order = np.argsort(lab, kind="stable")
-    lab_sorted = lab[order]
-    group_start = np.searchsorted(lab_sorted, lab_sorted, side="left")
-    rank = np.arange(lab_sorted.size) - group_start
-    chosen = np.zeros(objects.size, dtype=bool)
-    chosen[perm[order[rank < per_class]]] = True
-    return np.flatnonzero(chosen[inverse]).astype(np.int64)

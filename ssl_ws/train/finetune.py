@@ -47,7 +47,6 @@ def run_finetune(cfg, model, store, per_class: Optional[int] = None, seed: int =
     training split; returns the run's numbers (test / val accuracy at the best validation
     evaluation, the training set's size, the run directory and history)."""
     from ..eval.embed import check_compatible
-    from ..eval.few_labels import sample_per_class
     from .runs import run_train
 
     check_compatible(model, store)
@@ -57,7 +56,7 @@ def run_finetune(cfg, model, store, per_class: Optional[int] = None, seed: int =
     for split in ("val", "test"):
         if store.rows(split).size == 0:
             raise SslWsError(f"split {split!r} of the store is empty: fine-tuning selects on val and reports test")
-    train_rows = train_rows[sample_per_class(store.labels[train_rows], store.object_ids[train_rows], per_class, seed)]
+    train_rows = store.select("train", max_views=cfg.data.max_views, per_class=per_class, seed=seed)
 
     model.train()  # load_encoder returns eval mode; Lightning keeps a module's mode, so set training mode here
     t0 = time.perf_counter()

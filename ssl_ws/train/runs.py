@@ -496,13 +496,7 @@ def training_rows(store, cfg) -> np.ndarray:
     """The store rows a run trains on: views ``< data.max_views`` of the training objects, or of
     ``data.objects_per_class`` of them per class (a subset fixed by seed 0, so that the
     subsets of a learning curve are nested and identical across training seeds)."""
-    from ..eval.few_labels import sample_per_class
-
-    rows = store.rows("train", max_views=cfg.data.max_views)
-    per_class = cfg.data.objects_per_class
-    if per_class is not None:
-        rows = rows[sample_per_class(store.labels[rows], store.object_ids[rows], int(per_class), seed=0)]
-    return rows
+    return store.select("train", max_views=cfg.data.max_views, per_class=cfg.data.objects_per_class, seed=0)
 
 
 # --------------------------------------------------------------------------- pretrain
