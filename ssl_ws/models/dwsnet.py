@@ -15,13 +15,10 @@ are folded into channels), as in the paper.
 
 The default configuration is the small DWSNet of the augmentation paper (Shamsian
 et al., ICML 2024): 16 channels, three equivariant layers, set-attention blocks,
-max pooling, BatchNorm. For 2 -> 32 -> 32 -> 1 INRs the DWSNets reference model
-(``experiments/mnist/trainer.py --dim-hidden 16``) has 76,970 parameters with
-``--n-hidden 2`` and no BatchNorm, 110,666 with ``--n-hidden 3`` and BatchNorm (its
-default); ours has ~94k with a 64-d head (``ssl-ws encoders`` prints the count): the
-fused layer keeps the pooled (global) terms of every block, which DWSNets'
-set-attention variant drops, and runs one attention block per hidden-neuron set over
-all features living on it instead of one per block.
+max pooling, BatchNorm. Unlike the DWSNets reference code, the fused layer keeps the
+pooled (global) terms of every block, which DWSNets' set-attention variant drops, and
+runs one attention block per hidden-neuron set over all features living on it instead
+of one per block (parameter counts: ``ssl-ws encoders``).
 """
 
 from __future__ import annotations
