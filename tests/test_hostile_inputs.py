@@ -416,3 +416,14 @@ def test_resuming_a_pretraining_run_with_train_names_the_right_command(tmp_path,
     args = ["train", "--resume", run]
     rc, _, err = run_cli(capsys, *args)
     assert_one_line(rc, err, args, f"is a `ssl-ws pretrain` run: resume it with `ssl-ws pretrain --resume {run}`")
+
+
+def test_a_fifo_as_the_stores_check_record_is_no_record(store, tmp_path, capsys):
+    import os
+
+    s = _copy(store, tmp_path)
+    if (s / "checks.json").exists():
+        (s / "checks.json").unlink()
+    os.mkfifo(s / "checks.json")  # would block a plain open() forever
+    rc, out, err = run_cli(capsys, "info", s)
+    assert rc == 0, err  # the store is scanned instead (and its record cannot be written there)

@@ -118,12 +118,16 @@ class INRStore:
         return WeightSpace.from_flat(flat.to(device) if device is not None else flat, self.spec)
 
 
+#: the largest meta.json / splits.json read (splits.json: about 7 million object ids)
+JSON_LIMITS = {"meta.json": 16 << 20, "splits.json": 64 << 20}
+
+
 def _json_load(path: Path):
     from ..files import read_json
 
     if not os.path.lexists(path):
         raise SslWsError(f"{path.parent} is not a complete INR store: {path.name} is missing")
-    return read_json(path, f"{path.parent}/{path.name}")
+    return read_json(path, f"{path.parent}/{path.name}", limit=JSON_LIMITS.get(path.name, 64 << 20))
 
 
 # ------------------------------------------------------------------ labelled subsets
@@ -302,11 +306,14 @@ def _cache_paths(path: Path):
 
 
 def _cached_ok(path: Path, key) -> bool:
+    from ..files import read_json
+
     for p in _cache_paths(path):
-        try:
-            with open(p) as fh:
-                c = json.load(fh)
-        except (OSError, ValueError):
+        if not p.exists():
+            continue
+        try:  # a record that is not a small regular JSON file (a FIFO, say) is no record
+            c = read_json(p, "checks.json", limit=1 << 20)
+        except SslWsError:
             continue
         if (isinstance(c, dict) and c.get("format") == CHECKS_FORMAT and c.get("version") == CHECKS_VERSION
                 and c.get("ok") is True and c.get("files") == key):
@@ -422,7 +429,7 @@ def load_store(path, *, check: str = "cached") -> INRStore:
             raise SslWsError(f"{path} is not a complete INR store: {fname} is missing")
         regular_file(f, f"{path.name}/{fname}")
         try:
-            arr = np.load(f, mmap_mode="r" if key == "params" else None, allow_pickle=False)
+            arr = np.load(f, mmap_mode="r", allow_pickle=False)  # shapes checked before anything is read
         except (OSError, ValueError, EOFError) as exc:
             raise SslWsError(f"corrupt {f}: {' '.join(str(exc).split())}") from None
         if not isinstance(arr, np.ndarray) or arr.dtype != dtype or arr.ndim != ndim:
@@ -435,6 +442,7 @@ def load_store(path, *, check: str = "cached") -> INRStore:
     for key in ("labels", "object_ids", "view_ids", "psnr"):
         if len(arrays[key]) != n:
             raise SslWsError(f"corrupt {path}: {key}.npy has {len(arrays[key])} rows, params.npy {n}")
+        arrays[key] = np.array(arrays[key])  # the per-row arrays in memory; params stays memory-mapped
     if meta.get("num_rows") is not None and int(meta["num_rows"]) != n:
         raise SslWsError(f"corrupt {path}: meta.json says {meta['num_rows']} rows, params.npy has {n}")
     try:

@@ -72,11 +72,12 @@ class Embeddings:
             labels = np.load(os.path.join(out_dir, "labels.npy"))
         except FileNotFoundError as exc:
             raise SslWsError(f"{out_dir} holds no embeddings written by `ssl-ws embed` ({exc.filename} is missing)") from None
+        from ..files import read_json
+
         info = {}
         path = os.path.join(out_dir, "info.json")
         if os.path.exists(path):
-            with open(path) as f:
-                info = json.load(f)
+            info = read_json(path, "info.json", limit=64 << 20)
         return cls(emb, rows, labels, info)
 
 
