@@ -50,19 +50,6 @@ def load_model_and_store(args):
     return model, store, device
 
 
-def labelled_rows(store, split: str, args):
-    """Rows of ``split`` restricted to ``--labels-per-class`` objects per class."""
-    import numpy as np
-
-    from ..eval.embed import split_rows
-    from ..eval.few_labels import parse_labels_per_class, sample_per_class
-
-    rows = split_rows(store, split, max_views=args.max_views)
-    per_class = parse_labels_per_class(args.labels_per_class)
-    keep = sample_per_class(np.asarray(store.labels)[rows], np.asarray(store.object_ids)[rows], per_class, args.seed)
-    return rows[keep], per_class
-
-
 def results_path(args, name: str, per_class: Optional[int] = None) -> str:
     """``--out`` or ``<dir of CKPT>/<name>[_lpcN].json``."""
     if getattr(args, "out", None):
@@ -79,19 +66,3 @@ def config_of(args) -> Dict:
         if isinstance(v, str) and v:
             cfg[key] = os.path.abspath(v)
     return cfg
-
-
-def num_classes(store) -> int:
-    """Classes of the store (:attr:`INRStore.num_classes`: its class names, else the largest label + 1)."""
-    return int(store.num_classes)
-
-
-def class_names(store) -> list:
-    names = list(store.class_names)
-    return names + [str(i) for i in range(len(names), num_classes(store))]
-
-
-def embed(model, store, rows, args, device, desc: str):
-    from ..eval.embed import embed_rows
-
-    return embed_rows(model, store, rows, batch_size=args.batch_size, device=device, progress=not args.quiet, desc=desc)

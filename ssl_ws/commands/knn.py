@@ -7,20 +7,8 @@ test split the queries; votes weighted by ``exp(sim / T)``. Default settings
 
 from __future__ import annotations
 
-import time
-
 from ..errors import SslWsError
-from ._eval_common import (
-    add_few_labels,
-    class_names,
-    num_classes,
-    add_model_store,
-    config_of,
-    embed,
-    labelled_rows,
-    load_model_and_store,
-    results_path,
-)
+from ._eval_common import add_few_labels, add_model_store, config_of, load_model_and_store, results_path
 
 
 def _setting(text: str):
@@ -47,24 +35,16 @@ def configure(parser):
 
 
 def run(args):
-    from ..eval.embed import split_rows
-    from ..eval.knn import knn_evaluate
+    from ..eval.few_labels import parse_labels_per_class
+    from ..eval.protocols import knn_encoder
     from ..eval.results import encoder_info, store_info, write_results
 
     settings = [_setting(s) for s in args.settings]
     model, store, device = load_model_and_store(args)
-    t0 = time.perf_counter()
-    train_rows, per_class = labelled_rows(store, "train", args)
-    tr = embed(model, store, train_rows, args, device, "embed train")
-    te = embed(model, store, split_rows(store, "test", args.max_views), args, device, "embed test")
-    t1 = time.perf_counter()
-    res = knn_evaluate(tr.emb, tr.labels, te.emb, te.labels, settings, num_classes=num_classes(store),
-                       backend=args.backend, device=device)
-    res["top1"] = res["settings"][0]["top1"]
-    res["labels_per_class"] = per_class or "all"
-    res["class_names"] = class_names(store)
-    res["seconds_embed"] = round(t1 - t0, 3)
-    res["seconds_knn"] = round(time.perf_counter() - t1, 3)
+    per_class = parse_labels_per_class(args.labels_per_class)
+    res = knn_encoder(model, store, settings=settings, labels_per_class=per_class, seed=args.seed,
+                      max_views=args.max_views, backend=args.backend, batch_size=args.batch_size, device=device,
+                      progress=not args.quiet)
     path = write_results(results_path(args, "knn", per_class), "knn", res, config_of(args),
                          encoder=encoder_info(model, args.ckpt), store=store_info(store, args.store))
     parts = ", ".join(f"k={s['k']}" + (f" (all {s['k_used']} train INRs)" if s.get("k_used", s["k"]) != s["k"] else "")

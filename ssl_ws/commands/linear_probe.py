@@ -7,19 +7,7 @@ accuracy; the results JSON holds the numbers, every option and the encoder ident
 
 from __future__ import annotations
 
-import time
-
-from ._eval_common import (
-    add_few_labels,
-    class_names,
-    num_classes,
-    add_model_store,
-    config_of,
-    embed,
-    labelled_rows,
-    load_model_and_store,
-    results_path,
-)
+from ._eval_common import add_few_labels, add_model_store, config_of, load_model_and_store, results_path
 
 
 def configure(parser):
@@ -32,8 +20,8 @@ def configure(parser):
 
 
 def run(args):
-    from ..eval.embed import split_rows
-    from ..eval.linear_probe import DEFAULT_CS, linear_probe
+    from ..eval.few_labels import parse_labels_per_class
+    from ..eval.protocols import probe_encoder
     from ..eval.results import encoder_info, store_info, write_results
 
     from ..errors import SslWsError
@@ -43,20 +31,9 @@ def run(args):
     if args.max_iter < 1:
         raise SslWsError(f"--max-iter must be at least 1, got {args.max_iter}")
     model, store, device = load_model_and_store(args)
-    t0 = time.perf_counter()
-    train_rows, per_class = labelled_rows(store, "train", args)
-    cs = args.cs or list(DEFAULT_CS)
-    tr = embed(model, store, train_rows, args, device, "embed train")
-    va = None
-    if len(cs) > 1:
-        va = embed(model, store, split_rows(store, "val", args.max_views), args, device, "embed val")
-    te = embed(model, store, split_rows(store, "test", args.max_views), args, device, "embed test")
-    res = linear_probe(tr.emb, tr.labels, None if va is None else va.emb, None if va is None else va.labels,
-                       te.emb, te.labels, cs=cs, num_classes=num_classes(store), max_iter=args.max_iter, seed=args.seed)
-    res["labels_per_class"] = per_class or "all"
-    res["train_objects"] = int(len(set(map(int, store.object_ids[train_rows]))))
-    res["class_names"] = class_names(store)
-    res["seconds"] = round(time.perf_counter() - t0, 3)
+    per_class = parse_labels_per_class(args.labels_per_class)
+    res = probe_encoder(model, store, labels_per_class=per_class, seed=args.seed, max_views=args.max_views, cs=args.cs,
+                        max_iter=args.max_iter, batch_size=args.batch_size, device=device, progress=not args.quiet)
     path = write_results(results_path(args, "linear_probe", per_class), "linear-probe", res, config_of(args),
                          encoder=encoder_info(model, args.ckpt), store=store_info(store, args.store))
     val = "" if res["val_top1_best"] is None else f" on val {res['val_top1_best']:.4f}"
