@@ -56,10 +56,11 @@ def synthetic_store(path: str, n_obj: int = 4096, views: int = 2, seed: int = 0)
         cols += [rng.uniform(-bound, bound, (n, o * d)), rng.uniform(-bound, bound, (n, o))]
     obj = np.repeat(np.arange(n_obj), views)
     ids = rng.permutation(n_obj)
+    held = max(4, min(128, n_obj // 16))  # objects of val and of test each
     write_store(path, params=np.concatenate(cols, axis=1).astype(np.float32), labels=obj % 10, object_ids=obj,
                 view_ids=np.tile(np.arange(views), n_obj), psnr=np.full(n, 30.0, np.float32),
-                splits={"train": ids[: n_obj - 256].tolist(), "val": ids[-256:-128].tolist(),
-                        "test": ids[-128:].tolist()},
+                splits={"train": ids[: n_obj - 2 * held].tolist(), "val": ids[n_obj - 2 * held: n_obj - held].tolist(),
+                        "test": ids[n_obj - held:].tolist()},
                 meta={"spec": spec, "class_names": [str(c) for c in range(10)], "image_size": [28, 28]})
     return path
 
@@ -89,7 +90,7 @@ def register_probe_encoder():
     register_encoder(HostProbe)
 
 
-def time_row(name: str, store: str, out: str, steps: int, warmup: int, batch: int) -> dict:
+def time_row(name: str, store: str, out: str, steps: int, warmup: int, batch: int, accelerator: str = "cpu") -> dict:
     import pytorch_lightning as pl
 
     from ssl_ws.config import load_config
@@ -104,7 +105,7 @@ def time_row(name: str, store: str, out: str, steps: int, warmup: int, batch: in
 
     ov = [f"data.store={store}", f"output_dir={out}", f"name={name}", "encoder.name=host-probe",
           f"data.batch_size={batch}", f"trainer.max_steps={steps + warmup}", "eval.every_n_steps=100000",
-          "trainer.accelerator=cpu", "trainer.log_every_n_steps=10", *extra]
+          f"trainer.accelerator={accelerator}", "trainer.devices=1", "trainer.log_every_n_steps=10", *extra]
     if not any(o.startswith("trainer.progress_bar") for o in extra):
         ov.append("trainer.progress_bar=true")  # what a user sees (a status line per 5% where no terminal)
     if kind == "pretrain":
@@ -119,7 +120,7 @@ def time_row(name: str, store: str, out: str, steps: int, warmup: int, batch: in
             "steps": len(gaps), "run_seconds": round(total, 1)}
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
     p.add_argument("--steps", type=int, default=300)
@@ -127,7 +128,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default="/tmp/ssl_ws_host_overhead")
-    args = p.parse_args()
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (the trainer's accelerator)")
+    p.add_argument("--objects", type=int, default=4096, help="objects of the synthetic store (2 fits each)")
+    args = p.parse_args(argv)
 
     import logging
     import warnings
@@ -138,19 +141,20 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     register_probe_encoder()
-    store = synthetic_store(os.path.join(args.work, "store"))
+    accelerator = {"cpu": "cpu", "cuda": "gpu", "auto": "auto"}.get(args.device.split(":")[0], "auto")
+    store = synthetic_store(os.path.join(args.work, f"store-{args.objects}"), n_obj=args.objects)
     rows = []
     for name in args.rows:
-        r = time_row(name, store, os.path.join(args.work, "runs"), args.steps, args.warmup, args.batch)
+        r = time_row(name, store, os.path.join(args.work, "runs"), args.steps, args.warmup, args.batch, accelerator)
         rows.append(r)
         print(f"{name:>20}: {r['ms_per_step']:6.2f} ms/step (p90 {r['p90_ms']:.2f}) over {r['steps']} steps",
               file=sys.stderr, flush=True)
     print(f"\nhost time per step, batch {args.batch}, near-zero encoder, {args.threads} torch threads, "
-          f"{platform.node()} ({os.cpu_count()} cores), torch {torch.__version__}")
+          f"accelerator {accelerator}, {platform.node()} ({os.cpu_count()} cores), torch {torch.__version__}")
     print(f"{'row':>20}  ms/step   p90")
     for r in rows:
         print(f"{r['row']:>20}  {r['ms_per_step']:7.2f}  {r['p90_ms']:6.2f}")
-    print("reproduce: python " + shlex.join(sys.argv))
+    print("reproduce: python " + shlex.join([sys.argv[0]] + list(argv if argv is not None else sys.argv[1:])))
 
 
 if __name__ == "__main__":

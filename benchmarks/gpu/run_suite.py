@@ -26,6 +26,8 @@ Stages, in order (``--stage NAME`` runs only the named ones; ``--list`` prints t
    10-view store with the best self-supervised recipe of the mini-scale tables (two fits of an
    object as positives, no augmentation) when it exists, else on the 1-view store (two ``paper``
    augmentations of one fit).
+   ``simclr-refit`` / ``simclr-refit-probes`` -- the same on the 1-view store with two re-fitted views of
+   every training object as positives (``ssl.refit_views=2``: one-fit self-supervision at full scale).
 4. ``speed`` -- benchmarks/fit_speed.py, augment_speed.py, encoder_speed.py and knn_speed.py on
    ``--device``: fitting INR-steps/s vs the per-INR loop, augmentation INRs/s and aligned MixUp
    pairs/s vs per-sample loops, DWSNet INRs/s (at full scale also eager vs torch.compile), kNN.
@@ -36,7 +38,8 @@ Stages, in order (``--stage NAME`` runs only the named ones; ``--list`` prints t
 6. ``supervised-best`` -- ``sup-1v`` (as in ``supervised``) beside ``configs/supervised/best.yaml`` on
    the 1-view store; ``baselines`` -- ``ssl-ws baselines`` on it (raw-weight LR, rendered-pixel LR,
    CNN); ``compile`` -- encoder_speed.py's eager vs torch.compile alone. With ``fit-1v`` they are
-   ``--lease short``: what one 15-minute device budget holds.
+   ``--lease short``: what one 15-minute device budget holds. ``host`` -- benchmarks/host_overhead.py on
+   the device (host time per training step); with ``fit-1v`` and ``simclr-refit``, ``--lease one-fit``.
 
     python benchmarks/gpu/run_suite.py --scale tiny --device cpu            # the CI dry run (~1 min)
     python benchmarks/gpu/run_suite.py --scale full --device cuda --stage fit-1v supervised
@@ -90,14 +93,17 @@ SCALES = {
                             augment=["--n", "8", "--repeats", "1", "--threads", "1"],
                             encoder=["--only", "dwsnet", "--batch", "8", "--steps", "1", "--warmup", "1", "--rounds", "1",
                                      "--threads", "1"],
-                            knn=["--n-db", "500", "--n-queries", "50", "--ivf-nlist", "4", "--skip-hnsw"])),
+                            knn=["--n-db", "500", "--n-queries", "50", "--ivf-nlist", "4", "--skip-hnsw"],
+                            host=["--steps", "3", "--warmup", "1", "--batch", "8", "--objects", "64", "--threads", "1",
+                                  "--rows", "loop-floor", "simclr-weak"])),
     "full": dict(source="fashion-mnist", limit=70000, split="55000,5000,10000", views=10, fit_steps=None,
                  fit_shards=5, chunk=8192, sup_steps=2000, pre_steps=2000, ft_steps=1000, sup_batch=128,
                  pre_batch=256, workers=4, eval_batch=4096, probe_args=[], few_labels="10", baseline_args=[],
                  speed=dict(fit=["--batch", "4096", "--steps", "30", "--loop-inrs", "8", "--target-batch", "1024"],
                             augment=["--n", "2048", "--repeats", "5"],
                             encoder=["--only", "dwsnet", "--batch", "1024", "--steps", "10", "--rounds", "2", "--compile"],
-                            knn=["--skip-hnsw"])),
+                            knn=["--skip-hnsw"],
+                            host=["--steps", "200", "--batch", "128"])),
 }
 
 
@@ -106,7 +112,7 @@ SCALES = {
 ESTIMATE_S = {"fit-1v": 170, "supervised": 480, "supervised-probes": 297, "simclr": 195, "simclr-probes": 196,
               "speed": 240, "fit-10v-0": 256, "fit-10v-1": 256, "fit-10v-2": 256, "fit-10v-3": 256, "fit-10v-4": 256,
               "merge-10v": 20, "supervised-10v": 115, "supervised-best": 130, "compile": 70,
-              "baselines": 150}  # supervised-best, compile: as measured on the H200 (2026-11-26);
+              "baselines": 150, "simclr-refit": 380, "simclr-refit-probes": 385, "host": 150}  # supervised-best, compile: as measured on the H200 (2026-11-26);
 # supervised: two aligned-MixUp rows since BEST_SUP holds it (206 s each on the H200, 67 s without it)
 # "short": what one 15-minute device budget holds (one machine start, two 10-minute commands): the
 # full-scale 1-view store, the baselines on the same INRs, eager vs torch.compile, and the paper's
@@ -114,6 +120,7 @@ ESTIMATE_S = {"fit-1v": 170, "supervised": 480, "supervised-probes": 297, "simcl
 SUP_STAGES = {"supervised", "supervised-probes", "supervised-best", "supervised-10v"}  # train sup_steps
 LEASES = {"1": ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "speed"],
           "short": ["fit-1v", "baselines", "compile", "supervised-best"],
+          "one-fit": ["fit-1v", "simclr-refit", "host"],
           "2": ["fit-10v-0", "fit-10v-1", "fit-10v-2", "fit-10v-3", "fit-10v-4", "merge-10v", "supervised-10v"]}
 
 
@@ -246,13 +253,19 @@ class Suite:
         ten = ["data.max_views=10", "augment.preset=none"]
         return [self.sup_row("sup-10v", self.store10, ten), self.sup_row("sup-10v-probes", self.store10, ten + PROBES)]
 
-    def simclr(self, suffix: str, extra: List[str]) -> List[Step]:
+    def simclr(self, suffix: str, extra: List[str], refit: bool = False) -> List[Step]:
         """SimCLR on the 10-view store (two fits of an object as positives); on the 1-view store
-        (two augmentations of one fit) when the 10-view fit was not run."""
-        s, name = self.s, f"simclr{suffix}"
-        store = self.store10 if os.path.exists(os.path.join(self.store10, "meta.json")) else self.store1
-        # one fit per object: two augmentations of it (the config's paper preset) are the positives
-        ssl = BEST_SSL if store == self.store10 else ["ssl.positives=same_fit"]
+        (two augmentations of one fit) when the 10-view fit was not run. ``refit``: on the 1-view
+        store with two re-fitted views of every training object as the positives (issue 31's recipe,
+        ``ssl.refit_views=2``; the refit is part of the step)."""
+        s, name = self.s, f"simclr{'-refit' if refit else ''}{suffix}"
+        if refit:
+            store = self.store1
+            ssl = ["ssl.refit_views=2", f"ssl.refit_dir={os.path.join(self.out, 'refits')}"]
+        else:
+            store = self.store10 if os.path.exists(os.path.join(self.store10, "meta.json")) else self.store1
+            # one fit per object: two augmentations of it (the config's paper preset) are the positives
+            ssl = BEST_SSL if store == self.store10 else ["ssl.positives=same_fit"]
         run_root = os.path.join(self.out, "runs", name)
         pre = (["pretrain", "--config", PRE_CFG] + self.common(s["pre_steps"], name, store)
                + [f"data.batch_size={s['pre_batch']}"] + ssl + extra)
@@ -284,6 +297,10 @@ class Suite:
             ("fit", "fit_speed.py"), ("augment", "augment_speed.py"), ("encoder", "encoder_speed.py"),
             ("knn", "knn_speed.py"))]
 
+    def host(self) -> List[Step]:
+        """benchmarks/host_overhead.py on the device: ms per training step with a near-zero-cost encoder."""
+        return [self.bench_step("host", "host_overhead.py", self.s["speed"]["host"])]
+
     def stages(self) -> Dict[str, Callable[[], List[Step]]]:
         """Stage name -> its steps (built when the stage runs: SimCLR's store depends on the fits).
 
@@ -295,7 +312,10 @@ class Suite:
         st["supervised-probes"] = lambda: self.supervised("-probes", PROBES)
         st["simclr"] = lambda: self.simclr("", [])
         st["simclr-probes"] = lambda: self.simclr("-probes", PROBES)
+        st["simclr-refit"] = lambda: self.simclr("", [], refit=True)
+        st["simclr-refit-probes"] = lambda: self.simclr("-probes", PROBES, refit=True)
         st["speed"] = self.speed
+        st["host"] = self.host
         st["supervised-best"] = self.supervised_best
         st["baselines"] = self.baselines
         st["compile"] = self.compile_speed
