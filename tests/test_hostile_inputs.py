@@ -427,3 +427,9 @@ def test_a_fifo_as_the_stores_check_record_is_no_record(store, tmp_path, capsys)
     os.mkfifo(s / "checks.json")  # would block a plain open() forever
     rc, out, err = run_cli(capsys, "info", s)
     assert rc == 0, err  # the store is scanned instead (and its record cannot be written there)
+
+
+def test_an_ids_file_that_is_a_device(index, capsys):
+    args = ["query", index, "--ids-file", "/dev/zero"]
+    rc, _, err = run_cli(capsys, *args)  # read until memory ran out before
+    assert_one_line(rc, err, args, "is a device; expected a regular file")

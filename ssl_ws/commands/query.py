@@ -106,10 +106,12 @@ def _class_filter(text, searcher):
 def _read_ids(path):
     import re
 
+    from ..files import regular_file
+
     try:
-        text = open(path).read()
-    except OSError as exc:
-        raise SslWsError(f"cannot read --ids-file {path}: {exc.strerror or exc}") from None
+        text = regular_file(path, "--ids-file", limit=256 << 20).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SslWsError(f"cannot read --ids-file {path}: {getattr(exc, 'strerror', None) or exc}") from None
     ids = []
     for tok in re.split(r"[\s,]+", text.strip()):
         if not tok:
