@@ -51,6 +51,7 @@ ROWS = {
     "refit1-t0.2": ["ssl.refit_views=1", "ssl.temperature=0.2"],
     "refit1-t0.15": ["ssl.refit_views=1", "ssl.temperature=0.15"],
     "refit1-b128": ["ssl.refit_views=1", "data.batch_size=128"],
+    "refit2-b128": ["ssl.refit_views=2", "data.batch_size=128"],
     "refit1-vicreg": ["ssl.refit_views=1", "ssl.objective=vicreg"],
     "refit1-barlowtwins": ["ssl.refit_views=1", "ssl.objective=barlowtwins"],
     "refit1-byol": ["ssl.refit_views=1", "ssl.objective=byol"],
