@@ -13,6 +13,9 @@ encoders, indexes, results JSONs) goes through one of these two context managers
 
 The temporaries are hidden siblings (``.<name>.tmp-<random suffix>``): a killed process leaves at most a
 dot-file next to the target, never a partial target.
+
+One writer at a time (a fit's ``OUT.partial``, a run directory): :func:`try_lock` takes an
+exclusive, non-blocking ``flock`` on a lock file; the kernel drops it however its holder exits.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Iterator, Optional, Union
 
-__all__ = ["atomic_write", "atomic_directory", "swap_into_place"]
+__all__ = ["atomic_write", "atomic_directory", "swap_into_place", "try_lock", "LockHeld"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -87,3 +90,41 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+class LockHeld(Exception):
+    """Another process holds the lock; ``holder`` is what it wrote into the lock file (its pid), or ``"?"``."""
+
+    def __init__(self, holder: str):
+        super().__init__(holder)
+        self.holder = holder
+
+
+def try_lock(path: PathLike) -> Optional[int]:
+    """An exclusive, non-blocking ``flock`` on ``path`` (created), this process's pid written into it.
+
+    Returns the open descriptor: closing it (or the process ending, however it ends) releases the lock;
+    ``None`` where there is no ``fcntl`` (nothing is locked). Raises :class:`LockHeld` when another
+    process holds it, ``FileNotFoundError`` when its directory does not exist.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    import errno
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        try:
+            holder = Path(path).read_text().strip() or "?"
+        except OSError:
+            holder = "?"
+        raise LockHeld(holder) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd

@@ -185,15 +185,20 @@ def describe_schema(kind: str) -> str:
     return "config keys (YAML file or key=value overrides):\n" + "\n".join(lines)
 
 
-def _flat_keys(d, prefix="") -> List[str]:
-    out = []
+def flat_items(d, prefix="") -> Dict[str, Any]:
+    """A nested config dict as ``{dotted key: value}``; an open section is one value."""
+    out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict) and key not in OPEN_SECTIONS:
-            out.extend(_flat_keys(v, key + "."))
+            out.update(flat_items(v, key + "."))
         else:
-            out.append(key)
+            out[key] = v
     return out
+
+
+def _flat_keys(d, prefix="") -> List[str]:
+    return list(flat_items(d, prefix))
 
 
 def _check_keys(user: Dict, kind: str) -> None:

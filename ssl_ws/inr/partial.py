@@ -13,12 +13,12 @@ removes it too; a claim that loses a race with that removal simply tries again.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 from pathlib import Path
 from typing import Iterator
 
+from ..atomic import LockHeld, try_lock
 from ..errors import SslWsError
 
 LOCK_NAME = ".lock"
@@ -31,32 +31,20 @@ def claim_partial(partial) -> Iterator[Path]:
     Raises :class:`SslWsError` (one line, naming the holder's pid) when another process
     holds it. On systems without ``fcntl`` (Windows) nothing is locked.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX
-        Path(partial).mkdir(parents=True, exist_ok=True)
-        yield Path(partial)
-        return
     partial = Path(partial)
     lock = partial / LOCK_NAME
     for _ in range(10):
         partial.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = try_lock(lock)
         except FileNotFoundError:  # the directory vanished in between: its holder finished
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            try:
-                holder = lock.read_text().strip() or "?"
-            except OSError:
-                holder = "?"
-            raise SslWsError(f"another `ssl-ws fit` (pid {holder}) is writing {partial}; wait for it to finish "
+        except LockHeld as held:
+            raise SslWsError(f"another `ssl-ws fit` (pid {held.holder}) is writing {partial}; wait for it to finish "
                              f"or stop it (its saved chunks are kept), then run this command again") from None
+        if fd is None:  # pragma: no cover - no fcntl: nothing is locked
+            yield partial
+            return
         try:
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino
         except FileNotFoundError:
@@ -65,8 +53,6 @@ def claim_partial(partial) -> Iterator[Path]:
             os.close(fd)
             continue
         try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
             yield partial
         finally:
             os.close(fd)  # releases the lock

@@ -292,25 +292,15 @@ RESUME_FREE = ("eval.", "trainer.progress_bar", "trainer.log_every_n_steps", "tr
                "trainer.accelerator", "data.num_workers", "output_dir", "name", "ssl.refit_dir")
 
 
-def _flat(d: Dict, prefix: str = "") -> Dict[str, object]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v and not (prefix + k) in ("encoder", "ssl.options"):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
 def check_resume_config(kind: str, run_dir: str, cfg) -> None:
     """Refuse a resume whose config changes the model, the data, the optimizer or the schedule
     (everything but :data:`RESUME_FREE`): a resumed run is the same run, continued."""
-    from ..config import load_config, to_dict
+    from ..config import flat_items, load_config, to_dict
 
     saved_path = os.path.join(run_dir, "config.yaml")
     if not os.path.isfile(saved_path):
         return
-    saved, now = _flat(to_dict(load_config(kind, saved_path))), _flat(to_dict(cfg))
+    saved, now = flat_items(to_dict(load_config(kind, saved_path))), flat_items(to_dict(cfg))
     changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k)
                      and not k.startswith(RESUME_FREE) and k not in RESUME_FREE)
     length = [k for k in changed if k in ("trainer.max_steps", "trainer.max_epochs")]
@@ -333,36 +323,27 @@ def check_resume_config(kind: str, run_dir: str, cfg) -> None:
                          f"accelerator and data.num_workers may change on resume)")
 
 
-_RUN_LOCKS: Dict[str, object] = {}
+_RUN_LOCKS: Dict[str, Optional[int]] = {}  # run dir -> the descriptor holding its lock
 
 
 def lock_run(run_dir: str) -> None:
     """One writer per run directory: an exclusive ``flock`` on ``<run_dir>/.lock``, held until
     :func:`unlock_run` (or the process ends). Rank 0 only: DDP workers share their launcher's run."""
-    import fcntl
+    from ..atomic import LockHeld, try_lock
 
     if _rank() != 0 or run_dir in _RUN_LOCKS:
         return
-    fh = open(os.path.join(run_dir, ".lock"), "a+")
     try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.seek(0)
-        holder = fh.read().strip()
-        fh.close()
-        raise SslWsError(f"run {run_dir} is being written by another process{f' (pid {holder})' if holder else ''}; "
+        _RUN_LOCKS[run_dir] = try_lock(os.path.join(run_dir, ".lock"))
+    except LockHeld as held:
+        raise SslWsError(f"run {run_dir} is being written by another process (pid {held.holder}); "
                          "wait for it to finish before resuming it") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    _RUN_LOCKS[run_dir] = fh
 
 
 def unlock_run(run_dir: str) -> None:
-    fh = _RUN_LOCKS.pop(run_dir, None)
-    if fh is not None:
-        fh.close()  # closing the file releases the flock
+    fd = _RUN_LOCKS.pop(run_dir, None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the flock
 
 
 def releases_run_locks(fn):
