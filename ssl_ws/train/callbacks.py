@@ -167,15 +167,15 @@ class LineProgress(pl.Callback):
     """``step 200/1000 (20%) loss 4.213 3.1 steps/s eta 4m18s`` to stderr every ``every`` steps (at
     least one in ``lines`` of the run) and at every evaluation's metrics; no carriage returns."""
 
-    def __init__(self, lines: int = 20, min_every: int = 1, stream=None):
-        self.lines, self.min_every = max(int(lines), 1), max(int(min_every), 1)
-        self.stream = stream
-        self._t0 = self._step0 = None
+    def __init__(self, lines: int = 20):
+        self.lines = max(int(lines), 1)
+        self._t0 = self._step0 = self._shown = None
 
-    def _print(self, text: str) -> None:
+    @staticmethod
+    def _print(text: str) -> None:
         import sys
 
-        print(text, file=self.stream or sys.stderr, flush=True)
+        print(text, file=sys.stderr, flush=True)
 
     def on_train_start(self, trainer, pl_module) -> None:
         import time
@@ -193,12 +193,12 @@ class LineProgress(pl.Callback):
         if not trainer.is_global_zero:
             return
         step, total = int(trainer.global_step), self._total(trainer)
-        every = max(self.min_every, total // self.lines)
+        every = max(1, total // self.lines)
         if step % every and step != total:
             return
         rate = (step - self._step0) / max(time.perf_counter() - self._t0, 1e-9)
         eta = int((total - step) / rate) if rate > 0 else 0
-        loss = trainer.callback_metrics.get("train/loss_step", trainer.callback_metrics.get("train/loss"))
+        loss = trainer.callback_metrics.get("train/loss_step")  # logged every log_every_n_steps (log_train)
         loss_txt = f" loss {float(loss):.4g}" if loss is not None else ""
         self._print(f"step {step}/{total} ({100 * step // max(total, 1)}%){loss_txt} {rate:.2f} steps/s "
                     f"eta {eta // 60}m{eta % 60:02d}s")
@@ -207,7 +207,7 @@ class LineProgress(pl.Callback):
         if not trainer.is_global_zero or not pl_module.history:
             return
         rec = pl_module.history[-1]
-        if rec.get("step") != int(trainer.global_step) or getattr(self, "_shown", None) == rec.get("step"):
+        if rec.get("step") != int(trainer.global_step) or self._shown == rec.get("step"):
             return
         self._shown = rec["step"]
         shown = " ".join(f"{k}={v:.4f}" for k, v in rec.items() if k not in ("epoch", "step") and isinstance(v, float))

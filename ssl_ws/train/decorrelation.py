@@ -37,11 +37,6 @@ class _DecorrelationModule(TwoViewModule):
     def make_criterion(self):
         raise NotImplementedError
 
-    def pair_loss(self, v1, v2):
-        z1 = self.projection(self.encode(v1))
-        z2 = self.projection(self.encode(v2))
-        return {"loss": self.criterion(z1, z2), "z1": z1.detach(), "z2": z2.detach()}
-
 
 class VICRegModule(_DecorrelationModule):
     """Encoder + projection head trained with VICReg (see module docstring)."""

@@ -16,7 +16,7 @@ across DDP processes.
 
 from __future__ import annotations
 
-from .two_views import TwoViewModule, train_unit  # noqa: F401  (train_unit: re-exported)
+from .two_views import TwoViewModule
 
 
 class SimCLRModule(TwoViewModule):
@@ -30,9 +30,3 @@ class SimCLRModule(TwoViewModule):
 
         self.projection = SimCLRProjectionHead(int(encoder.out_dim), int(ssl.proj_hidden), int(ssl.proj_out))
         self.criterion = NTXentLoss(temperature=float(ssl.temperature), gather_distributed=True)
-
-    def pair_loss(self, v1, v2):
-        z1 = self.projection(self.encode(v1))
-        z2 = self.projection(self.encode(v2))
-        # the projections ride along (detached) for callbacks such as callbacks.FirstStepDump
-        return {"loss": self.criterion(z1, z2), "z1": z1.detach(), "z2": z2.detach()}

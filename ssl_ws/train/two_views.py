@@ -69,7 +69,8 @@ def check_options(objective: type, options: Mapping, name: str = None) -> Dict:
 class TwoViewModule(WeightSpaceModule):
     """Encoder + an objective on two views of every training object (see module docstring).
 
-    Subclasses implement :meth:`pair_loss` and may declare ``OPTIONS``.
+    Subclasses set ``projection`` and ``criterion`` (or override :meth:`pair_loss`) and may declare
+    ``OPTIONS``.
     """
 
     #: option name -> default; the values of a run come from ``ssl.options`` (numbers: finite, >= 0)
@@ -111,8 +112,12 @@ class TwoViewModule(WeightSpaceModule):
     # ------------------------------------------------------------------ step
     def pair_loss(self, v1: WeightSpace, v2: WeightSpace) -> Dict[str, torch.Tensor]:
         """``{"loss": scalar, ...}`` of one batch of view pairs; other entries (detached) ride
-        along in the step's outputs for callbacks."""
-        raise NotImplementedError
+        along in the step's outputs for callbacks. The default: ``criterion(z1, z2)`` of the projections
+        ``z = projection(encode(v))`` (a subclass sets ``projection`` and ``criterion``), with ``z1``, ``z2``
+        riding along (callbacks.FirstStepDump)."""
+        z1 = self.projection(self.encode(v1))
+        z2 = self.projection(self.encode(v2))
+        return {"loss": self.criterion(z1, z2), "z1": z1.detach(), "z2": z2.detach()}
 
     def training_step(self, batch: Dict, batch_idx: int):
         v1, v2 = self.make_views(batch, self.generator_for(batch))
