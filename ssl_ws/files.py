@@ -138,11 +138,11 @@ def decode_image(data: bytes, what: str = "image", max_pixels: int = IMAGE_PIXEL
 
 
 def _decode(source, what: str, max_pixels: int):
+    """``source`` (a path or a file object) decoded; ``what`` names it in errors."""
     import warnings
 
     from PIL import Image, UnidentifiedImageError
 
-    p = what
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -150,12 +150,12 @@ def _decode(source, what: str, max_pixels: int):
             w, h = im.size
             if w * h > max_pixels:
                 im.close()
-                raise SslWsError(f"{p} is {w}x{h} pixels, over the limit of {max_pixels:,}")
+                raise SslWsError(f"{what} is {w}x{h} pixels, over the limit of {max_pixels:,}")
             im.load()
         return im
     except SslWsError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise SslWsError(f"{p} refused: {' '.join(str(exc).split())[:200]}") from None
+        raise SslWsError(f"{what} refused: {' '.join(str(exc).split())[:200]}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise SslWsError(f"cannot read {p}: {' '.join(str(exc).split())[:200]}") from None
+        raise SslWsError(f"cannot read {what}: {' '.join(str(exc).split())[:200]}") from None

@@ -38,7 +38,6 @@ def configure(parser):
 
 
 def run(args):
-    from ..retrieve.query import check_row, load_image
     from ..eval.results import write_results
     from ..retrieve.searcher import Searcher
     from ._eval_common import config_of
@@ -54,14 +53,13 @@ def run(args):
     searcher = Searcher.open(args.index_dir, args.store, args.ckpt, args.device)  # the store checked once
     index = searcher.index
     names = searcher.class_names
-    label = _class_filter(args.filter_class, searcher)
+    label = searcher.class_label(args.filter_class, "--filter-class")
     if args.ids_file:
         return _batch(args, searcher, label)
     if args.image is not None and os.path.isdir(args.image):
         return _batch_images(args, searcher, label)
     query_ws = None
     if args.row is not None:
-        check_row(index, args.row)
         (answer,) = searcher.rows([args.row], args.k, keep_self=args.keep_self, exclude_views=args.exclude_views,
                                   label=label)
         lab = answer["query"]["label"]
@@ -71,9 +69,7 @@ def run(args):
         query_caption = ["query", label_txt, f"row {args.row}"]
         query_info = {"row": args.row, "label": lab, "class_name": label_txt, "indexed": indexed}
     else:
-        size = tuple(index.info.get("image_size") or searcher.store.image_size)
-        image = load_image(args.image, int(index.info.get("channels", searcher.store.channels)), size,
-                           resize=args.resize)
+        image = searcher.load_images([args.image], resize=args.resize)
         answers, query_ws = searcher.images_with_fits(image, args.k, views=args.views, label=label,
                                                       names=[os.path.abspath(args.image)])
         answer = answers[0]
@@ -96,11 +92,6 @@ def run(args):
                       index={"path": os.path.abspath(args.index_dir), "kind": kind, "n": len(index),
                              "encoder": index.info.get("encoder")})
     return 0
-
-
-def _class_filter(text, searcher):
-    """``--filter-class``: a class name of the index or a label number."""
-    return searcher.class_label(text, "--filter-class")
 
 
 def _read_ids(path):
@@ -141,8 +132,7 @@ def _write_lines(args, answers, n: int) -> int:
     with user_os_errors(f"cannot write {args.jsonl}"), atomic_write(args.jsonl) as out:  # all lines or none
         for ans in answers:
             out.write(json.dumps(ans) + "\n")
-    if args.jsonl:
-        print(f"{n} queries -> {args.jsonl}")
+    print(f"{n} queries -> {args.jsonl}")
     return 0
 
 
@@ -157,17 +147,12 @@ def _batch_images(args, searcher, label):
     """--image FOLDER: one JSON line per image, the images fitted together (Searcher.images)."""
     import sys
 
-    import torch
-
-    from ..retrieve.query import image_files, load_image
+    from ..retrieve.query import image_files
 
     if args.png:
         raise SslWsError("--png draws one query; with a folder of images use --jsonl (one line per image)")
     files = image_files(args.image)
-    index, store = searcher.index, searcher.store
-    size = tuple(index.info.get("image_size") or store.image_size)
-    channels = int(index.info.get("channels", store.channels))
-    images = torch.cat([load_image(f, channels, size, resize=args.resize) for f in files])
+    images = searcher.load_images(files, resize=args.resize)
     print(f"fitting {len(files)} image(s) x {args.views} view(s) with the store's recipe ...", file=sys.stderr)
     answers = searcher.images(images, args.k, views=args.views, label=label,
                               names=[os.path.abspath(f) for f in files])

@@ -31,18 +31,14 @@ def run(args) -> int:
         import uvicorn
     except ImportError:
         raise SslWsError("ssl-ws serve needs FastAPI and uvicorn: pip install -e \".[serve]\"") from None
-    from ..retrieve.searcher import Searcher
-    from ..retrieve.service import ENV, create_app
+    from ..retrieve.service import ENV, create_app, open_searcher
 
     if not 0 < args.port < 65536:
         raise SslWsError(f"--port must be 1..65535, got {args.port}")
     if args.workers < 1:
         raise SslWsError(f"--workers must be at least 1, got {args.workers}")
-    import faiss
-
-    faiss.omp_set_num_threads(1)  # one query per request: threads only contend between concurrent requests
     # load (and check) once here: a bad index or a changed store is refused before the server starts
-    searcher = Searcher.open(args.index_dir, args.store, args.ckpt, args.device)
+    searcher = open_searcher(args.index_dir, args.store, args.ckpt, args.device)
     print(f"serving {args.index_dir} ({len(searcher.index)} INRs) on http://{args.host}:{args.port}/ "
           f"(API docs: /docs); Ctrl-C stops", flush=True)
     if args.workers == 1:

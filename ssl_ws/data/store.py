@@ -80,6 +80,12 @@ class INRStore:
         return n
 
     @property
+    def label_names(self):
+        """A name for every label ``0 .. num_classes - 1``: meta.json's class names, padded with label numbers."""
+        names = self.class_names
+        return names + [str(i) for i in range(len(names), self.num_classes)]
+
+    @property
     def image_size(self):
         return tuple(self.meta.get("image_size", ()))
 

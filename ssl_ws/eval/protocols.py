@@ -27,12 +27,6 @@ def labelled_train_rows(store, labels_per_class: Optional[int], seed: int = 0, m
     return rows[keep]
 
 
-def class_names(store) -> list:
-    """The store's class names, padded with label numbers up to its number of classes."""
-    names = list(store.class_names)
-    return names + [str(i) for i in range(len(names), int(store.num_classes))]
-
-
 def probe_encoder(model, store, *, labels_per_class: Optional[int] = None, seed: int = 0,
                   max_views: Optional[int] = None, cs: Optional[Sequence[float]] = None, max_iter: int = 1000,
                   batch_size: int = 256, device=None, progress: bool = False) -> Dict:
@@ -53,7 +47,7 @@ def probe_encoder(model, store, *, labels_per_class: Optional[int] = None, seed:
                        te.emb, te.labels, cs=cs, num_classes=int(store.num_classes), max_iter=max_iter, seed=seed)
     res["labels_per_class"] = labels_per_class or "all"
     res["train_objects"] = int(len(set(map(int, store.object_ids[train_rows]))))
-    res["class_names"] = class_names(store)
+    res["class_names"] = store.label_names
     res["seconds"] = round(time.perf_counter() - t0, 3)
     return res
 
@@ -77,7 +71,7 @@ def knn_encoder(model, store, *, settings: Sequence[Tuple[int, float]] = ((20, 0
                        backend=backend, device=device)
     res["top1"] = res["settings"][0]["top1"]
     res["labels_per_class"] = labels_per_class or "all"
-    res["class_names"] = class_names(store)
+    res["class_names"] = store.label_names
     res["seconds_embed"] = round(t1 - t0, 3)
     res["seconds_knn"] = round(time.perf_counter() - t1, 3)
     return res

@@ -487,7 +487,7 @@ def index_store_split(model, store, *, ckpt_path: str, store_path: str, split: s
                       max_views=max_views)
     t1 = time.perf_counter()
     info = {"encoder": encoder_info(model, ckpt_path), "store": store_info(store, store_path), "split": split,
-            "class_names": list(store.class_names) + [str(i) for i in range(len(store.class_names), store.num_classes)],
+            "class_names": store.label_names,
             "image_size": list(store.image_size),
             "channels": int(store.channels), "config": dict(config or {}), "environment": environment()}
     info["store"]["digest"] = rows_digest(store, emb.rows)

@@ -156,12 +156,6 @@ def embed_images(index: RetrievalIndex, images: torch.Tensor, model, store, view
     return emb.reshape(len(images), views, -1).mean(axis=1), ws
 
 
-def embed_image(index: RetrievalIndex, image: torch.Tensor, model, store, views: int = 1, device=None):
-    """Fit ``image`` ``[1, C, H, W]`` with the store's recipe; return (query embedding [D], fitted WeightSpace)."""
-    emb, ws = embed_images(index, image, model, store, views=views, device=device)
-    return emb[0], ws
-
-
 def embed_row(index: RetrievalIndex, row: int, model=None, store=None, device=None) -> np.ndarray:
     """The embedding of store row ``row``: stored when indexed, else computed."""
     check_row(index, row)
@@ -191,16 +185,3 @@ def answer_rows(index: RetrievalIndex, rows, k: int, *, keep_self: bool = False,
         nb = index.neighbours(q, k, exclude_rows=[] if keep_self else [row],
                               exclude_objects=[obj] if exclude_views else [], label=label)
         yield {"query": {"row": row, "label": lab, "object": obj}, "neighbours": nb}
-
-
-def answer_images(index: RetrievalIndex, files: List[str], k: int, model, store, *, views: int = 1,
-                  resize: bool = False, label: Optional[int] = None, device=None):
-    """Batch queries by image file: every image fitted with the store's recipe in one batched fit
-    (``len(files) x views`` INRs), embedded and searched; one ``{"query": {image}, "neighbours"}``
-    per file, in order."""
-    size = tuple(index.info.get("image_size") or store.image_size)
-    channels = int(index.info.get("channels", store.channels))
-    images = torch.cat([load_image(f, channels, size, resize=resize) for f in files])
-    q, _ = embed_images(index, images, model, store, views=views, device=device)
-    for path, emb in zip(files, q):
-        yield {"query": {"image": os.path.abspath(path)}, "neighbours": index.neighbours(emb, k, label=label)}

@@ -181,18 +181,27 @@ class Searcher:
         return [{"query": {"image": n}, "neighbours": self.index.neighbours(e, k, label=label)}
                 for n, e in zip(names, q)], ws
 
+    def _image_shape(self):
+        """``(channels, (H, W))`` the store's INRs were fitted to: what a query image must have."""
+        info = self.index.info
+        channels = int(info["channels"]) if "channels" in info else int(self.store.channels)
+        return channels, tuple(info.get("image_size") or self.store.image_size)
+
+    def load_images(self, paths: Sequence[str], resize: bool = False) -> torch.Tensor:
+        """Image files as ``[Q, C, H, W]`` for :meth:`images`, each checked (``query --image``)."""
+        from .query import load_image
+
+        channels, size = self._image_shape()
+        return torch.cat([load_image(p, channels, size, resize=resize) for p in paths])
+
     def decode_images(self, blobs: Sequence[bytes], resize: bool = False, max_pixels: int = None) -> torch.Tensor:
-        """Encoded images (PNG, JPEG ...) as ``[Q, C, H, W]`` for :meth:`images`, each checked like ``query --image``."""
+        """Encoded images (PNG, JPEG ...) as ``[Q, C, H, W]`` for :meth:`images`, checked as files are."""
         from .query import image_tensor
         from ..files import IMAGE_PIXELS, decode_image
 
-        size = tuple(self.index.info.get("image_size") or self.store.image_size)
-        channels = int(self.index.info.get("channels", 1))
-        out = []
-        for i, blob in enumerate(blobs):
-            img = decode_image(blob, f"images[{i}]", max_pixels or IMAGE_PIXELS)
-            out.append(image_tensor(img, f"images[{i}]", channels, size, resize=resize))
-        return torch.cat(out)
+        channels, size = self._image_shape()
+        return torch.cat([image_tensor(decode_image(blob, f"images[{i}]", max_pixels or IMAGE_PIXELS), f"images[{i}]",
+                                       channels, size, resize=resize) for i, blob in enumerate(blobs)])
 
     def picture(self, answer: Dict, path: str, caption: Sequence[str], query_ws=None) -> str:
         """A PNG of one answer: the query's render (a stored row, or the first INR of ``query_ws`` for an image

@@ -187,14 +187,7 @@ def create_app(searcher, *, max_body: int = MAX_BODY):
     def index_page():
         return page
 
-    return BodyLimitApp(app, max_body)
-
-
-def BodyLimitApp(app, max_body: int):
-    """``app`` behind :class:`BodyLimit`, keeping ``app`` reachable as ``.app`` for tests."""
-    wrapped = BodyLimit(app, max_body)
-    wrapped.fastapi = app
-    return wrapped
+    return BodyLimit(app, max_body)
 
 
 def _b64(text: str, i: int) -> bytes:
@@ -206,13 +199,18 @@ def _b64(text: str, i: int) -> bytes:
         raise SslWsError(f"images[{i}] is not base64") from None
 
 
-def app_from_env():
-    """The app of ``ssl-ws serve`` in each uvicorn worker (arguments through :data:`ENV`)."""
+def open_searcher(index_dir: str, store: Optional[str] = None, ckpt: Optional[str] = None, device: str = "cpu"):
+    """The :class:`~ssl_ws.retrieve.searcher.Searcher` a server process answers with (its store checked), faiss
+    on one thread: one query per request, so threads would only contend between concurrent requests."""
     import faiss
 
     from .searcher import Searcher
 
-    faiss.omp_set_num_threads(1)  # as `ssl-ws serve` sets it for its own process
-    searcher = Searcher.open(os.environ[ENV["index"]], os.environ.get(ENV["store"]) or None,
-                             os.environ.get(ENV["ckpt"]) or None, os.environ.get(ENV["device"], "cpu"))
-    return create_app(searcher)
+    faiss.omp_set_num_threads(1)
+    return Searcher.open(index_dir, store, ckpt, device)
+
+
+def app_from_env():
+    """The app of ``ssl-ws serve`` in each uvicorn worker (arguments through :data:`ENV`)."""
+    return create_app(open_searcher(os.environ[ENV["index"]], os.environ.get(ENV["store"]) or None,
+                                    os.environ.get(ENV["ckpt"]) or None, os.environ.get(ENV["device"], "cpu")))
