@@ -47,19 +47,11 @@ TRAIN_VALUES = [
 ]
 
 
-@pytest.mark.parametrize("value,want", PRETRAIN_VALUES)
-def test_pretrain_refuses_bad_values_before_a_run_exists(store, tmp_path, capsys, value, want):
+@pytest.mark.parametrize("command,value,want", [("pretrain", *c) for c in PRETRAIN_VALUES]
+                         + [("train", *c) for c in TRAIN_VALUES])
+def test_bad_values_are_refused_before_a_run_exists(store, tmp_path, capsys, command, value, want):
     out = tmp_path / "runs"
-    args = ["pretrain", f"data.store={store}", f"output_dir={out}", value]
-    rc, _, err = run_cli(capsys, *args)
-    assert_one_line(rc, err, args, want)
-    assert not out.exists()
-
-
-@pytest.mark.parametrize("value,want", TRAIN_VALUES)
-def test_train_refuses_bad_values_before_a_run_exists(store, tmp_path, capsys, value, want):
-    out = tmp_path / "runs"
-    args = ["train", f"data.store={store}", f"output_dir={out}", value]
+    args = [command, f"data.store={store}", f"output_dir={out}", value]
     rc, _, err = run_cli(capsys, *args)
     assert_one_line(rc, err, args, want)
     assert not out.exists()
