@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -54,99 +53,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-chunks", type=int, default=None, help=argparse.SUPPRESS)  # debug: stop after k new chunks
 
 
-def _parse_shard(text):
-    from ..errors import SslWsError
-
-    if text is None:
-        return None
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise SslWsError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise SslWsError(f"--shard i/n needs 0 <= i < n, got {text!r}")
-    return i, n
-
-
-def _parse_workers(text):
-    from ..errors import SslWsError
-
-    if text is None or str(text).strip().lower() == "auto":
-        return None
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise SslWsError(f"--workers must be a positive integer or 'auto', got {text!r}")
-    return n
-
-
-def psnr_summary(psnr, target) -> str:
-    import numpy as np
-
-    psnr = np.asarray(psnr, dtype=np.float64)
-    if psnr.size == 0:
-        return "no INRs"
-    q10, q50, q90 = np.percentile(psnr, [10, 50, 90])
-    return (f"PSNR dB: median {q50:.2f}, p10 {q10:.2f}, p90 {q90:.2f}, min {psnr.min():.2f}, "
-            f"max {psnr.max():.2f}; {100.0 * np.mean(psnr >= target - 1e-6):.1f}% >= {target:g} dB")
-
-
 def run(args) -> int:
-    from tqdm import tqdm
+    from ..inr.build import fit_source, psnr_summary
 
-    from ..data.sources import load_source
-    from ..errors import SslWsError
-    from ..devices import resolve_device
-    from ..inr.build import fit_store, plan_fit
-
-    if Path(args.out).exists() and not args.overwrite:
-        raise SslWsError(f"output {args.out} already exists; pass --overwrite to replace it")
-    if args.views < 1 or args.chunk < 1:
-        raise SslWsError("--views and --chunk must be positive")
-    _check_numbers(args)
-    shard = _parse_shard(args.shard)
-    workers = _parse_workers(getattr(args, "workers", "auto"))
-    if args.layer_sizes:
-        try:
-            hidden = [int(x) for x in args.layer_sizes.split(",") if x.strip()]
-        except ValueError:
-            raise SslWsError(f"--layer-sizes must be comma-separated integers, got {args.layer_sizes!r}") from None
-    else:
-        hidden = [args.hidden] * args.layers
-    if not hidden or min(hidden) < 1:
-        raise SslWsError("the INR needs at least one hidden layer of positive width")
-    src = load_source(args.source, data_dir=args.data_dir, limit=args.limit)
-    plan = plan_fit(src, source_name=args.source, limit=args.limit, views=args.views, eval_views=args.eval_views,
-                    recipe=args.recipe, steps=args.steps, lr=args.lr, target_psnr=args.target_psnr, hidden=hidden,
-                    w0=args.w0, init=args.init, seed=args.seed, split=args.split, shard=shard, chunk=args.chunk)
-    device = resolve_device(args.device)
-    views_desc = (f"{plan.views} views" if plan.eval_views == plan.views
-                  else f"{plan.views} views, {plan.eval_views} for val/test")
-    bar = None
-
-    def progress(ev):
-        nonlocal bar
-        if bar is None:  # first event: the plan is made
-            procs = f", {ev['workers']} worker processes" if ev["workers"] > 1 else ""
-            saved = f", {ev['chunks_done']} saved" if ev["chunks_done"] else ""
-            print(f"fitting {len(plan)} INRs ({len(plan.selected)} images, {views_desc}) of [{plan.spec.describe()}] "
-                  f"to {args.source} {src.image_size[0]}x{src.image_size[1]}, recipe {plan.fit_cfg['recipe']}, "
-                  f"{ev['chunks']} chunk(s){saved} on {device}{procs}", file=sys.stderr)
-            bar = tqdm(total=len(plan), unit="INR", dynamic_ncols=True, file=sys.stderr)
-        post = {"chunks": f"{ev['chunks_done']}/{ev['chunks']}"}
-        if ev["psnr_median"] is not None:
-            post["psnr"] = f"{ev['psnr_median']:.1f}"
-        bar.set_postfix(post, refresh=not ev["inrs"])
-        bar.update(ev["inrs"])
-
-    try:
-        rep = fit_store(plan, src, args.out, device=device, workers=workers, overwrite=args.overwrite,
-                        progress=progress, max_chunks=args.max_chunks)
-    finally:
-        if bar is not None:
-            bar.close()
+    plan, rep = fit_source(
+        args.out, source=args.source, data_dir=args.data_dir, views=args.views, eval_views=args.eval_views,
+        limit=args.limit, recipe=args.recipe, steps=args.steps, lr=args.lr, target_psnr=args.target_psnr,
+        hidden=args.hidden, layers=args.layers, layer_sizes=args.layer_sizes, w0=args.w0, init=args.init,
+        seed=args.seed, split=args.split, shard=args.shard, chunk=args.chunk, device=args.device,
+        workers=args.workers, overwrite=args.overwrite, max_chunks=args.max_chunks)
     if rep.stopped:
         print(f"stopped after {rep.new_chunks} new chunk(s) (--max-chunks); run again to resume", file=sys.stderr)
         return 3
@@ -162,24 +77,3 @@ def run(args) -> int:
             f", {rep.workers} worker processes)" if rep.workers > 1 else ")")
     print(f"mean steps {rep.mean_steps:.0f}; fitting took {rep.seconds:.1f} s" + rate)
     return 0
-
-
-def _check_numbers(args) -> None:
-    """Refuse numbers that would fit nothing (0 steps) or run blind (a NaN target)."""
-    import math
-
-    from ..errors import SslWsError
-
-    if args.steps is not None and args.steps < 1:
-        raise SslWsError(f"--steps must be at least 1, got {args.steps}")
-    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-        raise SslWsError(f"--lr must be a positive number, got {args.lr}")
-    if args.target_psnr is not None and not math.isfinite(args.target_psnr):
-        raise SslWsError(f"--target-psnr must be a finite number of dB (e.g. 1000 to never stop early), "
-                         f"got {args.target_psnr}")
-    if not (math.isfinite(args.w0) and args.w0 > 0):
-        raise SslWsError(f"--w0 must be a positive number, got {args.w0}")
-    if args.limit is not None and args.limit < 1:
-        raise SslWsError(f"--limit must be at least 1, got {args.limit}")
-    if args.eval_views is not None and args.eval_views < 1:
-        raise SslWsError(f"--eval-views must be positive, got {args.eval_views}")

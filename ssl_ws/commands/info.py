@@ -19,7 +19,7 @@ def configure(p: argparse.ArgumentParser) -> None:
 def summarize(store) -> str:
     import numpy as np
 
-    from .fit import psnr_summary
+    from ..inr.build import psnr_summary
 
     lines = [f"store        {store.path}",
              f"architecture {store.spec.describe()}",

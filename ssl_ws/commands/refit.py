@@ -36,7 +36,7 @@ def run(args) -> int:
 
     from ..data.store import load_store
     from ..inr.refit import plan_refit, refit_store
-    from .fit import _parse_workers, psnr_summary
+    from ..inr.build import parse_workers, psnr_summary
 
     store = load_store(args.store)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
@@ -55,7 +55,7 @@ def run(args) -> int:
         bar.update(ev["inrs"])
 
     try:
-        rep = refit_store(store, plan, args.out, device=args.device, workers=_parse_workers(args.workers),
+        rep = refit_store(store, plan, args.out, device=args.device, workers=parse_workers(args.workers),
                           overwrite=args.overwrite, progress=progress, max_chunks=args.max_chunks)
     finally:
         if bar is not None:

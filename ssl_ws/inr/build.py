@@ -236,6 +236,131 @@ def _fit_claimed(plan, src, out, partial, device, workers, overwrite, progress, 
     return report
 
 
+# ------------------------------------------------------------------ `ssl-ws fit` as a function
+def parse_shard(text: Optional[str]) -> Optional[Tuple[int, int]]:
+    """``"i/n"`` as ``(i, n)`` with ``0 <= i < n``; None: no shard."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SslWsError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise SslWsError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def parse_workers(text) -> Optional[int]:
+    """A positive number of fitting processes; ``auto`` (or None): None, chosen by
+    :func:`~ssl_ws.inr.chunked.default_workers`."""
+    if text is None or str(text).strip().lower() == "auto":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise SslWsError(f"--workers must be a positive integer or 'auto', got {text!r}")
+    return n
+
+
+def check_fit_numbers(*, steps=None, lr=None, target_psnr=None, w0: float = 30.0, limit=None, eval_views=None) -> None:
+    """Refuse numbers that would fit nothing (0 steps) or run blind (a NaN target)."""
+    import math
+
+    if steps is not None and steps < 1:
+        raise SslWsError(f"--steps must be at least 1, got {steps}")
+    if lr is not None and not (math.isfinite(lr) and lr > 0):
+        raise SslWsError(f"--lr must be a positive number, got {lr}")
+    if target_psnr is not None and not math.isfinite(target_psnr):
+        raise SslWsError(f"--target-psnr must be a finite number of dB (e.g. 1000 to never stop early), "
+                         f"got {target_psnr}")
+    if not (math.isfinite(w0) and w0 > 0):
+        raise SslWsError(f"--w0 must be a positive number, got {w0}")
+    if limit is not None and limit < 1:
+        raise SslWsError(f"--limit must be at least 1, got {limit}")
+    if eval_views is not None and eval_views < 1:
+        raise SslWsError(f"--eval-views must be positive, got {eval_views}")
+
+
+def hidden_widths(layer_sizes: Optional[str] = None, hidden: int = 32, layers: int = 2) -> List[int]:
+    """The INR's hidden widths: ``layer_sizes`` (``"32,32"``), else ``layers`` layers of ``hidden``."""
+    if not layer_sizes:
+        return [hidden] * layers
+    try:
+        return [int(x) for x in layer_sizes.split(",") if x.strip()]
+    except ValueError:
+        raise SslWsError(f"--layer-sizes must be comma-separated integers, got {layer_sizes!r}") from None
+
+
+def psnr_summary(psnr, target) -> str:
+    """One line: median, p10, p90, min and max PSNR, and the share of INRs at ``target`` dB or above."""
+    psnr = np.asarray(psnr, dtype=np.float64)
+    if psnr.size == 0:
+        return "no INRs"
+    q10, q50, q90 = np.percentile(psnr, [10, 50, 90])
+    return (f"PSNR dB: median {q50:.2f}, p10 {q10:.2f}, p90 {q90:.2f}, min {psnr.min():.2f}, "
+            f"max {psnr.max():.2f}; {100.0 * np.mean(psnr >= target - 1e-6):.1f}% >= {target:g} dB")
+
+
+def fit_source(out, *, source: str = "digits", data_dir: Optional[str] = None, views: int = 1,
+               eval_views: Optional[int] = None, limit: Optional[int] = None, recipe: str = "siren",
+               steps: Optional[int] = None, lr: Optional[float] = None, target_psnr: Optional[float] = None,
+               hidden: int = 32, layers: int = 2, layer_sizes: Optional[str] = None, w0: float = 30.0,
+               init: str = "independent", seed: int = 0, split: str = "0.8,0.1,0.1", shard: Optional[str] = None,
+               chunk: int = 512, device=None, workers="auto", overwrite: bool = False,
+               max_chunks: Optional[int] = None, progress: bool = True) -> Tuple[FitPlan, FitReport]:
+    """``ssl-ws fit``: the options are the command's (``--layer-sizes`` is ``layer_sizes``), refused with
+    its messages; loads ``source``, plans (:func:`plan_fit`) and fits it into the store ``out``
+    (:func:`fit_store`), with a header line and a progress bar on stderr when ``progress``."""
+    import sys
+
+    if Path(out).exists() and not overwrite:
+        raise SslWsError(f"output {out} already exists; pass --overwrite to replace it")
+    if views < 1 or chunk < 1:
+        raise SslWsError("--views and --chunk must be positive")
+    check_fit_numbers(steps=steps, lr=lr, target_psnr=target_psnr, w0=w0, limit=limit, eval_views=eval_views)
+    shard, workers = parse_shard(shard), parse_workers(workers)
+    hidden = hidden_widths(layer_sizes, hidden, layers)
+    if not hidden or min(hidden) < 1:
+        raise SslWsError("the INR needs at least one hidden layer of positive width")
+    from ..data.sources import load_source
+
+    src = load_source(source, data_dir=data_dir, limit=limit)
+    plan = plan_fit(src, source_name=source, limit=limit, views=views, eval_views=eval_views, recipe=recipe,
+                    steps=steps, lr=lr, target_psnr=target_psnr, hidden=hidden, w0=w0, init=init, seed=seed,
+                    split=split, shard=shard, chunk=chunk)
+    device = resolve_device(device)
+    bar = None
+
+    def show(ev):
+        nonlocal bar
+        if bar is None:  # first event: the plan is made
+            from tqdm import tqdm
+
+            views_desc = (f"{plan.views} views" if plan.eval_views == plan.views
+                          else f"{plan.views} views, {plan.eval_views} for val/test")
+            procs = f", {ev['workers']} worker processes" if ev["workers"] > 1 else ""
+            saved = f", {ev['chunks_done']} saved" if ev["chunks_done"] else ""
+            print(f"fitting {len(plan)} INRs ({len(plan.selected)} images, {views_desc}) of [{plan.spec.describe()}] "
+                  f"to {source} {src.image_size[0]}x{src.image_size[1]}, recipe {plan.fit_cfg['recipe']}, "
+                  f"{ev['chunks']} chunk(s){saved} on {device}{procs}", file=sys.stderr)
+            bar = tqdm(total=len(plan), unit="INR", dynamic_ncols=True, file=sys.stderr)
+        post = {"chunks": f"{ev['chunks_done']}/{ev['chunks']}"}
+        if ev["psnr_median"] is not None:
+            post["psnr"] = f"{ev['psnr_median']:.1f}"
+        bar.set_postfix(post, refresh=not ev["inrs"])
+        bar.update(ev["inrs"])
+
+    try:
+        report = fit_store(plan, src, out, device=device, workers=workers, overwrite=overwrite,
+                           progress=show if progress else None, max_chunks=max_chunks)
+    finally:
+        if bar is not None:
+            bar.close()
+    return plan, report
+
+
 # ------------------------------------------------------------------ merging shards
 def _same_fit(meta):
     return {k: v for k, v in meta.items() if k not in ("shard", "failed_fits", "retried_fits", "num_rows", "mean_steps")}
