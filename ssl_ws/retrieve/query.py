@@ -12,12 +12,17 @@ A query embedding ``q`` is found as follows:
 The encoder is the one recorded in ``index.json`` or a checkpoint given by the user;
 either way its identity digest must equal the one the index was built with, or the
 query embeddings would live in another space than the indexed ones.
+
+``ssl-ws query``'s steps are functions here: :func:`answer_one` (one row or image, described),
+:func:`neighbour_table`, :func:`write_answer` (``--json``), :func:`answer_image_folder`,
+:func:`read_ids` (``--ids-file``) and :func:`write_jsonl`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -185,3 +190,120 @@ def answer_rows(index: RetrievalIndex, rows, k: int, *, keep_self: bool = False,
         nb = index.neighbours(q, k, exclude_rows=[] if keep_self else [row],
                               exclude_objects=[obj] if exclude_views else [], label=label)
         yield {"query": {"row": row, "label": lab, "object": obj}, "neighbours": nb}
+
+
+# ------------------------------------------------------------------ `ssl-ws query` as functions
+@dataclass
+class Answer:
+    """One query answered (:func:`answer_one`): the Searcher's answer, a description of the query,
+    the caption of its picture, its record (``query --json``) and, for an image, its fitted INRs."""
+
+    answer: Dict
+    description: str
+    caption: List[str]
+    record: Dict
+    query_ws: object = None
+
+    @property
+    def neighbours(self) -> List[Dict]:
+        return self.answer["neighbours"]
+
+
+def answer_one(searcher, k: int, *, row: Optional[int] = None, image: Optional[str] = None,
+               keep_self: bool = False, exclude_views: bool = False, label: Optional[int] = None,
+               views: int = 1, resize: bool = False) -> Answer:
+    """The neighbours of store row ``row``, or of the image file ``image`` fitted to ``views`` INRs with
+    the store's recipe (see :class:`~ssl_ws.retrieve.searcher.Searcher`)."""
+    if row is not None:
+        (answer,) = searcher.rows([row], k, keep_self=keep_self, exclude_views=exclude_views, label=label)
+        lab, names = answer["query"]["label"], searcher.class_names
+        indexed = searcher.index.position_of_row(row) is not None
+        label_txt = names[lab] if 0 <= lab < len(names) else str(lab)
+        return Answer(answer, f"row {row} ({label_txt}" + (", indexed" if indexed else ", not indexed") + ")",
+                      ["query", label_txt, f"row {row}"],
+                      {"row": row, "label": lab, "class_name": label_txt, "indexed": indexed})
+    images = searcher.load_images([image], resize=resize)
+    answers, query_ws = searcher.images_with_fits(images, k, views=views, label=label, names=[os.path.abspath(image)])
+    return Answer(answers[0], f"image {image} (fitted to {views} INR(s) with the store's recipe)",
+                  ["query image", os.path.basename(image), "(its INR fit)"],
+                  {"image": os.path.abspath(image), "views": views}, query_ws)
+
+
+def neighbour_table(neighbours: List[Dict]) -> str:
+    """The neighbours as a table: rank, row, label, class, object, view, similarity."""
+    lines = [f"{'rank':>4} {'row':>8} {'label':>5}  {'class':<14} {'object':>7} {'view':>4} {'similarity':>10}"]
+    for r, n in enumerate(neighbours, 1):
+        lines.append(f"{r:>4} {n['row']:>8} {n['label']:>5}  {n['class_name'][:14]:<14} {n['object']:>7} "
+                     f"{n['view']:>4} {n['similarity']:>10.4f}")
+    return "\n".join(lines)
+
+
+def write_answer(path: str, one: Answer, index_dir: str, index: RetrievalIndex, config: Dict) -> str:
+    """The results JSON of one answer (``query --json``): the query, its neighbours, the index, ``config``."""
+    from ..eval.results import write_results
+
+    return write_results(path, "query", {"query": one.record, "neighbours": one.neighbours}, config,
+                         index={"path": os.path.abspath(index_dir), "kind": index.info.get("index", {}).get("kind", "flat"),
+                                "n": len(index), "encoder": index.info.get("encoder")})
+
+
+def answer_image_folder(searcher, folder: str, k: int, *, views: int = 1, label: Optional[int] = None,
+                        resize: bool = False) -> List[Dict]:
+    """One answer per image file directly in ``folder`` (:func:`image_files`), all fitted in one batch;
+    a line on stderr says so first."""
+    import sys
+
+    files = image_files(folder)
+    images = searcher.load_images(files, resize=resize)
+    print(f"fitting {len(files)} image(s) x {views} view(s) with the store's recipe ...", file=sys.stderr)
+    return searcher.images(images, k, views=views, label=label, names=[os.path.abspath(f) for f in files])
+
+
+def read_ids(path: str) -> List[int]:
+    """The row ids in the file ``path`` (``--ids-file``): integers separated by white space or commas, at least one."""
+    import re
+
+    from ..files import regular_file
+
+    try:
+        text = regular_file(path, "--ids-file", limit=256 << 20).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SslWsError(f"cannot read --ids-file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    ids = []
+    for tok in re.split(r"[\s,]+", text.strip()):
+        if not tok:
+            continue
+        try:
+            ids.append(int(tok))
+        except ValueError:
+            raise SslWsError(f"--ids-file {path}: {tok!r} is not a row id (integers separated by spaces, commas "
+                             f"or new lines)") from None
+    if not ids:
+        raise SslWsError(f"--ids-file {path} holds no row ids")
+    return ids
+
+
+def check_jsonl_path(path: str) -> None:
+    """Refuse, before any work, a ``--jsonl`` destination that cannot be written."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise SslWsError(f"--jsonl {path}: directory {parent} does not exist")
+    if os.path.isdir(path):
+        raise SslWsError(f"--jsonl {path} is a directory; give a file path")
+
+
+def write_jsonl(answers, path: Optional[str] = None) -> None:
+    """One JSON line per answer: to ``path`` (atomically, all lines or none), or to stdout."""
+    import json
+    import sys
+
+    if not path:
+        for ans in answers:
+            sys.stdout.write(json.dumps(ans) + "\n")
+        return
+    from ..atomic import atomic_write
+    from ..errors import user_os_errors
+
+    with user_os_errors(f"cannot write {path}"), atomic_write(path) as out:
+        for ans in answers:
+            out.write(json.dumps(ans) + "\n")
