@@ -12,11 +12,11 @@ def run(args) -> int:
     import os
     import sys
 
-    from ..models.export import load_encoder, load_payload, save_encoder
+    from ..models.export import export_checkpoint, load_encoder
 
     from ..errors import SslWsError
 
-    path = args.checkpoint
+    path, model = args.checkpoint, None
     if os.path.isdir(path):
         cands = [c for c in (os.path.join(path, "checkpoints", n) for n in ("best.ckpt", "last.ckpt"))
                  if os.path.exists(c)]
@@ -32,11 +32,7 @@ def run(args) -> int:
                 continue
             path = cand
             break
-    else:
-        model = load_encoder(path)
-    config = load_payload(path).get("config")
-    model.info["checkpoint"] = os.path.abspath(path)
-    save_encoder(model, args.out, config=config)
+    model = export_checkpoint(path, args.out, model)
     print(f"wrote {args.out}: {model.encoder_config.get('name')} encoder, out_dim {model.out_dim}, "
           f"INRs [{model.spec.describe()}], identity {model.identity}")
     return 0

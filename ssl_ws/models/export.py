@@ -181,6 +181,16 @@ def save_encoder(model: EmbeddingModel, path, config: Optional[Dict] = None) -> 
     return path
 
 
+def export_checkpoint(path, out, model: Optional[EmbeddingModel] = None) -> EmbeddingModel:
+    """Write the encoder of the checkpoint ``path`` (``model``: it, loaded already) to ``out`` with the
+    run's config, recording the checkpoint's absolute path (``ssl-ws export``); returns the model."""
+    model = load_encoder(path) if model is None else model
+    config = load_payload(path).get("config")
+    model.info["checkpoint"] = os.path.abspath(path)
+    save_encoder(model, out, config=config)
+    return model
+
+
 def model_from_payload(payload: Mapping, source: str = "<payload>") -> EmbeddingModel:
     """Rebuild an :class:`EmbeddingModel` from an exported payload dict."""
     if not isinstance(payload, Mapping) or payload.get("format") != FORMAT:
