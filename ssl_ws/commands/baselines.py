@@ -41,37 +41,9 @@ def configure(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _acc(v) -> str:
-    return "-" if v is None else f"{v:.3f}"
-
-
-def format_table(res) -> str:
-    """The printed summary of :func:`~ssl_ws.eval.baselines.run_baselines`' result."""
-    cfg = res["config"]
-    first = next(iter(res["methods"].values()))
-    tv = "all" if cfg["train_views"] is None else cfg["train_views"]
-    lpc = "" if cfg.get("labels_per_class") is None else f", {cfg['labels_per_class']} objects/class"
-    ev = "all" if cfg["eval_views"] is None else cfg["eval_views"]
-    lines = [f"baselines on {res['store']}: {first['n_train']} train INRs ({tv} views/object{lpc}), "
-             f"{first['n_val']} val, {first['n_test']} test ({ev} view(s)/object)",
-             f"{'method':<12}{'features':>9}{'train acc':>11}{'val acc':>9}{'test acc':>10}{'seconds':>9}"]
-    for name, m in res["methods"].items():
-        lines.append(f"{name:<12}{m['features']:>9}{_acc(m['train_acc']):>11}{_acc(m['val_acc']):>9}"
-                     f"{_acc(m['test_acc']):>10}{m['seconds']:>9.1f}")
-    notes = [f"chance (majority class of test) {res['chance_test_acc']:.3f}"]
-    if res.get("render_seconds") is not None:
-        h, w = cfg["image_size"]
-        where = "" if cfg["image_size_from"] == "store" else " (the store records no image size: default grid)"
-        notes.append(f"rendered on the {h}x{w} grid{where} in {res['render_seconds']:.1f} s")
-    unconverged = [n for n, m in res["methods"].items() if m.get("converged") is False]
-    if unconverged:
-        notes.append(f"not converged in {cfg['lr_max_iter']} L-BFGS iterations: {', '.join(unconverged)}")
-    return "\n".join(lines + ["; ".join(notes)])
-
-
 def run(args):
     from ..data import load_store
-    from ..eval.baselines import run_baselines
+    from ..eval.baselines import format_table, run_baselines
     from ..eval.few_labels import parse_labels_per_class
     from ..eval.results import store_info, write_results
     from ._eval_common import config_of
