@@ -9,6 +9,8 @@ objects, ``eval_views`` for validation / test ones), every INR's init key, the r
 chunks saved as they finish (:func:`~ssl_ws.inr.chunked.fit_chunked`, with worker processes
 on a CPU), and writes the store (``meta.json`` records the recipe, the init scheme, failed
 and retried fits), byte for byte the same whatever the workers, chunks or interruptions.
+:func:`fit_source` is ``ssl-ws fit`` as a function: the command's options, checked with its
+messages, then both steps with a progress bar.
 
 Rows are object-major: all views of an image are neighbours. Init keys follow one rule,
 :func:`init_keys`: ``independent`` -- view ``k`` of image ``i`` starts from its own init
