@@ -31,7 +31,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BASE = ["augment.preset=none", "supervised.mixup=none", "optim.warmup_steps=0", "trainer.progress_bar=false"]
+BASE = ["augment.preset=none", "augment.mixup=none", "optim.warmup_steps=0", "trainer.progress_bar=false"]
 OLD = ["encoder.norm=none", "optim.lr=0.001"]  # the defaults before issue 12
 
 # name -> (kind, config, overrides): the ablation, one factor at a time from the new default
@@ -51,7 +51,7 @@ SUITES = {
         "+ warmup 100 steps": ["encoder.norm=batch", "optim.lr=0.005", "optim.warmup_steps=100"],
         "+ hidden 32": ["encoder.norm=batch", "optim.lr=0.005", "encoder.hidden=32"],
         "+ paper augmentation": ["encoder.norm=batch", "optim.lr=0.005", "augment.preset=paper"],
-        "+ aligned MixUp": ["encoder.norm=batch", "optim.lr=0.005", "supervised.mixup=aligned"],
+        "+ aligned MixUp": ["encoder.norm=batch", "optim.lr=0.005", "augment.mixup=aligned"],
     }),
     # SimCLR on the digits (two fits per digit): temperature and projection head, from the quickstart recipe
     "simclr": dict(kind="pretrain", steps=330, every=110, config="configs/pretrain/digits.yaml", rows={

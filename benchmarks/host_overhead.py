@@ -28,13 +28,13 @@ import time
 import numpy as np
 
 ROWS = {
-    "loop-floor": ("train", ["augment.preset=none", "supervised.mixup=none", "trainer.progress_bar=false"]),
-    "supervised-none": ("train", ["augment.preset=none", "supervised.mixup=none"]),
-    "supervised-weak": ("train", ["augment.preset=weak", "supervised.mixup=none"]),
-    "supervised-paper": ("train", ["augment.preset=paper", "supervised.mixup=none"]),
-    "supervised-plain": ("train", ["augment.preset=none", "supervised.mixup=plain"]),
-    "supervised-permute": ("train", ["augment.preset=none", "supervised.mixup=permute"]),
-    "supervised-aligned": ("train", ["augment.preset=none", "supervised.mixup=aligned"]),
+    "loop-floor": ("train", ["augment.preset=none", "augment.mixup=none", "trainer.progress_bar=false"]),
+    "supervised-none": ("train", ["augment.preset=none", "augment.mixup=none"]),
+    "supervised-weak": ("train", ["augment.preset=weak", "augment.mixup=none"]),
+    "supervised-paper": ("train", ["augment.preset=paper", "augment.mixup=none"]),
+    "supervised-plain": ("train", ["augment.preset=none", "augment.mixup=plain"]),
+    "supervised-permute": ("train", ["augment.preset=none", "augment.mixup=permute"]),
+    "supervised-aligned": ("train", ["augment.preset=none", "augment.mixup=aligned"]),
     "simclr-weak": ("pretrain", ["augment.preset=weak", "ssl.positives=same_fit"]),
     "simclr-two-views": ("pretrain", ["augment.preset=weak", "ssl.positives=two_views"]),
     "simclr-paper": ("pretrain", ["augment.preset=paper", "ssl.positives=same_fit"]),

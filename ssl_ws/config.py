@@ -45,6 +45,12 @@ class DataConfig:
 class AugmentConfig:
     preset: str = _f("paper", "augmentation preset applied to raw weights (see `ssl-ws augmentations`)")
     preset2: Optional[str] = _f(None, "SimCLR: preset of the second view; null = same as `preset`")
+    mixup: str = _f("none", "MixUp after the per-view transforms: 'none', 'plain', 'permute' or 'aligned' "
+                            "(weight matching); supervised runs mix the labels too")
+    mixup_partner: str = _f("batch", "what each INR is mixed with: 'batch' (another INR of the batch), 'self' (an "
+                                     "augmented copy of itself) or 'view' (self-supervision on two fits: the object's "
+                                     "other fit, mixed before the per-view transforms)")
+    mixup_alpha: Optional[float] = _f(None, "MixUp lam ~ Beta(alpha, alpha); null = U(0, 1)")
 
 
 @dataclass
@@ -61,16 +67,12 @@ class SSLConfig:
                                  "0 = off. Used when positives is auto or two_views and some training object has one fit")
     refit_dir: Optional[str] = _f(None, "where re-fitted stores are cached (keyed by the store's contents, views and "
                                         "seed); null = <output_dir>/refits")
-    view_mixup: bool = _f(False, "two_views only: each view is an aligned MixUp of the object's two fits (lam ~ Beta(alpha, alpha))")
-    view_mixup_alpha: float = _f(1.0, "Beta parameter of the view MixUp coefficient")
     proj_hidden: int = _f(128, "hidden width of the objective's projection (and prediction) head")
     proj_out: int = _f(64, "output width of the projection head (the loss space)")
 
 
 @dataclass
 class SupervisedConfig:
-    mixup: str = _f("none", "MixUp variant with soft labels: 'none', 'plain', 'permute' or 'aligned' (overrides the preset's)")
-    mixup_alpha: Optional[float] = _f(None, "MixUp Beta parameter; null = the MixUp default")
     label_smoothing: float = _f(0.0, "label smoothing of the (soft) cross-entropy")
     pretrained: Optional[str] = _f(None, "encoder.pt or checkpoint to initialize the encoder (and normalizer) from")
     encoder_lr_factor: float = _f(1.0, "learning rate of the encoder = optim.lr x this (0 freezes it)")
@@ -205,13 +207,71 @@ def _check_keys(user: Dict, kind: str) -> None:
     valid = schema_keys(SCHEMAS[kind])
     sections = {k.split(".")[0] for k in valid if "." in k}
     for key in _flat_keys(user):
-        if key in valid or _in_open_section(key):
+        if key in valid or key in LEGACY_MIXUP_KEYS[kind] or _in_open_section(key):
             continue
         if key in sections:
             raise SslWsError(f"config key '{key}' is a section; set its keys (e.g. '{key}.<key>=...')")
         close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else f"; see `ssl-ws {kind} --help` for the keys"
         raise SslWsError(f"unknown config key '{key}'{hint}")
+
+
+#: the spellings of ``augment.mixup`` before it was one setting; configs and stored runs still hold them
+LEGACY_MIXUP_KEYS = {"train": ("supervised.mixup", "supervised.mixup_alpha"),
+                     "pretrain": ("ssl.view_mixup", "ssl.view_mixup_alpha")}
+
+
+def migrate_mixup(layer: Dict) -> Dict:
+    """One config layer (plain dicts) with the old MixUp spellings written as ``augment.mixup*``.
+
+    Before: ``supervised.mixup`` (a variant mixed with the batch; ``none``: the preset's), a preset
+    suffix (``augment.preset=paper+mixup``, :data:`~ssl_ws.augment.presets.MIXUP_SUFFIXES`) and
+    ``ssl.view_mixup`` (aligned with the other fit, ``lam ~ Beta(ssl.view_mixup_alpha)``). Each layer
+    says what it said before; later layers override earlier ones as for any key. One line when a
+    layer contradicts itself.
+    """
+    layer = dict(layer)
+    sup = dict(layer["supervised"]) if isinstance(layer.get("supervised"), dict) else {}
+    ssl = dict(layer["ssl"]) if isinstance(layer.get("ssl"), dict) else {}
+    aug = dict(layer["augment"]) if isinstance(layer.get("augment"), dict) else {}
+    old_variant, old_alpha = sup.pop("mixup", None), sup.pop("mixup_alpha", None)
+    view, view_alpha = ssl.pop("view_mixup", None), ssl.pop("view_mixup_alpha", None)
+    suffixes = {}
+    for key in ("preset", "preset2"):
+        name = aug.get(key)
+        if isinstance(name, str) and "+" in name:
+            from .augment.presets import split_preset
+
+            aug[key], suffixes[key] = split_preset(name)
+    if aug.get("preset2") and suffixes.get("preset") != suffixes.get("preset2"):
+        raise SslWsError("augment.preset and augment.preset2 name different MixUps; one MixUp serves both views "
+                         "(augment.mixup)")
+    found = None
+    if old_variant not in (None, "none"):
+        found = dict(variant=old_variant, partner="batch", alpha=old_alpha)
+    elif suffixes:
+        found = dict(next(iter(suffixes.values())), alpha=None)
+    elif old_variant == "none":
+        found = dict(variant="none", partner="batch", alpha=None)
+    if view:
+        if found is not None and found["variant"] != "none":
+            raise SslWsError("ssl.view_mixup and another MixUp in one run; set one MixUp with augment.mixup")
+        found = dict(variant="aligned", partner="view", alpha=1.0 if view_alpha is None else view_alpha)
+    if found is not None and any(k in aug for k in ("mixup", "mixup_partner", "mixup_alpha")):
+        raise SslWsError("the config sets MixUp twice: augment.mixup and an old spelling of it (supervised.mixup, "
+                         "ssl.view_mixup or a '+mixup' preset suffix); keep augment.mixup")
+    if found is not None:
+        aug.update(mixup=found["variant"], mixup_partner=found["partner"], mixup_alpha=found["alpha"])
+    elif old_alpha is not None:
+        aug["mixup_alpha"] = old_alpha
+    for section, value in (("supervised", sup), ("ssl", ssl), ("augment", aug)):
+        if section in layer and not isinstance(layer[section], dict):
+            continue  # not a mapping: the schema merge says so in one line
+        if value:
+            layer[section] = value
+        else:
+            layer.pop(section, None)
+    return layer
 
 
 def _drop_replaced_encoder_options(layers: List[Dict]) -> List[Dict]:
@@ -263,7 +323,7 @@ def load_config(kind: str, path: Optional[str] = None, overrides: Sequence[str] 
         raise SslWsError(f"bad override: {str(exc).splitlines()[0]}") from None
     for layer in layers:
         _check_keys(layer, kind)
-    layers = _drop_replaced_encoder_options(layers)
+    layers = _drop_replaced_encoder_options([migrate_mixup(layer) for layer in layers])
     base = OmegaConf.structured(SCHEMAS[kind])
     try:
         cfg = OmegaConf.merge(base, *layers)
@@ -307,16 +367,15 @@ RANGES = {
         ("trainer.log_every_n_steps", 1, None, True, False),
         ("trainer.checkpoint_every_n_steps", 1, None, True, True),
         ("trainer.gradient_clip_val", 0, None, False, True),
+        ("augment.mixup_alpha", 0, None, False, True),
     ],
     "pretrain": [
         ("ssl.temperature", 0, None, False, False),
         ("ssl.refit_views", 0, 64, True, False),
-        ("ssl.view_mixup_alpha", 0, None, False, False),
         ("ssl.proj_hidden", 1, 65536, True, False),
         ("ssl.proj_out", 1, 65536, True, False),
     ],
     "train": [
-        ("supervised.mixup_alpha", 0, None, False, True),
         ("supervised.label_smoothing", 0, 1, True, False),
         ("supervised.encoder_lr_factor", 0, 1e3, True, False),
     ],
@@ -422,10 +481,14 @@ def _check_values(cfg, kind: str) -> None:
         _check_range(key, _get(cfg, key), lo, hi, inclusive, nullable)
     if kind == "pretrain":
         choice("ssl.positives", cfg.ssl.positives, ("auto", "same_fit", "two_views"))
-        if cfg.ssl.view_mixup and cfg.ssl.positives == "same_fit":
-            raise SslWsError("ssl.view_mixup mixes two fits of one object: it needs ssl.positives=two_views")
-    else:
-        choice("supervised.mixup", cfg.supervised.mixup, ("none", "plain", "permute", "aligned"))
+    choice("augment.mixup", cfg.augment.mixup, ("none", "plain", "permute", "aligned"))
+    choice("augment.mixup_partner", cfg.augment.mixup_partner, ("batch", "self", "view"))
+    if cfg.augment.mixup != "none" and cfg.augment.mixup_partner == "view":
+        if kind == "train":
+            raise SslWsError("augment.mixup_partner=view mixes two fits of one object in self-supervision; "
+                             "supervised runs mix with 'batch' or 'self'")
+        if cfg.ssl.positives == "same_fit":
+            raise SslWsError("augment.mixup_partner=view mixes two fits of one object: it needs ssl.positives=two_views")
     _check_trainer(cfg.trainer)
     _check_paths(cfg)
 

@@ -32,7 +32,7 @@ ALL = [
     T.RandomApply(T.RandomRotate(), p=0.5),
     T.OneOf([T.RandomTranslate(), T.GaussianNoise(), T.Dropout()]),
     T.Compose([T.RandomTranslate(), T.RandomApply(T.OneOf([T.RandomSignFlip(), T.QuantileDropout()])), T.RandomPermutation()]),
-    preset("strong+mixup"),
+    preset("strong"),
 ]
 
 
@@ -179,10 +179,37 @@ def test_preset_is_a_pipeline_with_its_mixup():
             assert {k: getattr(p.mixup, k) for k in ("variant", "partner")} == MIXUP_SUFFIXES[suffix][0]
         else:
             assert p.mixup is None
-        # calling a Pipeline applies the per-view transforms only (never mixes)
-        assert torch.equal(p(ws, gen()).to_flat(), p.per_view(ws, gen()).to_flat())
+        # calling a Pipeline applies the per-view transforms, then its MixUp, from one generator
+        g = gen()
+        expect = p.per_view(ws, g)
+        if p.mixup is not None:
+            expect = p.mixup.mix(expect, generator=g)[0]
+        assert torch.equal(p(ws, gen()).to_flat(), expect.to_flat())
+        # make_params / apply_params are the per-view part's
+        assert torch.equal(p.apply_params(ws, p.make_params(ws, gen())).to_flat(), p.per_view(ws, gen()).to_flat())
     assert "mixup=MixUp(variant='aligned'" in repr(preset("paper+mixup")) and "RandomRotate" in repr(preset("paper+mixup"))
     assert not hasattr(T.Compose([]), "mixup") and not hasattr(T.TwoViews(preset("paper+mixup")), "mixup")
+
+
+def test_pipeline_returns_what_it_was_given():
+    ws, labels = random_ws(SPEC, batch=4), torch.tensor([0, 1, 2, 1])
+    mixed, soft = preset("symmetry", mixup="plain", num_classes=3)(ws, gen(), labels=labels)
+    g = gen()
+    ref, ref_soft = MixUp("plain", num_classes=3).mix(preset("symmetry").per_view(ws, g), labels, generator=g)
+    assert torch.equal(mixed.to_flat(), ref.to_flat()) and torch.equal(soft, ref_soft)
+    assert torch.allclose(soft.sum(1), torch.ones(4))
+    same, same_labels = preset("symmetry")(ws, gen(), labels=labels)   # no MixUp: labels unchanged
+    assert same_labels is labels and torch.equal(same.to_flat(), preset("symmetry")(ws, gen()).to_flat())
+    # partner "view": the two fits are mixed first, then the mixed view is transformed
+    other = random_ws(SPEC, batch=4)
+    view = preset("symmetry", mixup="aligned", partner="view")(ws, gen(), partner=other)
+    g = gen()
+    ref = preset("symmetry").per_view(MixUp("aligned").mix(ws, generator=g, partner_ws=other)[0], g)
+    assert torch.equal(view.to_flat(), ref.to_flat())
+    with pytest.raises(SslWsError, match="needs the other fit"):
+        preset("symmetry", mixup="aligned", partner="view")(ws, gen())
+    with pytest.raises(SslWsError, match="names its MixUp already"):
+        preset("paper+mixup", mixup="plain")
 
 
 def test_pipeline_arguments():

@@ -88,3 +88,58 @@ def test_a_new_encoder_name_drops_the_other_encoders_options(tmp_path):
     assert dict(cfg.encoder) == {"name": "nfn", "n_layers": 2}
     same = load_config("train", str(y), ["encoder.hidden=8"])  # same encoder: options merge
     assert dict(same.encoder) == {"name": "dwsnet", "hidden": 8, "norm": "batch"}
+
+
+MIXUP_KEYS = ("mixup", "mixup_partner", "mixup_alpha")
+
+
+@pytest.mark.parametrize(
+    "kind, overrides, expect",
+    [
+        ("train", ["supervised.mixup=aligned", "supervised.mixup_alpha=0.4"], ("paper", "aligned", "batch", 0.4)),
+        ("train", ["augment.preset=symmetry+permmix"], ("symmetry", "permute", "batch", None)),
+        # the old supervised.mixup overrode the preset's; 'none' meant "the preset's"
+        ("train", ["augment.preset=paper+selfmix", "supervised.mixup=plain"], ("paper", "plain", "batch", None)),
+        ("train", ["augment.preset=paper+selfmix", "supervised.mixup=none"], ("paper", "aligned", "self", None)),
+        ("pretrain", ["ssl.view_mixup=true", "ssl.positives=two_views"], ("paper", "aligned", "view", 1.0)),
+        ("pretrain", ["ssl.view_mixup=false", "ssl.view_mixup_alpha=0.3"], ("paper", "none", "batch", None)),
+        ("pretrain", ["augment.preset=weak+mixup", "augment.preset2=strong+mixup"], ("weak", "aligned", "batch", None)),
+        ("pretrain", ["augment.mixup=plain", "augment.mixup_partner=self"], ("paper", "plain", "self", None)),
+    ],
+)
+def test_old_mixup_spellings_become_augment_mixup(kind, overrides, expect):
+    c = load_config(kind, None, ["data.store=s", *overrides])
+    assert (c.augment.preset, *(c.augment[k] for k in MIXUP_KEYS)) == expect
+    assert "mixup" not in c.get("supervised", {}) and "view_mixup" not in c.get("ssl", {})
+
+
+@pytest.mark.parametrize(
+    "kind, overrides, message",
+    [
+        ("train", ["augment.mixup=aligned", "supervised.mixup=plain"], "sets MixUp twice"),
+        ("train", ["augment.mixup=aligned", "augment.preset=paper+mixup"], "sets MixUp twice"),
+        ("pretrain", ["augment.preset=paper+selfmix", "ssl.view_mixup=true"], "one MixUp"),
+        ("pretrain", ["augment.preset=paper+selfmix", "augment.preset2=paper"], "different MixUps"),
+        ("pretrain", ["ssl.view_mixup=true", "ssl.positives=same_fit"], "needs ssl.positives=two_views"),
+        ("train", ["augment.mixup=aligned", "augment.mixup_partner=view"], "mixes two fits of one object"),
+        ("train", ["augment.mixup=aligend"], "did you mean 'aligned'?"),
+        ("train", ["augment.mixup_alpha=0"], "augment.mixup_alpha"),
+        ("pretrain", ["supervised.mixup=plain"], "unknown config key 'supervised.mixup'"),
+        ("train", ["augment.preset=paper+mixmix"], "after '+' use one of"),
+    ],
+)
+def test_contradicting_mixups_are_refused(kind, overrides, message):
+    with pytest.raises(SslWsError) as err:
+        load_config(kind, None, ["data.store=s", *overrides])
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_later_layers_override_earlier_mixups(tmp_path):
+    new, old = tmp_path / "new.yaml", tmp_path / "old.yaml"
+    new.write_text("encoder: {name: dwsnet}\naugment: {preset: paper, mixup: aligned}\n")
+    old.write_text("encoder: {name: dwsnet}\naugment: {preset: paper}\nsupervised: {mixup: aligned, mixup_alpha: 0.2}\n")
+    # an old override on a new file, and the other way round
+    assert load_config("train", str(new), ["data.store=s", "supervised.mixup=none"]).augment.mixup == "none"
+    c = load_config("train", str(old), ["data.store=s", "augment.mixup=plain"])
+    assert (c.augment.mixup, c.augment.mixup_partner, c.augment.mixup_alpha) == ("plain", "batch", 0.2)
+    assert load_config("train", str(new), ["data.store=s", "augment.preset=symmetry+selfmix"]).augment.mixup_partner == "self"

@@ -43,7 +43,8 @@ TRAIN_VALUES = [
     ("supervised.label_smoothing=nan", "supervised.label_smoothing must be a finite number"),
     ("supervised.label_smoothing=1.5", "supervised.label_smoothing must be at least 0 and at most 1"),
     ("supervised.encoder_lr_factor=-1", "supervised.encoder_lr_factor must be at least 0"),
-    ("supervised.mixup_alpha=0", "supervised.mixup_alpha must be positive"),
+    ("augment.mixup_alpha=0", "augment.mixup_alpha must be positive"),
+    ("supervised.mixup_alpha=-1", "augment.mixup_alpha must be positive"),
 ]
 
 

@@ -16,15 +16,14 @@ Augmentations" (ICML 2024). Layout, in the style of torchvision ``transforms/v2`
   a given batch such as another view, or the INR itself).
 * :mod:`.align`: weight matching (Git Re-Basin) with scipy's linear assignment.
 * :mod:`.pipeline`: :class:`Pipeline` ``(per_view, mixup=None)``, a training loop's augmentation.
-* :mod:`.presets`: ``preset(name)`` (a Pipeline) and ``list_presets()``.
+* :mod:`.presets`: ``preset(name, mixup=..., partner=...)`` (a Pipeline) and ``list_presets()``.
 * :mod:`.primitives`: random draws and per-INR gathers shared by the modules above.
 
-How a training loop uses a preset (the MixUp contract)::
+How a training loop uses a preset (it returns what it was given, as torchvision v2 does)::
 
-    aug = preset("paper+mixup", num_classes=10)   # Pipeline(per_view=Compose([...]), mixup=MixUp(...))
-    ws = aug(ws, generator=g)                     # per-view transforms only, never mixes
-    if aug.mixup is not None:                     # MixUp or None
-        ws, soft_labels = aug.mixup.mix(ws, labels, generator=g)
+    aug = preset("paper", mixup="aligned", num_classes=10)
+    ws, soft_labels = aug(ws, g, labels=labels)   # per-view transforms, then MixUp
+    view = aug(ws, g)                             # label-free
 """
 
 from . import functional

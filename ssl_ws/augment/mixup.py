@@ -19,10 +19,10 @@ Partners (``partner``):
 
 * ``"batch"``: another INR of the same batch, chosen at random per INR (never
   itself) -- supervised MixUp, labels are mixed;
-* ``partner_ws=...`` given to :meth:`MixUp.mix`: the INR at the same position of
-  that batch, e.g. another view (independent fit) of the same object, supplied by
-  the data pipeline -- a positive pair for self-supervision; its labels are
-  ``partner_labels`` or, by default, the anchor's;
+* ``"view"``: another fit of the same object, ``partner_ws=...`` given to
+  :meth:`MixUp.mix` (the INR at the same position of that batch), supplied by the
+  data pipeline -- a positive pair for self-supervision; its labels are
+  ``partner_labels`` or, by default, the anchor's (any partner may be given this way);
 * ``"self"``: an augmented copy of the INR itself (``transform``, by default one
   random augmentation per INR as in the paper's "self re-basin" variant) aligned
   back to it -- label-free.
@@ -58,7 +58,7 @@ from .transforms import (
 __all__ = ["MixUp", "VARIANTS", "PARTNERS"]
 
 VARIANTS = ("plain", "permute", "aligned")
-PARTNERS = ("batch", "self")
+PARTNERS = ("batch", "self", "view")
 
 
 def default_self_transform():
@@ -74,7 +74,8 @@ class MixUp:
     Args:
         variant: ``"plain"``, ``"permute"`` or ``"aligned"``.
         alpha: ``None`` for ``lam ~ U(0, 1)``; a positive number for ``Beta(alpha, alpha)``.
-        partner: ``"batch"`` or ``"self"`` (ignored when :meth:`mix` gets ``partner_ws``).
+        partner: ``"batch"``, ``"self"`` or ``"view"`` (``"view"``: :meth:`mix` needs ``partner_ws``;
+            the others are ignored when it gets one).
         num_classes: needed to mix integer labels.
         transform: the augmentation that makes the ``"self"`` partner (default: one
             random paper augmentation per INR).
@@ -169,6 +170,9 @@ class MixUp:
             soft_b = self._soft(partner_labels, batch, device) if partner_labels is not None else soft
             if soft is None and soft_b is not None:
                 raise SslWsError("partner_labels given without labels")
+        elif self.partner == "view":
+            raise SslWsError("MixUp with partner='view' mixes two fits of one object: it needs the other fit "
+                             "(ssl.positives=two_views)")
         elif self.partner == "batch":
             idx = self.partner_index(batch, generator).to(device)
             partner = ws[idx]

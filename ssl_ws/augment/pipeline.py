@@ -1,15 +1,19 @@
-"""A training loop's augmentation: per-view transforms, then (optionally) MixUp.
+"""A training loop's augmentation: per-view transforms and (optionally) MixUp, in one call.
 
-MixUp mixes INRs with each other (with another INR of the batch, another view,
-or an augmented copy), so it is not a per-view :class:`~ssl_ws.augment.transforms.Transform`.
-A :class:`Pipeline` holds the two side by side; :func:`~ssl_ws.augment.presets.preset`
-returns one::
+Like torchvision v2's batch transforms (``MixUp``, ``CutMix``), a :class:`Pipeline`
+returns what it was given: ``pipeline(ws, g)`` gives the augmented batch,
+``pipeline(ws, g, labels=y)`` gives ``(ws, soft_y)``::
 
-    aug = preset("paper+mixup", num_classes=10)   # Pipeline(per_view=Compose([...]), mixup=MixUp(...))
-    ws = aug(ws, generator=g)                     # the per-view transforms only: never mixes
-    if aug.mixup is not None:
-        ws, soft_labels = aug.mixup.mix(ws, labels, generator=g)          # supervised
-        # or: aug.mixup.mix(view1, generator=g, partner_ws=view2)          # positive pair
+    aug = preset("paper", mixup="aligned", num_classes=10)   # = preset("paper+mixup", ...)
+    ws, soft = aug(ws, g, labels=y)           # per-view transforms, then MixUp in the batch
+    view = aug(ws, g)                         # label-free (self-supervision)
+    view = aug(fit_a, g, partner=fit_b)       # partner "view": mix two fits, then transform
+
+Order. The MixUp partners ``"batch"`` and ``"self"`` mix the *transformed* batch; the
+partner ``"view"`` (another fit of the same object, given as ``partner``) is mixed
+first, so each mixed view is then augmented. ``make_params`` / ``apply_params`` are
+the per-view part's: MixUp draws partners from the whole batch, so it is not a
+per-INR transform.
 """
 
 from __future__ import annotations
@@ -25,14 +29,11 @@ __all__ = ["Pipeline"]
 
 class Pipeline(Transform):
     """``per_view`` (a :class:`Transform`, or a list of them composed in order) and an
-    optional ``mixup`` (:class:`~ssl_ws.augment.mixup.MixUp` or ``None``) the training
-    loop applies after it.
-
-    A Pipeline is itself a Transform of its per-view part: calling it, and its
-    ``make_params`` / ``apply_params``, never mix. ``name``: the preset's name, if any.
+    optional ``mixup`` (:class:`~ssl_ws.augment.mixup.MixUp` or ``None``), applied in one
+    call (see the module docstring). ``name``: the preset's name, if any.
     """
 
-    summary = "per-view transforms, then (optionally) a MixUp the training loop applies"
+    summary = "per-view transforms and (optionally) MixUp"
 
     def __init__(self, per_view: Union[Transform, Sequence[Transform]], mixup: Optional[MixUp] = None, name: Optional[str] = None):
         if isinstance(per_view, (list, tuple)):
@@ -45,8 +46,19 @@ class Pipeline(Transform):
         self.mixup = mixup
         self.name = name
 
-    def __call__(self, ws, generator=None):
-        return self.per_view(ws, generator)
+    def __call__(self, ws, generator=None, labels=None, partner=None):
+        """The augmented batch, or ``(batch, labels)`` when ``labels`` are given (soft labels
+        ``[B, C]`` mixed with the weights; unchanged without MixUp). ``partner``: the batch
+        each INR is mixed with (another fit of each object), for the partner ``"view"``."""
+        mix = self.mixup
+        if partner is not None and mix is not None and mix.partner == "view":
+            ws, labels = mix.mix(ws, labels, generator=generator, partner_ws=partner)
+            ws = self.per_view(ws, generator)
+        else:
+            ws = self.per_view(ws, generator)
+            if mix is not None:
+                ws, labels = mix.mix(ws, labels, generator=generator)
+        return ws if labels is None else (ws, labels)
 
     def make_params(self, ws, generator=None):
         return self.per_view.make_params(ws, generator)

@@ -1,18 +1,13 @@
-"""Named augmentation pipelines, so a config can say ``augment: paper+mixup``.
+"""Named augmentation pipelines: ``preset("paper", mixup="aligned")``.
 
-``preset(name)`` returns a :class:`~ssl_ws.augment.pipeline.Pipeline`: its
-``per_view`` is the :class:`~ssl_ws.augment.transforms.Compose` of per-view
-transforms (calling the Pipeline applies those only), its ``mixup`` the
-:class:`~ssl_ws.augment.mixup.MixUp` the training loop should apply afterwards,
-or ``None``. A training step therefore reads::
+``preset(name, mixup=..., partner=...)`` returns a :class:`~ssl_ws.augment.pipeline.Pipeline`:
+the base's per-view transforms and the MixUp (or none) it applies after them::
 
-    aug = preset("paper+mixup", num_classes=10)
-    ws = aug(ws, generator=g)
-    if aug.mixup is not None:
-        ws, soft_labels = aug.mixup.mix(ws, labels, generator=g)          # supervised
-        # or: aug.mixup.mix(view1, generator=g, partner_ws=view2)          # positive pair
+    aug = preset("paper", mixup="aligned", num_classes=10)
+    ws, soft_labels = aug(ws, g, labels=y)
 
-A name is a base pipeline optionally followed by one MixUp suffix:
+A config says ``augment.preset=paper augment.mixup=aligned`` (``augment.mixup_partner``,
+``augment.mixup_alpha``). As a shorthand, a name may end in one MixUp suffix:
 ``<base>+mixup`` (aligned, partner from the batch), ``+permmix`` (random
 permutation), ``+plainmix`` (no alignment), ``+selfmix`` (aligned with an
 augmented copy of the INR itself, label-free). Parameters are the paper's
@@ -28,7 +23,7 @@ from . import transforms as T
 from .mixup import MixUp
 from .pipeline import Pipeline
 
-__all__ = ["preset", "list_presets", "register_preset", "BASES", "MIXUP_SUFFIXES"]
+__all__ = ["preset", "split_preset", "list_presets", "register_preset", "BASES", "MIXUP_SUFFIXES"]
 
 
 def _none():
@@ -117,18 +112,8 @@ def register_preset(name: str, builder: Callable[[], list], description: str, *,
     BASES[key] = (builder, str(description))
 
 
-def preset(name: str, num_classes: Optional[int] = None, alpha: Optional[float] = None) -> Pipeline:
-    """The pipeline called ``name`` (see :func:`list_presets`).
-
-    Args:
-        num_classes: passed to the MixUp, for integer labels.
-        alpha: MixUp's Beta(alpha, alpha); ``None`` draws lam from U(0, 1).
-
-    Returns:
-        A :class:`~ssl_ws.augment.pipeline.Pipeline`: ``per_view`` a
-        :class:`~ssl_ws.augment.transforms.Compose`, ``mixup`` a
-        :class:`~ssl_ws.augment.mixup.MixUp` or ``None``.
-    """
+def split_preset(name: str) -> Tuple[str, Optional[dict]]:
+    """``(base, MixUp keyword arguments or None)`` of a preset name such as ``paper+mixup``."""
     if not isinstance(name, str) or not name:
         raise SslWsError(f"augmentation preset must be a name, got {name!r}")
     base, *suffixes = name.strip().lower().split("+")
@@ -138,9 +123,31 @@ def preset(name: str, num_classes: Optional[int] = None, alpha: Optional[float] 
         raise SslWsError(
             f"unknown augmentation preset {name!r}: after '+' use one of {', '.join(MIXUP_SUFFIXES)}"
         )
-    mix = None
-    if suffixes:
-        mix = MixUp(num_classes=num_classes, alpha=alpha, **MIXUP_SUFFIXES[suffixes[0]][0])
+    return base, (dict(MIXUP_SUFFIXES[suffixes[0]][0]) if suffixes else None)
+
+
+def preset(name: str, num_classes: Optional[int] = None, alpha: Optional[float] = None,
+           mixup: Optional[str] = None, partner: str = "batch") -> Pipeline:
+    """The pipeline called ``name`` (see :func:`list_presets`).
+
+    Args:
+        num_classes: passed to the MixUp, for integer labels.
+        alpha: MixUp's Beta(alpha, alpha); ``None`` draws lam from U(0, 1).
+        mixup: MixUp variant (``"plain"``, ``"permute"``, ``"aligned"``), ``"none"`` or ``None``
+            (the name's suffix, if any, decides); not both a suffix and a variant.
+        partner: the MixUp partner with ``mixup`` (``"batch"``, ``"self"``, ``"view"``).
+
+    Returns:
+        A :class:`~ssl_ws.augment.pipeline.Pipeline`: ``per_view`` a
+        :class:`~ssl_ws.augment.transforms.Compose`, ``mixup`` a
+        :class:`~ssl_ws.augment.mixup.MixUp` or ``None``.
+    """
+    base, kwargs = split_preset(name)
+    if mixup not in (None, "none"):
+        if kwargs is not None:
+            raise SslWsError(f"preset {name!r} names its MixUp already; give mixup={mixup!r} with the base {base!r}")
+        kwargs = dict(variant=mixup, partner=partner)
+    mix = MixUp(num_classes=num_classes, alpha=alpha, **kwargs) if kwargs is not None else None
     return Pipeline(T.Compose(BASES[base][0]()), mixup=mix, name=name)
 
 

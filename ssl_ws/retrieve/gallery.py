@@ -137,8 +137,8 @@ def _to_uint8(images):
 def augmentation_picture(ws, transform, k: int, height: int, width: int, generator=None, cell: int = 96):
     """A Pillow image: one row per INR of ``ws``, the original then ``k`` augmented renders.
 
-    ``transform`` is a transform or a preset's :class:`~ssl_ws.augment.Pipeline`, whose
-    ``mixup`` (if any) is applied after its per-view transforms.
+    ``transform`` is a transform or a preset's :class:`~ssl_ws.augment.Pipeline` (MixUp included,
+    except for a single INR, which has no partner in its batch).
     """
     from PIL import Image
 
@@ -149,14 +149,12 @@ def augmentation_picture(ws, transform, k: int, height: int, width: int, generat
         raise SslWsError("show at least one INR and k >= 0 augmentations")
     if ws.spec.out_dim not in (1, 3):
         raise SslWsError(f"can show INRs of 1 or 3 output channels, these have {ws.spec.out_dim}")
-    mix = transform.mixup if isinstance(transform, Pipeline) else None
+    if isinstance(transform, Pipeline) and transform.mixup is not None and len(ws) < 2:
+        transform = transform.per_view
     columns = [ws]
     with torch.no_grad():
         for _ in range(k):
-            view = transform(ws, generator)
-            if mix is not None and len(ws) > 1:
-                view = mix.mix(view, generator=generator)[0]
-            columns.append(view)
+            columns.append(transform(ws, generator))
         imgs = [_to_uint8(render_image(c, height, width)) for c in columns]  # each [n, H, W, C]
     n, cols = len(ws), len(columns)
     factor = max(1, round(cell / max(height, width)))

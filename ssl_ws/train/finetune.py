@@ -38,6 +38,10 @@ def finetune_config(ckpt: str, store_path: str, overrides: Sequence[str] = (), c
         aug = pre.get("augment") if isinstance(pre, dict) else None
         if isinstance(aug, dict) and aug.get("preset"):
             defaults.append(f"augment.preset={aug['preset']}")
+            if aug.get("mixup", "none") != "none" and aug.get("mixup_partner") != "view":
+                alpha = aug.get("mixup_alpha")
+                defaults += [f"augment.mixup={aug['mixup']}", f"augment.mixup_partner={aug['mixup_partner']}",
+                             f"augment.mixup_alpha={'null' if alpha is None else alpha}"]
     fixed = [f"data.store={store_path}", f"supervised.pretrained={ckpt}"]
     return load_config("train", config, defaults + list(overrides) + fixed)
 

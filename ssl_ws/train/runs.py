@@ -506,7 +506,7 @@ def _pretrain_parts(run: Run, objective) -> Parts:
     cfg, store = run.cfg, run.store
     train_rows = training_rows(store, cfg)
     cfg.ssl.positives = resolve_positives(cfg.ssl.positives, store, train_rows)
-    if cfg.ssl.positives == "same_fit" and cfg.augment.preset == "none" and not cfg.ssl.view_mixup:
+    if cfg.ssl.positives == "same_fit" and cfg.augment.preset == "none" and cfg.augment.mixup == "none":
         raise SslWsError("ssl.positives=same_fit with augment.preset=none makes the two views of every pair "
                          "identical, so SimCLR has nothing to learn; choose an augmentation (augment.preset=weak) "
                          "or a store with two fits or more per object (positives=two_views)")

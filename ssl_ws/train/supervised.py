@@ -1,7 +1,7 @@
 """Supervised classification of INRs from their weights (and fine-tuning).
 
 ``logits = W h + b`` with ``h = encoder(normalize(augment(ws)))``, trained with
-the soft cross-entropy ``-sum_c y_c log softmax(logits)_c``. With MixUp
+the soft cross-entropy ``-sum_c y_c log softmax(logits)_c``. With MixUp (``augment.mixup``)
 (Zhang et al., ICLR 2018; in weight space with plain, randomly permuted or
 weight-matching-aligned partners, Shamsian et al., ICML 2024) the INR is
 ``lam x_i + (1 - lam) pi(x_j)`` and the target ``lam y_i + (1 - lam) y_j``.
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..augment import MixUp, preset
+from ..augment import preset
 from .base import WeightSpaceModule
 
 
@@ -60,12 +60,9 @@ class SupervisedModule(WeightSpaceModule):
         self.num_classes = int(num_classes)
         linear = nn.Linear(int(encoder.out_dim), self.num_classes)
         self.head = nn.Sequential(nn.BatchNorm1d(int(encoder.out_dim), affine=False), linear) if feature_norm else linear
-        self.augment = preset(self.cfg.augment.preset, num_classes=self.num_classes)
-        if scfg.mixup != "none":
-            alpha = scfg.mixup_alpha
-            self.mixup = MixUp(scfg.mixup, alpha=None if alpha is None else float(alpha), num_classes=self.num_classes)
-        else:
-            self.mixup = self.augment.mixup
+        acfg = self.cfg.augment
+        self.augment = preset(acfg.preset, num_classes=self.num_classes, alpha=acfg.mixup_alpha,
+                              mixup=acfg.mixup, partner=acfg.mixup_partner)
         self.label_smoothing = float(scfg.label_smoothing)
         self.encoder_lr_factor = float(scfg.encoder_lr_factor if encoder_lr_factor is None else encoder_lr_factor)
         if self.encoder_lr_factor == 0:
@@ -86,13 +83,14 @@ class SupervisedModule(WeightSpaceModule):
 
     def training_step(self, batch: Dict, batch_idx: int):
         g = self.generator_for(batch)
-        ws = self.augment(self.batch_weights(batch), g)
-        target = batch["labels"]
-        if self.mixup is not None:
+        ws, target = self.batch_weights(batch), batch["labels"]
+        if self.augment.mixup is not None:
             # soft labels given to MixUp: it would check integer labels' range on the host (a sync
             # per step); the store's labels were checked when it was loaded
             target = nn.functional.one_hot(target.long(), self.num_classes).float()
-            ws, target = self.mixup.mix(ws, target, generator=g)
+            ws, target = self.augment(ws, g, labels=target)
+        else:
+            ws = self.augment(ws, g)
         logits = self(ws)
         loss = soft_cross_entropy(logits, target, self.label_smoothing)
         hard = target if target.dim() == 1 else target.argmax(1)

@@ -9,11 +9,11 @@ Positives (``ssl.positives``):
 * ``same_fit``: two independent augmentations of the same fitted INR;
 * ``two_views``: one augmentation each of two *different* fits of the same object (the
   multi-view data set of Shamsian et al., ICML 2024, or re-fitted views,
-  :mod:`ssl_ws.inr.refit`); with ``ssl.view_mixup`` each view is an aligned MixUp of the
-  two fits (partner permuted onto the anchor by weight matching, ``lam ~ Beta(a, a)``).
+  :mod:`ssl_ws.inr.refit`); with ``augment.mixup_partner=view`` each view is a MixUp of the
+  two fits (``augment.mixup=aligned``: the partner permuted onto the anchor by weight matching).
 
-A preset's own MixUp part (``paper+selfmix`` ...) is applied to each view after its
-per-view transforms, label-free.
+Each view goes through its augmentation :class:`~ssl_ws.augment.Pipeline` (``augment.preset``,
+``augment.preset2``), MixUp included, label-free.
 
 Options. An objective's hyperparameters live in the open ``ssl.options`` section of the
 config; a subclass declares them with their defaults in ``OPTIONS`` and reads them with
@@ -29,7 +29,7 @@ from typing import Dict, Mapping, Tuple
 
 import torch
 
-from ..augment import MixUp, TwoViews, preset
+from ..augment import TwoViews, preset
 from ..errors import SslWsError
 from ..weights import WeightSpace
 from .base import WeightSpaceModule
@@ -83,10 +83,9 @@ class TwoViewModule(WeightSpaceModule):
         ssl = self.cfg.ssl
         self.options = check_options(type(self), ssl.options, ssl.objective)
         acfg = self.cfg.augment
-        t1 = preset(acfg.preset)
-        t2 = preset(acfg.preset2) if acfg.preset2 else t1
+        t1, t2 = (preset(name, alpha=acfg.mixup_alpha, mixup=acfg.mixup, partner=acfg.mixup_partner)
+                  for name in (acfg.preset, acfg.preset2 or acfg.preset))
         self.views = TwoViews(t1, t2)
-        self.view_mixup = MixUp("aligned", alpha=float(ssl.view_mixup_alpha)) if ssl.view_mixup else None
 
     def option(self, name: str):
         return self.options[name]
@@ -95,19 +94,9 @@ class TwoViewModule(WeightSpaceModule):
     def make_views(self, batch: Dict, generator: torch.Generator) -> Tuple[WeightSpace, WeightSpace]:
         """The two augmented views of the batch's objects (raw weights)."""
         if self.train_unit == "rows":
-            v1, v2 = self.views(self.batch_weights(batch), generator)
-        else:
-            a, b = self.batch_weights(batch, "params"), self.batch_weights(batch, "params2")
-            if self.view_mixup is not None:
-                a, b = (self.view_mixup.mix(a, generator=generator, partner_ws=b)[0],
-                        self.view_mixup.mix(b, generator=generator, partner_ws=a)[0])
-            v1, v2 = self.views.t1(a, generator), self.views.t2(b, generator)
-        return self._post_mix(self.views.t1, v1, generator), self._post_mix(self.views.t2, v2, generator)
-
-    @staticmethod
-    def _post_mix(pipeline, ws, generator):
-        mix = pipeline.mixup
-        return mix.mix(ws, generator=generator)[0] if mix is not None else ws
+            return self.views(self.batch_weights(batch), generator)
+        a, b = self.batch_weights(batch, "params"), self.batch_weights(batch, "params2")
+        return self.views.t1(a, generator, partner=b), self.views.t2(b, generator, partner=a)
 
     # ------------------------------------------------------------------ step
     def pair_loss(self, v1: WeightSpace, v2: WeightSpace) -> Dict[str, torch.Tensor]:
