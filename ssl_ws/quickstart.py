@@ -102,8 +102,8 @@ def _store_is_complete(path: str, options: Dict) -> bool:
     except SslWsError:
         return False
     fit = store.meta.get("fit", {})
-    return int(store.num_views) >= int(options.get("views", 1)) and fit.get("init_scheme", "independent") == options.get(
-        "init", "independent")
+    return (int(store.num_views) >= int(options.get("views", 1))
+            and fit.get("init_scheme", "independent") == options.get("init", "independent"))
 
 
 def fit_stage(path: str, options: Dict) -> bool:
@@ -195,18 +195,19 @@ def evaluate_stage(encoders: Dict[str, str], store, store_path: str, labels_per_
 
     device = resolve_device("auto")
     evals = {}
+    protocols = (("linear_probe", "linear-probe", probe_encoder), ("knn", "knn", knn_encoder))
     for tag, path in encoders.items():
         model = _encoder(path, store, device)
         for lpc in map(str, labels_per_class):
             per_class = parse_labels_per_class(lpc)
             top1 = {}
-            for command, protocol in (("linear-probe", probe_encoder), ("knn", knn_encoder)):
-                out = os.path.join(output_dir, "eval", f"{tag}_{command.replace('-', '_')}_{lpc}.json")
+            for key, command, protocol in protocols:
+                out = os.path.join(output_dir, "eval", f"{tag}_{key}_{lpc}.json")
                 _say(command, path, store_path, "--labels-per-class", lpc, "--out", out, "--quiet")
                 res = protocol(model, store, labels_per_class=per_class, device=device)
                 _record(out, command, res, {"ckpt": os.path.abspath(path), "labels_per_class": lpc}, store, store_path,
                         model, path)
-                top1[command.replace("-", "_")] = res["top1"]
+                top1[key] = res["top1"]
             print(f"{tag}, {lpc} labels/class: linear probe {top1['linear_probe']:.4f}, kNN {top1['knn']:.4f}")
             evals[(tag, lpc)] = top1
     return evals

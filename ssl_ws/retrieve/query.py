@@ -242,9 +242,10 @@ def write_answer(path: str, one: Answer, index_dir: str, index: RetrievalIndex, 
     """The results JSON of one answer (``query --json``): the query, its neighbours, the index, ``config``."""
     from ..eval.results import write_results
 
+    kind = index.info.get("index", {}).get("kind", "flat")
     return write_results(path, "query", {"query": one.record, "neighbours": one.neighbours}, config,
-                         index={"path": os.path.abspath(index_dir), "kind": index.info.get("index", {}).get("kind", "flat"),
-                                "n": len(index), "encoder": index.info.get("encoder")})
+                         index={"path": os.path.abspath(index_dir), "kind": kind, "n": len(index),
+                                "encoder": index.info.get("encoder")})
 
 
 def answer_image_folder(searcher, folder: str, k: int, *, views: int = 1, label: Optional[int] = None,
