@@ -1,59 +1,34 @@
 """Pure, batched, deterministic weight-space augmentation kernels.
 
-Every function takes a :class:`~ssl_ws.weights.WeightSpace` of ``B`` INRs and
-per-INR parameters (a leading batch dimension ``B``; a Python number is
-broadcast to the batch) and returns a new WeightSpace on the same device. No
-function samples anything: :func:`gaussian_noise` is given its noise ``eps`` and
-:func:`dropout` its keep mask. The randomised wrappers in
-:mod:`ssl_ws.augment.transforms` draw every parameter (``make_params``) and call
-these kernels (``apply_params``).
+Every function takes a :class:`~ssl_ws.weights.WeightSpace` of ``B`` INRs and per-INR
+parameters (leading dimension ``B``; a Python number is broadcast) and returns a new
+WeightSpace on the same device. Nothing is sampled here (:func:`gaussian_noise` is given
+``eps``, :func:`dropout` its keep mask); :mod:`ssl_ws.augment.transforms` draws the parameters.
 
-The augmentation families follow Shamsian et al., "Improved Generalization of
-Weight Space Networks via Augmentations" (ICML 2024). Notation: the INR is
+Families of Shamsian et al., "Improved Generalization of Weight Space Networks via
+Augmentations" (ICML 2024), on the INR
 
     h_0 = x,   h_i = act(w0 (W_i h_{i-1} + b_i))  (i < L),   f(x) = W_L h_{L-1} + b_L + offset.
 
-**INR-space warps** act through the first layer only and are *exact*: for an
-invertible ``A`` and a shift ``t`` the warped network is ``g(x) = f(A^{-1}(x - t))``,
-i.e. the content at ``u`` moves to ``A u + t``. Because
-``W_0 A^{-1}(x - t) + b_0 = (W_0 A^{-1}) x + (b_0 - W_0 A^{-1} t)``:
+**Warps** (exact, first layer only): ``g(x) = f(A^{-1}(x - t))`` moves the content at ``u`` to
+``A u + t``, via ``W_0' = W_0 A^{-1}``, ``b_0' = b_0 - W_0 A^{-1} t`` (:func:`affine`);
+:func:`translate` ``A = I``, :func:`rotate` ``A = R(theta)`` (clockwise on screen, ``y`` down:
+:mod:`ssl_ws.inr.render`), :func:`scale` ``A = diag(s)``, :func:`flip` ``A = diag(+-1)``.
 
-    W_0' = W_0 A^{-1},    b_0' = b_0 - W_0 A^{-1} t.                          (:func:`affine`)
+**Intensity** (exact, last layer): ``g = s f + c`` via ``W_L' = s W_L``,
+``b_L' = s b_L + (s - 1) offset + c`` (:func:`intensity`; ``offset`` lives outside the weights).
 
-* :func:`translate`: ``A = I`` -- ``g(x) = f(x - t)``, content moves by ``+t``.
-* :func:`rotate` (2-D): ``A = R(theta) = [[cos, -sin], [sin, cos]]`` -- ``g(x) = f(R(-theta) x)``.
-  In image coordinates (``x`` right, ``y`` *down*, see :mod:`ssl_ws.inr.render`) a
-  positive angle turns the content clockwise on screen, about the image centre.
-* :func:`scale`: ``A = diag(s)`` -- ``g(x) = f(x / s)``; ``s > 1`` magnifies.
-* :func:`flip`: ``A = diag(+-1)`` -- ``g(x) = f(D x)``, mirrors the chosen axes.
+**Data-agnostic**: :func:`gaussian_noise` ``theta + sigma std(theta) eps`` (std per INR and
+tensor), :func:`dropout` (masked entries zeroed, the rest times ``1/(1-p)`` by default),
+:func:`quantile_dropout` (the fraction ``q`` smallest in magnitude zeroed).
 
-**Output-space intensity** acts through the last layer: ``g = s f + c`` holds when
+**Exact symmetries**: :func:`permute` ``W_i' = P_i W_i P_{i-1}^T``, ``b_i' = P_i b_i``
+(``P_0 = P_L = I``; new neuron ``j`` = old neuron ``perm[j]``); :func:`sign_flip` (``sin``)
+``W_i' = S_i W_i S_{i-1}``, ``b_i' = S_i b_i``, ``S_i = diag(+-1)``; :func:`bias_shift` (SIREN)
+``b_i' = b_i + k pi / w0``, outgoing columns times ``(-1)^k``.
 
-    W_L' = s W_L,   b_L' = s b_L + (s - 1) offset + c                           (:func:`intensity`)
-
-(the spec's constant ``offset`` is kept outside the weights, so it needs the
-``(s - 1) offset`` correction).
-
-**Data-agnostic** perturbations: :func:`gaussian_noise` (``theta + sigma * std(theta) * eps``,
-the std taken per INR and per tensor), :func:`dropout` (zero the entries a mask drops,
-each with probability ``p`` when the mask is drawn by :class:`~ssl_ws.augment.transforms.Dropout`;
-the kept ones rescaled by ``1/(1-p)`` by default, as ``torch.nn.functional.dropout``
-and the paper do), :func:`quantile_dropout` (zero the fraction ``q`` of the INR's
-parameters that are smallest in magnitude).
-
-**Exact symmetries** leave the function unchanged:
-
-* :func:`permute`: hidden neurons of layer ``i`` reordered by ``P_i``:
-  ``W_i' = P_i W_i P_{i-1}^T``, ``b_i' = P_i b_i`` (with ``P_0 = P_L = I``). The
-  convention is ``new neuron j = old neuron perm[j]``.
-* :func:`sign_flip` (odd activations: ``sin``): ``W_i' = S_i W_i S_{i-1}``, ``b_i' = S_i b_i``
-  with ``S_i = diag(+-1)``, since ``sin(-z) = -sin(z)``.
-* :func:`bias_shift` (SIREN): ``b_i' = b_i + k pi / w0`` and the outgoing columns
-  times ``(-1)^k``, since ``sin(w0 (z + k pi / w0)) = sin(w0 z + k pi) = (-1)^k sin(w0 z)``.
-
-**MixUp** (:func:`mixup`): ``lam a + (1 - lam) b``; :func:`align` permutes ``b`` to
-``a`` first (weight matching, Ainsworth et al., "Git Re-Basin", ICLR 2023; see
-:mod:`ssl_ws.augment.align`).
+**MixUp**: :func:`mixup` ``lam a + (1 - lam) b``; :func:`align` permutes ``b`` onto ``a`` first
+(weight matching, Ainsworth et al., "Git Re-Basin", ICLR 2023; :mod:`ssl_ws.augment.align`).
 """
 
 from __future__ import annotations

@@ -1,34 +1,20 @@
 """Weight-space MixUp: plain, randomly permuted, and aligned by weight matching.
 
-Shamsian et al., "Improved Generalization of Weight Space Networks via
-Augmentations" (ICML 2024), Section 4: mix each INR ``a`` with a partner ``b``,
+Shamsian et al., "Improved Generalization of Weight Space Networks via Augmentations"
+(ICML 2024), Section 4: each INR ``a`` is mixed with a partner ``b``,
 
     theta = lam * theta_a + (1 - lam) * pi(theta_b),     y = lam * y_a + (1 - lam) * y_b
 
-with ``lam ~ U(0, 1)`` (``alpha=None``) or ``Beta(alpha, alpha)``, drawn per INR, and
-``pi`` chosen by the variant:
+with ``lam ~ U(0, 1)`` (``alpha=None``) or ``Beta(alpha, alpha)`` per INR. ``pi`` by variant:
+``"plain"`` the identity, ``"permute"`` a uniform random hidden-neuron permutation,
+``"aligned"`` the weight-matching permutation of ``b`` onto ``a`` (:mod:`ssl_ws.augment.align`).
 
-* ``"plain"``: ``pi = id``. Mixing unaligned networks mostly yields noise, because
-  the same function has many neuron orders.
-* ``"permute"``: ``pi`` a uniformly random hidden-neuron permutation.
-* ``"aligned"``: ``pi`` the permutation that best matches ``b`` to ``a`` (weight
-  matching, Git Re-Basin; :mod:`ssl_ws.augment.align`), so the two networks are
-  interpolated in one basin.
+Partners: ``"batch"`` another INR of the batch (never itself), labels mixed; ``"view"`` the INR
+at the same position of ``partner_ws`` given to :meth:`MixUp.mix` (e.g. another fit of the
+object), labels ``partner_labels`` or the anchor's; ``"self"`` an augmented copy of the INR
+(``transform``; default one random augmentation per INR) aligned back to it, label-free.
 
-Partners (``partner``):
-
-* ``"batch"``: another INR of the same batch, chosen at random per INR (never
-  itself) -- supervised MixUp, labels are mixed;
-* ``"view"``: another fit of the same object, ``partner_ws=...`` given to
-  :meth:`MixUp.mix` (the INR at the same position of that batch), supplied by the
-  data pipeline -- a positive pair for self-supervision; its labels are
-  ``partner_labels`` or, by default, the anchor's (any partner may be given this way);
-* ``"self"``: an augmented copy of the INR itself (``transform``, by default one
-  random augmentation per INR as in the paper's "self re-basin" variant) aligned
-  back to it -- label-free.
-
-Labels may be int64 class indices ``[B]`` (then ``num_classes`` is needed) or soft
-labels ``[B, C]``; the result's soft labels are mixed with the same ``lam``.
+Labels: int64 ``[B]`` (``num_classes`` needed) or soft ``[B, C]``; returned soft, mixed by ``lam``.
 """
 
 from __future__ import annotations

@@ -1,57 +1,28 @@
 """Randomised weight-space transforms: draw per-INR parameters, then call a kernel.
 
-Modelled on torchvision's ``transforms/v2``, where a transform's ``make_params``
-draws its random parameters and its kernel call applies them. Every
-:class:`Transform` here has two halves:
+As in torchvision ``transforms/v2``, every :class:`Transform` has two halves:
 
-* ``make_params(ws, generator=None) -> dict`` draws *all* the randomness, as
-  tensors with a leading batch dimension (independent parameters for every INR
-  of the batch), from ``generator`` (a ``torch.Generator``; ``None`` uses torch's
-  global RNG). It reads only the batch's size, spec, device and dtype, never the
-  weights' values, so the parameters drawn for one batch fit any batch of that
-  size and spec.
-* ``apply_params(ws, params) -> WeightSpace`` is pure and deterministic: the
-  kernel call of :mod:`ssl_ws.augment.functional` on the whole batch at once, on
-  ``ws``'s device.
+* ``make_params(ws, generator=None) -> dict`` draws *all* the randomness, independent per INR
+  (leading dimension ``B``), from ``generator`` (``None``: torch's global RNG); it reads only the
+  batch's size, spec, device and dtype, so the parameters fit any batch of that size and spec;
+* ``apply_params(ws, params) -> WeightSpace`` is pure: one :mod:`ssl_ws.augment.functional`
+  kernel call on the whole batch, on ``ws``'s device.
 
-``t(ws, generator=None)`` is ``t.apply_params(ws, t.make_params(ws, generator))``,
-so the same generator seed gives the same augmented batch, and the parameters are
-a value to log, inspect or replay: ``t.apply_params(other_ws, params)`` applies
-the very same transformation to another batch (e.g. one neuron permutation to two
-views). Containers draw their children's parameters in order and nest them
-(calling a :class:`Compose` draws and applies transform by transform: the same
-numbers and batch, as ``make_params`` reads only shapes, with less memory held):
+``t(ws, generator=None) == t.apply_params(ws, t.make_params(ws, generator))``; the parameters
+can be logged or replayed on another batch. Parameter dicts: ``RandomTranslate {"shift": [B,
+d_in]}``, ``RandomRotate {"angle": [B]}`` (radians), ``RandomScale {"factor": [B] | [B, d_in]}``,
+``RandomFlip {"mask": bool [B, d_in]}``, ``RandomIntensity {"scale", "shift": [B]}``,
+``GaussianNoise {"sigma": [B], "noise": [eps per tensor]}``, ``Dropout {"p": [B], "keep": bool
+[B, P]}``, ``QuantileDropout {"q": [B]}``, ``RandomPermutation {"perms"}``, ``RandomSignFlip
+{"signs"}``, ``RandomBiasShift {"k"}`` (each ``[[B, h_i], ...]``), ``Compose {"inner": [...]}``,
+``RandomApply {"mask": bool [B], "inner"}``, ``OneOf {"choice": [B], "inner": [params or None]}``,
+``Identity {}``. :class:`RandomApply` and :class:`OneOf` choose per INR by applying the candidate
+to the whole batch and selecting; :class:`TwoViews` makes two independent views of one batch.
 
-* :class:`RandomTranslate` ``{"shift": [B, d_in]}``; :class:`RandomRotate`
-  ``{"angle": [B]}`` (radians); :class:`RandomScale` ``{"factor": [B] or [B, d_in]}``;
-  :class:`RandomFlip` ``{"mask": bool [B, d_in]}``; :class:`RandomIntensity`
-  ``{"scale": [B], "shift": [B]}``;
-* :class:`GaussianNoise` ``{"sigma": [B], "noise": [eps_W0, eps_b0, ...]}``;
-  :class:`Dropout` ``{"p": [B], "keep": bool [B, P]}``; :class:`QuantileDropout` ``{"q": [B]}``;
-* :class:`RandomPermutation` ``{"perms": [[B, h_i], ...]}``; :class:`RandomSignFlip`
-  ``{"signs": [[B, h_i], ...]}``; :class:`RandomBiasShift` ``{"k": [[B, h_i], ...]}``;
-* :class:`Compose` ``{"inner": [params of each transform]}``; :class:`RandomApply`
-  ``{"mask": bool [B], "inner": params}``; :class:`OneOf` ``{"choice": [B], "inner":
-  [params of each branch, or None for a branch no INR chose]}``; :class:`Identity` ``{}``.
-
-A new augmentation subclasses :class:`Transform` and defines these two methods
-(``tests/test_recipe_augmentation.py`` is the worked example).
-
-Default strengths are those of Shamsian et al., "Improved Generalization of Weight
-Space Networks via Augmentations" (ICML 2024): translation up to 0.25 (coordinate
-units, the image spans [-1, 1]), rotation up to 30 degrees, scaling by
-1 +- 0.2, Gaussian noise 0.32 x each tensor's std, dropout p = 0.1, quantile
-dropout of up to 10% of the parameters, sign flips with probability 0.5 per
-neuron. Bias shifts by k pi / w0 (|k| <= 1) are not in the paper's defaults and
-are left out of every preset but ``symmetry-shift`` (see :class:`RandomBiasShift`).
-
-Composition: :class:`Compose` (in order), :class:`RandomApply` (with probability
-``p`` *per INR*), :class:`OneOf` (one transform chosen per INR), :class:`Identity`,
-and :class:`TwoViews` (two independently augmented views of one batch, for
-contrastive learning). Per-INR choices are made by applying the candidate
-transform to the whole batch and selecting per INR (batched, no loops). MixUp
-mixes INRs with each other, so it is no per-view transform: a training loop's
-:class:`~ssl_ws.augment.pipeline.Pipeline` holds it next to the per-view transforms.
+Default strengths are those of Shamsian et al., "Improved Generalization of Weight Space
+Networks via Augmentations" (ICML 2024); :class:`RandomBiasShift` is not among them. A new
+augmentation subclasses :class:`Transform` (example: ``tests/test_recipe_augmentation.py``).
+MixUp is no per-view transform: :class:`~ssl_ws.augment.pipeline.Pipeline` holds it.
 """
 
 from __future__ import annotations
@@ -366,13 +337,9 @@ class RandomBiasShift(Transform):
     """Shift each hidden bias by ``k pi / w0``, ``k ~ U{-k_max..k_max}`` (sine INRs only).
 
     Exact: ``sin(w0 (z + k pi / w0)) = (-1)^k sin(w0 z)``, the sign undone by the
-    outgoing weights. But the step ``pi / w0`` (0.105 for ``w0 = 30``) can dwarf the
-    spread of the data's biases: on the DWSNets-recipe Fashion-MNIST INRs the hidden
-    biases have a std of 0.010-0.020, a shifted bias lands 5-40 std out, and a
-    supervised DWSNet trained with shifts stayed near chance (0.18 test accuracy
-    with ``k_max=1`` against 0.37 with permutations and sign flips alone; mini-scale
-    Table 1, benchmarks/paper/TABLES-mini.md). Training warns when that happens
-    (:func:`bias_shift_warning`); use it for INRs whose biases spread wider.
+    outgoing weights. The step ``pi / w0`` can dwarf the spread of the data's hidden
+    biases and stall training (benchmarks/RESULTS.md, "Paper benchmarks", Table 1);
+    :func:`bias_shift_warning` warns when it exceeds 4x their std.
     """
 
     summary = "shift hidden biases by k*pi/w0, |k| <= 1 (exact symmetry of SIREN)"
@@ -409,8 +376,7 @@ class Compose(Transform):
     def __call__(self, ws: WeightSpace, generator: Optional[torch.Generator] = None) -> WeightSpace:
         # transform by transform: the same draws and batch as apply_params(ws, make_params(ws, generator))
         # (make_params reads only the batch's shape), but each transform's parameters are freed once
-        # applied; holding them all (GaussianNoise's are the size of the batch) made the paper pipeline
-        # ~15% slower on CPU, in page faults of fresh memory
+        # applied (GaussianNoise's are the size of the batch; cost: benchmarks/RESULTS.md, "Augmentations")
         if not _check_call(self, ws, generator):
             return ws
         for t in self.transforms:
