@@ -1,57 +1,38 @@
 r"""Permutation-equivariant layers on deep weight spaces, all blocks in one fused layer.
 
-Notation. An MLP with ``L`` linear layers has neuron layers ``n_0 .. n_L`` of sizes
-``d_0 .. d_L`` and parameters ``W_j \in R^{d_{j+1} x d_j}`` (row ``p`` indexes
-``n_{j+1}``, column ``q`` indexes ``n_j``) and ``b_j \in R^{d_{j+1}}``; here every
-entry carries ``C`` feature channels. Permuting the hidden neurons of layer ``k``
-(``0 < k < L``) by ``\sigma_k`` maps ``W_{k-1} -> P W_{k-1}``, ``b_{k-1} -> P b_{k-1}``,
-``W_k -> W_k P^T`` and leaves the function unchanged. The input neurons ``n_0`` and
-the output neurons ``n_L`` are *not* permuted.
+Notation. An MLP with ``L`` linear layers has neuron layers ``n_0 .. n_L`` of sizes ``d_0 ..
+d_L`` and parameters ``W_j \in R^{d_{j+1} x d_j}`` (row ``p`` in ``n_{j+1}``, column ``q`` in
+``n_j``), ``b_j \in R^{d_{j+1}}``, each entry with ``C`` channels. Permuting hidden layer ``k``
+(``0 < k < L``) by ``P`` maps ``W_{k-1} -> P W_{k-1}``, ``b_{k-1} -> P b_{k-1}``,
+``W_k -> W_k P^T``; ``n_0`` and ``n_L`` are not permuted.
 
-**DWS layer** (Navon et al., "Equivariant Architectures for Learning in Deep Weight
-Spaces", ICML 2023). The paper characterises all linear maps ``(W, b) -> (W', b')``
-equivariant to this group as a sum of blocks ``W->W``, ``b->b``, ``W->b``, ``b->W``
-for every pair of layers ``(i, j)``; each block pools its input over the axes that
-the output does not share, applies a linear map to the channels, and broadcasts
-over the output's axes that the input does not have. We compute *all blocks at once*
-by grouping the terms by the axis they live on:
+**DWS layer** (Navon et al., "Equivariant Architectures for Learning in Deep Weight Spaces",
+ICML 2023): the equivariant linear maps are sums of blocks ``W->W``, ``b->b``, ``W->b``,
+``b->W`` for every pair of layers, each pooling over the input axes the output lacks, mixing
+channels, and broadcasting. All blocks are computed at once, grouped by the axis they live on:
 
-1. **Fold the fixed axes into channels.** ``W_0`` becomes ``[d_1, 1, d_0 C]``,
-   ``W_{L-1}`` becomes ``[1, d_{L-1}, d_L C]`` and ``b_{L-1}`` becomes ``[1, d_L C]``:
-   a non-permuted neuron is just a named channel, and every remaining axis is a
-   permutable set (or a trivial axis of size 1).
-2. **Node features.** For every hidden layer ``k``, everything indexed by a neuron of
-   ``n_k`` is stacked into ``X_k \in R^{d_k x F_k}``: ``W_{k-1}`` pooled over its
-   columns, ``b_{k-1}``, and ``W_k`` pooled over its rows.
-3. **Global features.** ``G`` holds every tensor pooled over all its permutable
-   axes (``F_G = \sum`` channels of all tensors).
-4. **Outputs.** With ``Y_k = \phi_k(X_k)`` (one linear map per hidden layer, or a
-   set-attention block) and ``Z = \Gamma G + \beta``::
+1. Fixed axes fold into channels: ``W_0 -> [d_1, 1, d_0 C]``, ``W_{L-1} -> [1, d_{L-1}, d_L C]``,
+   ``b_{L-1} -> [1, d_L C]``; every remaining axis is a permutable set (or of size 1).
+2. Node features ``X_k \in R^{d_k x F_k}`` per hidden layer: ``W_{k-1}`` pooled over columns,
+   ``b_{k-1}``, ``W_k`` pooled over rows.
+3. Global features ``G``: every tensor pooled over all its permutable axes.
+4. With ``Y_k = \phi_k(X_k)`` (linear, or a set-attention block) and ``Z = \Gamma G + \beta``::
 
        W'_j[p, q] = A_j W_j[p, q] + Y_{j+1}[p]|_{W_j} + Y_j[q]|_{W_j} + Z|_{W_j}
        b'_j[p]    =                 Y_{j+1}[p]|_{b_j}                + Z|_{b_j}
 
-   where the ``A_j`` self term exists only when both axes of ``W_j`` are permutable
-   (on a folded tensor it is contained in the node term), and terms on a fixed
-   (folded) layer are absent since they are part of ``G``.
+   ``A_j`` only where both axes of ``W_j`` are permutable; terms on a folded layer are in ``G``.
 
-Every block of the paper appears exactly once: the same-layer row/column terms and
-the adjacent-layer terms (``W_{j\pm1} -> W_j``, ``b_j, b_{j-1} -> W_j``,
-``W_j, W_{j+1} -> b_j``) go through ``Y``; the pooled terms of all pairs (including
-non-adjacent ones and those touching the input/output layers) go through ``Z``.
-With ``set_layer="deepsets"`` and ``\phi_k`` linear, the layer is linear in its
-input up to the pooling (exactly linear for mean/sum pooling) and spans the paper's
-basis; ``set_layer="sab"`` replaces ``\phi_k`` by a set-attention block (Lee et al.,
-"Set Transformer", ICML 2019) as in the DWSNets code. The cost is a handful of
-matmuls per layer instead of ``O(L^2)`` small modules.
+Each block of the paper appears once: same-layer and adjacent-layer terms through ``Y``, pooled
+terms of all pairs through ``Z``. ``set_layer="deepsets"`` (``\phi_k`` linear) spans the paper's
+basis, linear up to the pooling (exactly, for mean/sum); ``set_layer="sab"`` uses a set-attention
+block (Lee et al., "Set Transformer", ICML 2019) as the DWSNets code does.
 
-**NP layer** (Zhou et al., "Permutation Equivariant Neural Functionals", NeurIPS
-2023): the same construction with *every* neuron layer treated as a permutable set
-(``fixed_io=False``: nothing folded, the input/output layers get node features too).
-It has fewer parameters; the input/output identity is restored by learned positional
-embeddings in :mod:`ssl_ws.models.nfn`.
+**NP layer** (Zhou et al., "Permutation Equivariant Neural Functionals", NeurIPS 2023): the same
+with every neuron layer permutable (``fixed_io=False``, nothing folded); :mod:`ssl_ws.models.nfn`
+restores input/output identity with learned positional embeddings.
 
-Tensors here are channels-last: ``W_j: [B, p, q, C]``, ``b_j: [B, p, C]``.
+Tensors are channels-last: ``W_j: [B, p, q, C]``, ``b_j: [B, p, C]``.
 """
 
 from __future__ import annotations
@@ -193,7 +174,7 @@ class SetAttention(nn.Module):
         q_, k_, v_ = split(q), split(k), split(v)
         if x.is_cuda:  # fused kernels pay off on a GPU
             a = F.scaled_dot_product_attention(q_, k_, v_)
-        else:  # on a CPU the flash kernel is ~3x slower than plain matmuls for sets of tens of neurons
+        else:  # on a CPU plain matmuls beat the flash kernel for sets of tens of neurons (RESULTS.md, "Encoders")
             a = torch.softmax(q_ @ k_.transpose(-1, -2) * dh**-0.5, dim=-1) @ v_
         hid = q + a.transpose(1, 2).reshape(bsz, n, self.d_out)
         return hid + F.relu(self.fc_o(hid))

@@ -1,24 +1,17 @@
 """DWSNet: a stack of fused DWS layers and an invariant pooling head.
 
 Navon, Shamsian, Achituve, Fetaya, Chechik, Maron, "Equivariant Architectures for
-Learning in Deep Weight Spaces", ICML 2023. The encoder is
+Learning in Deep Weight Spaces", ICML 2023:
 
     (W, b) --lift/fold--> [DWS layer -> norm -> ReLU -> dropout] x n_layers
            --pool over the hidden-neuron axes--> MLP head --> z in R^out_dim
 
-Each DWS layer (:class:`~ssl_ws.models.dws_layers.EquivariantLayer`) is
-equivariant to permutations of the hidden neurons of the input INR, and the head
-pools over exactly those axes, so ``z`` is invariant to them, exactly up to float
-rounding, whatever the depth. Input and output neurons are not permuted: they are
-carried as channels (the first layer's input axis and the last layer's output axis
-are folded into channels), as in the paper.
-
-The default configuration is the small DWSNet of the augmentation paper (Shamsian
-et al., ICML 2024): 16 channels, three equivariant layers, set-attention blocks,
-max pooling, BatchNorm. Unlike the DWSNets reference code, the fused layer keeps the
-pooled (global) terms of every block, which DWSNets' set-attention variant drops, and
-runs one attention block per hidden-neuron set over all features living on it instead
-of one per block (parameter counts: ``ssl-ws encoders``).
+Every layer (:class:`~ssl_ws.models.dws_layers.EquivariantLayer`) is equivariant to
+hidden-neuron permutations and the head pools over exactly those axes, so ``z`` is invariant
+to them up to float rounding; input and output neurons are folded into channels. Defaults: the
+small DWSNet of Shamsian et al., ICML 2024 (16 channels, 3 layers, set attention, max pooling,
+BatchNorm). Unlike the DWSNets code, the pooled (global) terms of every block are kept and one
+attention block runs per hidden-neuron set.
 """
 
 from __future__ import annotations
@@ -51,37 +44,20 @@ class DWSNet(WeightSpaceEncoder):
 
     Args:
         spec: the INR architecture (two linear layers or more).
-        hidden: feature channels per weight/bias entry in the equivariant layers.
-        n_layers: number of equivariant layers.
-        out_dim: embedding size.
-        set_layer: ``"sab"`` (set attention on each hidden-neuron set, the DWSNets
-            default) or ``"deepsets"`` (linear node maps: the plain linear layer).
-        num_heads: attention heads for ``"sab"`` (must divide ``hidden``).
-        pooling: invariant head pooling, ``"max"``, ``"mean"`` or ``"attention"``.
-        layer_pooling: pooling inside the equivariant layers, ``"max"``, ``"mean"`` or
-            ``"sum"``; default: ``pooling`` (``"mean"`` when ``pooling="attention"``).
-        norm: ``"batch"`` (default, as the DWSNets reference trainer), ``"layer"`` or
-            ``"none"`` after every equivariant layer (BatchNorm fits the training data far
-            sooner: benchmarks/convergence.py).
+        hidden, n_layers, out_dim: channels per entry, equivariant layers, embedding size.
+        set_layer: ``"sab"`` (set attention per hidden-neuron set, ``num_heads`` dividing
+            ``hidden``) or ``"deepsets"`` (linear node maps).
+        pooling: head pooling, ``"max"``, ``"mean"`` or ``"attention"``; ``layer_pooling``: inside
+            the layers, ``"max"``, ``"mean"`` or ``"sum"`` (default ``pooling``, ``"mean"`` for attention).
+        norm: ``"batch"`` (default), ``"layer"`` or ``"none"`` after every equivariant layer.
         dropout: dropout probability after every equivariant layer and in the head.
-        head_layers: linear layers in the head (1 = linear readout, as DWSNets).
-        head_hidden: width of the head's hidden layers.
-        probes: number of probe coordinates ``P`` (0 = none). Every neuron's activations at
-            the probes (:mod:`ssl_ws.models.probes`, computed from the raw weights) enter
-            as ``P`` extra channels of its bias, the INR's outputs at the probes as extra
-            channels of the output bias: the functional view, invariant to every weight
-            symmetry of the function, as node features.
-        probe_coords: ``"grid"`` (fixed) or ``"learned"`` probe coordinates.
-        probe_embed: width ``E`` of a per-layer MLP ``P -> E -> E`` (ReLU) applied to every
-            neuron's probe features before the first equivariant layer (0 = none: the ``P``
-            activations enter the first layer as they are, i.e. mixed linearly into ``hidden``
-            channels). One MLP per INR layer, shared by its neurons, so the encoder stays
-            invariant to neuron permutations; with it the output neuron's features (the INR's
-            image at the probes) are read nonlinearly before any weight-space mixing.
-        canonical: map every INR to its canonical form under the neuron-wise sign and
-            bias-shift symmetries of SIRENs (positive scale for ReLU INRs) before the
-            layers (:mod:`ssl_ws.models.canonical`), making the embedding invariant to them as well
-            as to permutations, exactly: the symmetries ScaleGMN is built for.
+        head_layers, head_hidden: linear layers of the head (1 = linear readout) and their width.
+        probes: ``P`` probe coordinates (0 = none; ``probe_coords`` ``"grid"`` or ``"learned"``);
+            each neuron's activations there (:mod:`ssl_ws.models.probes`) are ``P`` extra bias channels.
+        probe_embed: width ``E`` of a per-layer MLP ``P -> E -> E`` (ReLU, shared by the layer's
+            neurons) applied to the probe features before the first layer (0 = none).
+        canonical: canonicalize the weights first (:mod:`ssl_ws.models.canonical`), making ``z``
+            invariant to the sign / bias-shift (SIREN) or positive-scale (ReLU) symmetries too.
     """
 
     name = "dwsnet"

@@ -1,24 +1,19 @@
 """Encoder-only export: a trained encoder with everything needed to use it.
 
-An :class:`EmbeddingModel` maps *raw* INR weights to embeddings,
-``z = encoder(normalize(ws))``, where ``normalize`` is the symmetry-tied weight
-standardization fitted on the training split (:class:`~ssl_ws.models.normalize.WeightNormalizer`).
-Shipping the normalizer, the INR spec and the encoder's constructor arguments with
-the weights is what makes an exported file usable without the training code:
+An :class:`EmbeddingModel` maps *raw* INR weights to ``z = encoder(normalize(ws))``, with the
+normalizer fitted on the training split (:class:`~ssl_ws.models.normalize.WeightNormalizer`),
+the INR spec and the encoder's constructor arguments shipped with the weights.
 
-    model = ssl_ws.load_encoder("encoder.pt")
-    z = model(store.weights(rows))          # [B, D]
-
-File format (``torch.save`` of plain dicts/lists/str/numbers/tensors only, so it
-loads with ``torch.load(..., weights_only=True)``)::
+File format (``torch.save`` of plain dicts/lists/str/numbers/tensors, loadable with
+``torch.load(..., weights_only=True)``)::
 
     {"format": "ssl_ws.encoder", "version": 1,
      "spec": INRSpec.to_dict(), "encoder_config": {"name": ..., **kwargs},
      "encoder_state": encoder.state_dict(), "normalizer": WeightNormalizer.to_dict(),
      "info": {...}, "config": {...} | None}
 
-Training checkpoints written by ``ssl-ws pretrain``/``train`` carry the same
-payload under the key ``"ssl_ws_encoder"``, so :func:`load_encoder` accepts either.
+Training checkpoints (``ssl-ws pretrain``/``train``) carry the same payload under
+``"ssl_ws_encoder"``; :func:`load_encoder` accepts either.
 """
 
 from __future__ import annotations

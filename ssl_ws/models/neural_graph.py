@@ -1,22 +1,18 @@
 r"""Neuron-token transformer: the INR as a graph of neurons, attention over its nodes.
 
-A simplified version of Kofinas, Knyazev, Zhang, Chen, Burghouts, Gavves, Snoek,
-Zhang, "Graph Neural Networks for Learning Equivariant Representations of Neural
-Networks", ICLR 2024. Each neuron of the INR is one token; its feature is built
-from its own bias and its incoming and outgoing weights:
+Simplified from Kofinas, Knyazev, Zhang, Chen, Burghouts, Gavves, Snoek, Zhang, "Graph Neural
+Networks for Learning Equivariant Representations of Neural Networks", ICLR 2024. One token per
+neuron, built from its bias and its incoming and outgoing weights:
 
     h_v^0 = e_{layer(v)} + [pos_v if v is an input/output neuron] + u * b_v
     h_v   = h_v^0 + A_in ( mean_{u -> v} relu(w_uv a + c) ) + (1/sqrt(d)) \sum_{u -> v} w_uv (h_u^0 V_in)
                   + A_out( mean_{v -> u} relu(w_vu a' + c') ) + (1/sqrt(d)) \sum_{v -> u} w_vu (h_u^0 V_out)
 
-(``e_k`` a learned embedding of the layer index, which permutations do not change;
-``pos_v`` a learned identity embedding for the input and output neurons, which are
-not permuted; hidden neurons get none). A transformer encoder without positional
-encodings attends over all tokens, and the embedding pools the tokens (mean, max or
-learned-query attention) followed by a linear map. Every step treats the hidden
-neurons of one layer as an unordered set, so the embedding is invariant to their
-permutations. Unlike the paper, weights enter only through these token features,
-not as edge features inside every attention layer.
+(``e_k`` a learned layer embedding; ``pos_v`` a learned identity for the non-permuted input and
+output neurons). A transformer encoder without positional encodings attends over all tokens;
+the tokens are pooled (mean, max or learned-query attention) and mapped linearly, so the
+embedding is invariant to hidden-neuron permutations. Unlike the paper, weights enter only
+through these token features, not as edge features in every attention layer.
 """
 
 from __future__ import annotations

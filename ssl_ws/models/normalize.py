@@ -1,23 +1,14 @@
-"""Weight normalization statistics that respect the weight-space symmetries.
+"""Weight standardization with statistics tied along the weight-space symmetries.
 
-Raw INR weights differ in scale by orders of magnitude between layers (a SIREN's
-first layer is ~1/d_in, its hidden layers ~sqrt(6/d)/w0), so encoders see
-standardized weights ``(W - mean) / std``, with statistics computed once over the
-training split and stored with every checkpoint (DWSNets, Navon et al. 2023, do
-the same per entry).
+Encoders see ``(W - mean) / std``, statistics computed once over the training split and stored
+with every checkpoint. They are averaged over the batch and over every axis a hidden-neuron
+permutation acts on (per-entry statistics, as in DWSNets, would break the symmetry):
 
-Per-entry statistics would break the permutation symmetry of hidden neurons: two
-networks that differ only by a neuron permutation would be normalized
-differently. Here the statistics are *tied* along every hidden-neuron axis, i.e.
-averaged over the batch and over the axes a permutation acts on:
+* weight ``W_i [d_out, d_in]``: per input coordinate for the first layer, per output channel for
+  the last, one scalar for hidden-to-hidden layers;
+* bias ``b_i``: one scalar for hidden layers, per output channel for the last.
 
-* weight ``W_i [d_out, d_in]``: one value per non-permutable index -- per input
-  coordinate for the first layer, per output channel for the last, a single
-  scalar for hidden-to-hidden layers;
-* bias ``b_i``: a scalar for hidden layers, per output channel for the last.
-
-So ``normalize(permute(ws)) == permute(normalize(ws))`` exactly, and an invariant
-encoder stays invariant after normalization.
+So ``normalize(permute(ws)) == permute(normalize(ws))`` exactly.
 """
 
 from __future__ import annotations

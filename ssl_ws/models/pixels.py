@@ -1,29 +1,16 @@
-"""Rendered-pixel encoders: the functional view as an honest baseline inside the registry.
+"""Rendered-pixel encoders: the functional view as a baseline inside the encoder registry.
 
-Every INR can be evaluated, so the obvious alternative to learning from its weights is to
-render it on the store's pixel grid and learn from the image (the functional view
-of Navon et al., ICML 2023, Sec. 6, and the "images" rows of every weight-space paper).
-These encoders do exactly that, inside the same training code as the weight-space encoders
-(same steps, schedule, augmentations of the weights, SimCLR, probes), so a table can print
-them beside the DWSNet with nothing else changed:
+The INR rendered on the store's pixel grid (the functional view of Navon et al., ICML 2023,
+Sec. 6), trained by the same code as the weight-space encoders:
 
     x = clip(f_theta(grid), 0, 1)    [B, C, H, W],  grid = image_coordinates(H, W)
 
-``pixels-linear``
-    ``Linear(standardize(flatten(x)))``: with the classification head on top, a linear
-    classifier of the render, i.e. ``ssl-ws baselines``' ``pixels-lr`` trained by SGD.
-``pixels-cnn``
-    ``Linear(flatten(maxpool2(relu(conv3x3(relu(conv3x3(standardize(x))))))))``, the small
-    CNN of ``ssl-ws baselines`` (:class:`ConvFeatures`, 32 and 64 channels), its last layer
-    mapping to ``out_dim``.
-
-Standardization is a BatchNorm without affine parameters (over the features, or per
-channel for the CNN): the running statistics of the training renders, as the baselines'
-``StandardScaler``. The render depends only on the function ``f_theta``, so both encoders
-are exactly invariant to every symmetry of the weights (hidden-neuron permutations, SIREN
-sign flips); they read the *raw* weights (``uses_raw_weights``), not the normalized ones.
-``image_size`` defaults to the store's (``meta.json``), filled in when the encoder is built
-from a config; built by hand it is 28 x 28, the published MNIST / FMNIST INRs.
+``pixels-linear``: ``Linear(standardize(flatten(x)))``, ``ssl-ws baselines``' ``pixels-lr`` trained
+by SGD. ``pixels-cnn``: :class:`ConvFeatures` (the baselines' small CNN) on ``standardize(x)``,
+flattened, then ``Linear`` to ``out_dim``. Standardization is a BatchNorm without affine
+parameters (per feature, or per channel for the CNN). Both read the *raw* weights
+(``uses_raw_weights``) and depend only on ``f_theta``, so they are exactly invariant to every
+weight symmetry. ``image_size``: the store's (``meta.json``) when built from a config, else 28 x 28.
 """
 
 from __future__ import annotations

@@ -1,26 +1,18 @@
 r"""Probe features: what every neuron of an INR computes at a few input coordinates.
 
-An INR can always be *evaluated*, and its values do not depend on which of the many
-equivalent weight vectors represents it. Probe features (Kofinas et al., "Graph
-Neural Networks for Learning Equivariant Representations of Neural Networks", ICLR
-2024, their "probe features"; the augmentation paper's code has them as
-``probe_features.py``) feed that functional view to a weight-space encoder as node
-features. For ``P`` probe coordinates ``x_1 .. x_P`` and the INR
+Kofinas et al., "Graph Neural Networks for Learning Equivariant Representations of Neural
+Networks", ICLR 2024. For ``P`` probe coordinates ``x_1 .. x_P`` and the INR
 
     h_0 = x,   h_k = act(w0 (W_{k-1} h_{k-1} + b_{k-1}))  (0 < k < L),   h_L = W_{L-1} h_{L-1} + b_{L-1}
 
-the feature of neuron ``n`` of layer ``k`` is the vector ``(h_k(x_1)[n], .., h_k(x_P)[n])``:
-``[B, d_k, P]`` per layer, the last layer's being the INR's (offset-free) output at the
-probes. Permuting the hidden neurons of layer ``k`` permutes the rows of ``h_k`` in the
-same way and leaves the other layers unchanged, so the features are *equivariant*
-exactly where the weights are: an encoder that is invariant to neuron permutations
-stays invariant with them. They are computed from the **raw** weights (the INR's own
-function), not from the normalized ones the encoder sees.
+the feature of neuron ``n`` of layer ``k`` is ``(h_k(x_1)[n], .., h_k(x_P)[n])``: ``[B, d_k, P]``
+per layer, the last being the INR's offset-free output. A hidden-neuron permutation permutes the
+rows of ``h_k`` alike, so the features are equivariant exactly where the weights are. Computed
+from the **raw** weights (the INR's own function), not the normalized ones.
 
-Coordinates (``coords``): ``"grid"`` -- a ``sqrt(P) x sqrt(P)`` pixel-centre grid of
-``[-1, 1]^2`` when ``P`` is a square (for 2-D INRs), else ``P`` points drawn once
-``U(-1, 1)^{d_in}`` from a fixed seed; ``"learned"`` -- the same start, trained with the
-encoder (Kofinas et al. learn theirs too).
+``coords``: ``"grid"`` -- a ``sqrt(P) x sqrt(P)`` pixel-centre grid of ``[-1, 1]^2`` when ``P``
+is a square (2-D INRs), else ``P`` points ``U(-1, 1)^{d_in}`` from a fixed seed; ``"learned"``
+-- the same start, trained with the encoder.
 """
 
 from __future__ import annotations
