@@ -1,26 +1,16 @@
 """Batches of INR parameters for training: index batches in, flat tensors out.
 
-No per-INR ``__getitem__`` + collate: a :class:`BatchIndexSampler` draws whole
-batches of store rows, and :class:`ParamsBatchDataset` gathers each batch from the
-``params.npy`` memmap with *one* fancy index, returning flat float32 tensors (the
-WeightSpace is built, augmented, normalized and encoded inside the
-LightningModule, after the batch has moved to the GPU when there is one).
+A :class:`BatchIndexSampler` draws whole batches of store rows and :class:`ParamsBatchDataset`
+gathers each from the ``params.npy`` memmap with one fancy index, as flat float32 tensors (the
+WeightSpace is built, augmented and encoded in the LightningModule, on its device).
 
-Two sampling units:
+Sampling units: ``"rows"`` -- every (object, view) row is a sample; ``"pairs"`` -- every object
+is a sample bringing two *different* views of itself (``ssl.positives=two_views``).
 
-* ``"rows"``: every (object, view) row of the split is one sample (supervised
-  training with several views per object; SimCLR ``positives=same_fit``);
-* ``"pairs"``: every object is one sample and brings *two different* views of
-  itself (SimCLR ``positives=two_views``: positives are independent fits of one
-  image).
-
-Order is a pure function of ``(seed, epoch)``: a permutation of the units, cut
-into global batches of ``batch_size x world_size``; rank ``r`` takes its slice of
-every global batch (so every rank runs the same number of steps, like
-``DistributedSampler`` with ``drop_last``). The sampler is resumable mid-epoch:
-:class:`StatefulLoader` saves how many batches of the current epoch were consumed
-and the next iterator skips them, so a run restored from a mid-epoch checkpoint
-sees exactly the batches it had not seen.
+Order is a pure function of ``(seed, epoch)``: a permutation of the units cut into global
+batches of ``batch_size x world_size``, rank ``r`` taking its slice of each (every rank runs the
+same number of steps, as ``DistributedSampler(drop_last=True)``). :class:`StatefulLoader` saves
+the batches consumed in the current epoch, so a run resumed mid-epoch sees exactly the rest.
 """
 
 from __future__ import annotations

@@ -1,26 +1,18 @@
-"""Export an INR store to a published layout, so that other code can read our INRs.
+"""Export an INR store to the DWSNets layout (Navon et al., ICML 2023), for other code to read.
 
-Only the **DWSNets** layout (Navon et al., ICML 2023; read by their
-``experiments/data.py:INRDataset`` and by ``ssl-ws import dwsnets``) is written::
+Written (and read back by the DWSNets code's ``INRDataset`` and by ``ssl-ws import dwsnets``)::
 
     out_dir/splits.json     {"train": {"path": [...], "label": [...]}, "val": ..., "test": ...}
     out_dir/inrs/<row>.pth  one state dict per INR: seq.{i}.weight [d_out, d_in], seq.{i}.bias [d_out]
                             (plain float32 tensors in layer order) and "label" (int64 scalar tensor)
     out_dir/export.json     where the INRs came from (store, spec, class names, rows); not read by DWSNets
 
-The reference loader takes every state-dict entry whose key contains ``weight`` (resp.
-``bias``) in insertion order, transposes the weights, and reads the label from
-``splits.json`` as ``int(label)``; the ``label`` entry of each file is ignored there and
-kept for the multi-view convention. Paths are absolute by default, as the reference's own
-``generate_data_splits.py`` writes them (its loader opens them relative to the working
-directory); ``relative_paths=True`` writes ``inrs/<row>.pth``, relative to ``splits.json``,
-which ``ssl-ws import`` resolves and which keeps the directory movable.
-
-The layout has one INR per entry and no notion of views: ``max_views`` (default 1) exports
-views ``< max_views`` of every object, each as its own entry (re-imported, each becomes its
-own object). INRs keep ssl_ws's coordinate convention, which is the DWSNets one for square
-images (see :mod:`ssl_ws.data.importers`). The directory is written under a temporary
-name beside ``out_dir`` and renamed into place.
+DWSNets' loader takes the ``weight`` / ``bias`` entries in insertion order and the label from
+``splits.json``; the files' ``label`` entry serves the multi-view convention. Paths are absolute
+by default (as DWSNets writes them); ``relative_paths=True`` writes ``inrs/<row>.pth`` relative
+to ``splits.json`` (movable; ``ssl-ws import`` resolves it). One INR per entry: views
+``< max_views`` (default 1) of every object become separate entries. Coordinates are unchanged
+(see :mod:`ssl_ws.data.importers`). Written under a temporary name beside ``out_dir``, then renamed.
 """
 
 from __future__ import annotations

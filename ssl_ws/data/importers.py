@@ -1,36 +1,21 @@
 """Import published INR data sets (one ``.pth`` state dict per INR) into an INR store.
 
-Two layouts are read:
+Layouts: **DWSNets** (Navon et al., ICML 2023): ``splits.json`` of ``{"train": {"path": [...],
+"label": [...]}, "val": ..., "test": ...}``, one INR per object (view 0). **Multi-view**
+(Shamsian et al., ICML 2024): ``splits.json`` of ``{"train": [paths], ...}``, the label in each
+state dict's ``label`` entry, views grouped by path: a path part ``view[s][_-]<k>`` (any case)
+is view ``k`` of the path with that part as ``view*``; else the last run of digits is the view
+id (``img_12/3.pth`` -> object ``img_12/*.pth``, view 3); ``view_pattern`` (a regex, one group,
+last match) overrides both. All views of an object share one label and one split.
 
-* **DWSNets** (Navon et al., ICML 2023; their MNIST/FMNIST INRs): ``splits.json`` of
-  ``{"train": {"path": [...], "label": [...]}, "val": ..., "test": ...}``; one INR per
-  image, so every INR is its own object with view 0.
-* **multi-view** (Shamsian et al., ICML 2024, multi-view FMNIST): ``splits.json`` of
-  ``{"train": [paths], ...}``; the label is the ``label`` entry of each state dict; several
-  INRs per image, grouped by their path. The view id is parsed from the path:
+Paths: absolute, relative to the splits file's directory (or one of its two parents), or to
+the working directory. ``torch.load(..., weights_only=True)`` (only plain tensors); one
+architecture for all INRs (``seq.{i}.weight`` / ``seq.{i}.bias``).
 
-  1. a path part matching ``view[s][_-]<k>`` (any case) gives view ``k``, and the path with
-     that part replaced by ``view*`` names the object; otherwise
-  2. the *last* run of digits in the path (directories and file stem) is the view id, and
-     the path with that run replaced by ``*`` names the object
-     (``img_12/3.pth`` -> object ``img_12/*.pth``, view 3).
-
-  ``view_pattern`` (a regex with one group) overrides both: its last match in the path is
-  the view id. Every view of an object must carry the same label and sit in one split.
-
-Paths in ``splits.json`` may be absolute, relative to the splits file's directory (or one
-of its two parents, where the published scripts were run), or relative to the working
-directory. State dicts are read with ``torch.load(..., weights_only=True)``: a pickle that
-is not plain tensors is refused; every INR must have one architecture (keys ``seq.{i}.weight``
-/ ``seq.{i}.bias``).
-
-**Coordinates.** DWSNets render an INR at ``np.meshgrid(linspace(-1,1,H), linspace(-1,1,W))``
-(numpy's default 'xy' indexing) flattened row-major and reshaped to ``(H, W)``: pixel (row r,
-column c) sits at ``(x, y) = (lin[c], lin[r])``, which is exactly ssl_ws's convention
-(:func:`~ssl_ws.inr.render.image_coordinates`) for the square images they use, so weights
-are imported unchanged. For INRs fitted on an 'ij' grid (x down the rows), ``swap_xy=True``
-swaps the two input columns of the first-layer weight, an exact conversion; ``meta.json``
-records which was done.
+Coordinates: DWSNets' ``np.meshgrid(linspace(-1,1,H), linspace(-1,1,W))`` ('xy') puts pixel (row
+r, column c) at ``(x, y) = (lin[c], lin[r])``, ssl_ws's convention for square images
+(:func:`~ssl_ws.inr.render.image_coordinates`): weights import unchanged. ``swap_xy=True`` swaps
+the first layer's input columns (INRs fitted on an 'ij' grid; exact, recorded in ``meta.json``).
 """
 
 from __future__ import annotations

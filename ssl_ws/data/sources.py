@@ -1,22 +1,19 @@
 """Image sources: real images (and labels) that INRs are fitted to.
 
 Every source yields an :class:`ImageSet`: ``images`` float32 ``[N, C, H, W]`` in [0, 1],
-``labels`` int64 ``[N]``, ``class_names``, and a ``description`` dict recorded in the
-store's ``meta.json``. Sources:
+``labels`` int64 ``[N]``, ``class_names``, and a ``description`` recorded in ``meta.json``:
 
-* ``digits``: scikit-learn's ``load_digits`` (1,797 8x8 images, pixel values 0..16 / 16).
-* ``fashion-mnist`` / ``mnist``: gzipped (or plain) IDX files ``train-images-idx3-ubyte.gz``,
-  ``train-labels-idx1-ubyte.gz``, ``t10k-...``; train images first, then test images.
-  Default directory for Fashion-MNIST: ``/usr/share/datasets/fashion-mnist`` (Debian's
-  ``dataset-fashion-mnist``); any directory with ``data_dir``.
-* a ``.npz`` (arrays ``images`` / ``x`` and ``labels`` / ``y``) or ``.npy`` file (images;
-  labels from a sibling ``<name>_labels.npy`` or all 0). Images ``[N, H, W]``, ``[N, H, W, C]``
-  (C in 1, 3) or ``[N, C, H, W]``; uint8 is scaled by 1/255, floats must lie in [0, 1].
-* a folder with one sub-folder of image files per class (Pillow; PNG/JPEG/BMP/GIF/TIFF);
-  class names are the sorted sub-folder names; all images must share one size and mode.
+* ``digits``: scikit-learn's ``load_digits`` (1,797 8x8 images, values 0..16 / 16);
+* ``fashion-mnist`` / ``mnist``: gzipped or plain IDX files (``train-images-idx3-ubyte.gz``,
+  ``train-labels-idx1-ubyte.gz``, ``t10k-...``), train images first; Fashion-MNIST defaults to
+  ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``), else ``data_dir``;
+* ``.npz`` (``images`` / ``x``, ``labels`` / ``y``) or ``.npy`` (labels from ``<name>_labels.npy``,
+  else 0): ``[N, H, W]``, ``[N, H, W, C]`` (C in 1, 3) or ``[N, C, H, W]``; uint8 scaled by
+  1/255, floats must lie in [0, 1];
+* a folder of per-class sub-folders of images (Pillow; PNG/JPEG/BMP/GIF/TIFF; class names sorted;
+  one size and mode).
 
-Every failure (missing file, corrupt file, mixed sizes, values out of range) is an
-:class:`~ssl_ws.errors.SslWsError` with one line saying what and where.
+Every failure is an :class:`~ssl_ws.errors.SslWsError` with one line saying what and where.
 """
 
 from __future__ import annotations

@@ -1,22 +1,17 @@
 """Building an INR store by fitting an image source: plan, fit (resumable, on every core), write.
 
-:func:`plan_fit` decides *what* is fitted: the object splits (stratified by label, by
-object), which objects this shard takes, how many views each gets (``views`` for training
-objects, ``eval_views`` for validation / test ones), every INR's init key, the recipe
-(:data:`~ssl_ws.inr.fit.RECIPES`) and the identity of the fit (``plan.config``, stored in the
-``OUT.partial`` directory so that a resumed run can only continue the same fit).
-:func:`fit_store` does it: it claims ``OUT.partial`` (one writer at a time), fits the INRs in
-chunks saved as they finish (:func:`~ssl_ws.inr.chunked.fit_chunked`, with worker processes
-on a CPU), and writes the store (``meta.json`` records the recipe, the init scheme, failed
-and retried fits), byte for byte the same whatever the workers, chunks or interruptions.
-:func:`fit_source` is ``ssl-ws fit`` as a function: the command's options, checked with its
-messages, then both steps with a progress bar.
+* :func:`plan_fit`: the object splits (stratified by label), this shard's objects, views per
+  object (``views`` for training, ``eval_views`` for validation / test), every init key, the
+  recipe (:data:`~ssl_ws.inr.fit.RECIPES`) and the fit's identity (``plan.config``, stored in
+  ``OUT.partial`` so a resumed run can only continue the same fit);
+* :func:`fit_store`: claims ``OUT.partial`` (one writer), fits in chunks
+  (:func:`~ssl_ws.inr.chunked.fit_chunked`) and writes the store (``meta.json``: recipe, init
+  scheme, failed and retried fits), byte-identical whatever the workers, chunks or interruptions;
+* :func:`fit_source`: ``ssl-ws fit`` as a function (its options and messages, then both steps).
 
-Rows are object-major: all views of an image are neighbours. Init keys follow one rule,
-:func:`init_keys`: ``independent`` -- view ``k`` of image ``i`` starts from its own init
-``inr_keys(seed, i, k)`` (the published data sets); ``shared`` -- view ``k`` of every image
-starts from one init ``inr_keys(seed, 0, k)``, so weights of one view are comparable across
-images.
+Rows are object-major. Init keys (:func:`init_keys`): ``independent`` -- view ``k`` of image ``i``
+from ``inr_keys(seed, i, k)`` (the published data sets); ``shared`` -- view ``k`` of every image
+from ``inr_keys(seed, 0, k)``, so one view's weights are comparable across images.
 """
 
 from __future__ import annotations

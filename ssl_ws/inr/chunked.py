@@ -1,22 +1,14 @@
 """Chunked, resumable fitting of many INRs, in one process or in several.
 
-The rows (INRs) of a fit are cut into chunks of at most ``chunk`` rows; every finished chunk
-is saved at once to a directory as ``chunk_<lo>_<hi>.npz`` (rows ``lo .. hi-1``), and
-:func:`fit_chunked` skips the rows of the chunks it finds there, so a killed fit, run
-again, resumes.
-
-With ``workers > 1`` the rows still to fit are cut into ``workers`` contiguous slices, each
-fitted (in chunks, saved as above) by its own process with ONE torch thread: on a CPU,
-small batched matmuls scale poorly over threads, and a thread that waits for a busy core
-stalls the others, while independent single-thread processes keep every core busy.
-The processes are started with ``spawn`` and ``OMP_NUM_THREADS=1`` etc. set
-before torch is imported in them; they report progress through a queue, so the caller
-shows one progress bar; a failing worker stops the fit with its one-line message, and
-an interrupt stops every worker (saved chunks stay for the next run).
-
-Every INR's fit is bit-identical in whatever batch it is fitted (see :func:`~ssl_ws.inr.fit.fit_inrs`)
-and its init depends only on its key, so the result never depends on the number of
-workers, on the chunk boundaries, or on where an interrupted fit was resumed.
+The rows are cut into chunks of at most ``chunk`` rows, each saved when done as
+``chunk_<lo>_<hi>.npz`` (rows ``lo .. hi-1``); :func:`fit_chunked` skips the rows of the chunks
+it finds, so a killed fit resumes. With ``workers > 1`` the remaining rows are cut into
+``workers`` contiguous slices, each fitted by a ``spawn``-ed process with one torch thread
+(``OMP_NUM_THREADS=1`` etc. set before torch is imported); progress comes back through a queue
+(one bar), a failing worker stops the fit with its one-line message, an interrupt stops every
+worker (saved chunks stay). Each fit is bit-identical in any batch (:func:`~ssl_ws.inr.fit.fit_inrs`)
+and its init depends only on its key, so the result does not depend on workers, chunk
+boundaries or resumptions.
 """
 
 from __future__ import annotations

@@ -1,47 +1,30 @@
 """Fit a whole batch of SIRENs to images at once, with a hand-written backward pass.
 
-Model (Sitzmann et al., "Implicit Neural Representations with Periodic Activation
-Functions", NeurIPS 2020; the INR data sets of Navon et al., ICML 2023): for pixel
-coordinates ``x`` (see :func:`~ssl_ws.inr.render.image_coordinates`)
+Model (Sitzmann et al., "Implicit Neural Representations with Periodic Activation Functions",
+NeurIPS 2020), at pixel coordinates ``x`` (:func:`~ssl_ws.inr.render.image_coordinates`):
 
     h_0 = x,   h_i = sin(w0 (W_i h_{i-1} + b_i))  (hidden layers),   y = W_L h_{L-1} + b_L + offset
 
-fitted per INR by Adam on the mean squared error ``E = mean_{pixels, channels} (y - t)^2``
-with an early stop once ``PSNR = -10 log10(E)`` reaches a target (pixels in [0, 1]).
-A stopped INR keeps the parameters that reached the target.
-
-Hand-written backward (all batched over the B INRs with ``bmm``). With ``z'_i = w0 (W_i h + b_i)``
-computed directly from the scaled weights ``w0 W_i`` (so no ``[B, N, h]`` pass multiplies
-by ``w0``) and ``c_i = cos(z'_i)`` kept from the forward pass:
+fitted per INR by Adam (Kingma & Ba, ICLR 2015) on ``E = mean (y - t)^2`` (pixels in [0, 1]),
+stopping once ``PSNR = -10 log10(E)`` reaches the target (the INR keeps those parameters).
+Backward, batched with ``bmm``, from ``z'_i = (w0 W_i) h + w0 b_i`` and ``c_i = cos(z'_i)``:
 
     dy      = 2 (y - t) / (N C)
     dW_L    = dy^T h_{L-1},           db_L = sum_n dy,           d = dy W_L
     dz'_i   = d * c_i                                  (in place)
     dW_i    = w0 dz'_i^T h_{i-1},     db_i = w0 sum_n dz'_i,     d = dz'_i (w0 W_i)
 
-Adam (Kingma & Ba, 2015) runs on one flat ``[B, P]`` buffer in PyTorch parameter order,
-with a per-INR step count (so a re-initialised INR restarts its bias correction).
-INRs that reach the target, run out of steps or fail are retired and *compacted out* of
-the active batch, so late steps cost only what is still being fitted.
+Adam runs on one flat ``[B, P]`` buffer (PyTorch parameter order) with a per-INR step count;
+finished or failed INRs are compacted out of the active batch. Init (output layer
+``U(+-1/sqrt(d_in))``, hidden biases zero): ``dwsnets`` -- hidden layers ``U(+-sqrt(6/d_in)/w0)``,
+lr 5e-4 (the published DWSNets data sets); ``siren`` (default) -- first layer ``U(+-1/d_in)``, lr 1e-3.
 
-Initialisation (two recipes; the output layer is a plain ``nn.Linear`` in both,
-``U(+-1/sqrt(d_in))`` for weight and bias; hidden biases are zero):
-
-* ``dwsnets``: every hidden layer, the first included, ``U(+-sqrt(6/d_in)/w0)``; Adam lr 5e-4
-  (the recipe of the published DWSNets INR data sets).
-* ``siren``: the original SIREN first layer ``U(+-1/d_in)``, everything else as ``dwsnets``;
-  Adam lr 1e-3. It reaches far higher PSNR at lower cost, so it is the default.
-
-Reproducible views: INR number ``k`` of image ``i`` is initialised from a 62-bit key that
-depends only on ``(seed, i, k)`` (:func:`inr_keys`); the uniform numbers are a counter-based
-hash of ``(key, parameter index)`` (:func:`keyed_uniform`), computed on any device with
-integer tensor ops, so adding views or images later never changes existing fits.
-Batch-independent (on a CPU): an INR's fit is bit-identical whatever batch it is fitted in and
-on any number of threads (a batch of one is padded, as its matmuls take other kernels; Adam's bias
-corrections come from a table, as a tensor power rounds differently in vectorised and scalar
-code), so chunked, sharded and multi-process fits (:mod:`.chunked`) give the same store.
-A non-finite loss re-initialises that INR from ``retry_key(key, attempt)`` (recorded in
-:attr:`FitResult.retries`); after ``max_retries`` it is marked failed, never returned as NaN.
+Reproducibility: view ``k`` of image ``i`` starts from the key ``inr_keys(seed, i, k)``, its
+uniforms a counter-based hash of ``(key, parameter index)`` (:func:`keyed_uniform`); on a CPU a
+fit is bit-identical in any batch and on any number of threads, so chunked, sharded and
+multi-process fits (:mod:`.chunked`) write the same store. A non-finite loss re-initialises the
+INR from ``retry_key(key, attempt)`` (:attr:`FitResult.retries`); after ``max_retries`` it is
+marked failed, never returned as NaN.
 """
 
 from __future__ import annotations

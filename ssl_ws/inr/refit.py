@@ -1,23 +1,15 @@
 """Re-fitted views: turn a store with one fit per object into a multi-view store.
 
-An INR *is* its function, so a second fit of an object can always be made: render the
-stored INR on the store's pixel grid and fit ``K`` new INRs to that rendering, each from
-its own fresh init, with the store's own recipe (spec, init, optimizer, steps, lr, target
-PSNR). The result is a store holding every original row unchanged (view 0 and any other
-views it had) plus, for each object of the chosen splits, ``K`` new rows with view ids
-``v_max + 1 .. v_max + K`` where ``v_max`` is the object's largest stored view id.
+For each object of the chosen splits, the stored INR is rendered on the store's pixel grid and
+``K`` new INRs are fitted to that rendering from fresh inits with the store's own recipe (spec,
+init, optimizer, steps, lr, target PSNR). The result holds every original row unchanged plus
+``K`` new rows per object with view ids ``v_max + 1 .. v_max + K`` (``v_max``: the object's
+largest stored view id). Two fits from independent inits share the function and nothing of the
+init: the ``ssl.positives=two_views`` positives of Shamsian et al., ICML 2024, made from the data.
 
-Why: with one fit per object, SimCLR's two views of an INR are two augmentations of one set
-of weights, and a weight-space encoder tells INRs apart by what their *init* left in the
-weights -- a shortcut that makes the pretext task trivial. Two fits from independent inits
-share the function and nothing of the init, so ``ssl.positives=two_views`` on a refitted
-store asks the encoder for exactly the invariance the classes need (the positives of
-Shamsian et al., ICML 2024, made from the data set itself).
-
-Init keys: ``inr_keys(seed, object_id, view_id)`` with the store's fitting seed (or
-``seed``) and the new view ids, so no refit reuses the key of any stored independent fit.
-The work is a resumable chunked fit in ``OUT.partial`` (:mod:`ssl_ws.inr.chunked`), on
-every core or a GPU; the written store is the same, byte for byte, for any worker count.
+Init keys: ``inr_keys(seed, object_id, view_id)`` with the store's fitting seed (or ``seed``) and
+the new view ids, so no key of a stored fit is reused. The work is a resumable chunked fit in
+``OUT.partial`` (:mod:`ssl_ws.inr.chunked`); the store written is byte-identical for any worker count.
 """
 
 from __future__ import annotations
