@@ -1,49 +1,21 @@
-"""Baselines beside every accuracy: what a user would do instead of learning from weights.
-
-Every number a weight-space model reports needs baselines *on the same INRs* beside it,
-because a weight-space accuracy alone says
-nothing about whether learning from weights was worth it. Three of them, all trained on
-the rows of the train split and scored on the val and test splits:
+"""Baselines on the same INRs as every weight-space accuracy, trained on the train split.
 
 ``raw-lr``
-    Multinomial logistic regression on the raw flat parameter vectors ``theta`` (the
-    rows of ``store.params``, PyTorch order), standardized with the training rows'
-    statistics: ``p(y | theta) = softmax(W (theta - mu) / sigma + b)``. It sees the
-    weights as an unstructured vector, blind to the neuron-permutation symmetry. That
-    is exactly why it is a diagnostic: when the INRs of a store share one
-    initialization (``fit --init shared``) a fitted weight stays close to "the shared
-    init + an image-dependent step" and the flat vector is nearly linearly separable;
-    with independent inits (the published data sets) hidden neurons are in arbitrary
-    order and it falls to about chance. A weight-space model should beat it; when it does not,
-    the store is too easy or the model learned nothing the raw weights lacked.
-
+    Multinomial logistic regression on the flat parameter vector ``theta`` (``store.params``,
+    PyTorch order), standardized: ``p(y | theta) = softmax(W (theta - mu) / sigma + b)``. Blind
+    to neuron permutations: near chance with independent inits, high with a shared init
+    (``fit --init shared``); a weight-space model should beat it.
 ``pixels-lr``
-    The same logistic regression on the INR *rendered on the store's pixel grid*,
-    ``x = clip(f_theta(grid), 0, 1)`` flattened (``H * W * C`` features), standardized:
-    the functional view, invariant to every weight symmetry, and what a user holding
-    the images would fit first.
-
+    The same on the render ``x = clip(f_theta(grid), 0, 1)`` (store's pixel grid), flattened.
 ``pixels-cnn``
-    A small convolutional network on the same renders (standardized by the training
-    renders' mean and standard deviation):
-    ``conv3x3(C->32) -> ReLU -> conv3x3(32->64) -> ReLU -> maxpool 2 -> linear``,
-    trained with Adam (lr 1e-3) and cross-entropy for ``cnn_epochs`` epochs in batches
-    of 128, seeded by ``seed`` (initialization and batch order; bitwise reproducible on
-    the CPU, cuDNN's deterministic kernels on CUDA), scored in eval mode.
+    :class:`~ssl_ws.models.pixels.ConvFeatures` + linear on the standardized renders, Adam (lr
+    1e-3), cross-entropy, ``cnn_epochs`` epochs of batch 128, seeded by ``seed`` (bitwise
+    reproducible on a CPU, cuDNN's deterministic kernels on CUDA), scored in eval mode.
 
-Both logistic regressions are the package's linear probe
-(:func:`~ssl_ws.eval.linear_probe.linear_probe`: ``StandardScaler`` fitted on the
-training rows, L-BFGS with one BLAS thread) with a single, fixed ``C = 1.0`` (scikit-
-learn's default, the objective ``sum_i -log p(y_i | x_i) + ||W||^2 / (2 C)``): a
-baseline with its own tuned hyper-parameters would no longer be the thing a user
-would run first, and the validation split stays a clean estimate. Every method reports
-``train_acc`` (clean accuracy on its training rows: a baseline that cannot fit its
-training set is a broken baseline, not a weak one), ``val_acc``, ``test_acc`` and its
-wall-clock ``seconds`` (rendering is counted once, in ``render_seconds``).
-
-Rows: the train split with ``train_views`` views per object (None: all views) is the
-training set; val and test use ``eval_views`` views per object (None: all), matching the
-"one fit per evaluation object" protocol of the augmentation paper.
+Both regressions are :func:`~ssl_ws.eval.linear_probe.linear_probe` with a fixed, untuned ``C =
+1.0`` (``sum_i -log p(y_i | x_i) + ||W||^2 / (2 C)``). Each reports ``train_acc`` (clean),
+``val_acc``, ``test_acc``, ``seconds`` (rendering once, ``render_seconds``). Rows: ``train_views``
+views per train object, ``eval_views`` per val / test object (None: all).
 """
 
 from __future__ import annotations

@@ -1,23 +1,11 @@
 """Retrieval index: an encoder's embeddings of a store, searchable with faiss.
 
-Embeddings are post-processed before indexing (:mod:`ssl_ws.retrieve.retrieval`): by default
-*centred* on the indexed embeddings' mean ``mu`` and L2-normalized, so the inner product is
-the cosine similarity ``s(q, x) = <q - mu, x - mu> / (|q - mu| |x - mu|)`` and the
-neighbours of a query are ``argtop-k_x s(q, x)``. Centring removes the direction every
-embedding shares (contrastive embeddings of random pairs often sit in a narrow cone, cosine
-near 1; centred, near 0); ``ssl-ws retrieval-eval`` compares ``none / l2 / center / whiten``
-on a store. ``post="l2"``
-is plain cosine (indexes written before post-processing existed load as such), ``"whiten"``
-adds PCA whitening. The statistics are fitted on the indexed embeddings and applied to every
-query. Three faiss index kinds (Johnson et al., "Billion-scale
-similarity search with GPUs", IEEE TBD 2019):
-
-* ``flat``: ``IndexFlatIP``, exact search, ``O(n D)`` per query (the default);
-* ``hnsw``: ``IndexHNSWFlat`` with the inner-product metric, a hierarchical
-  navigable small-world graph (Malkov & Yashunin, TPAMI 2018): ``M`` links per
-  node, ``efSearch`` candidates explored per query; ~log(n) per query, approximate;
-* ``ivf``: ``IndexIVFFlat``, k-means into ``nlist`` cells (Jegou et al., TPAMI 2011),
-  ``nprobe`` cells searched per query; approximate.
+Embeddings are post-processed (:func:`~ssl_ws.retrieve.retrieval.postprocess`, fitted on the
+indexed embeddings, applied to every query; default ``center``, older indexes load as ``l2``)
+and the neighbours of ``q`` are ``argtop-k_x <q, x>``. Kinds (faiss, Johnson et al., IEEE TBD
+2019): ``flat`` ``IndexFlatIP``, exact (default); ``hnsw`` ``IndexHNSWFlat`` (Malkov & Yashunin,
+TPAMI 2018; ``M``, ``efSearch``) and ``ivf`` ``IndexIVFFlat`` (Jegou et al., TPAMI 2011;
+``nlist``, ``nprobe``), approximate.
 
 On disk (a directory, every file readable without ssl_ws)::
 
@@ -26,10 +14,8 @@ On disk (a directory, every file readable without ssl_ws)::
                      SHA-256 of every other file ("files"), verified when the index is loaded
     embeddings.npy   float32 [n, D] raw (un-normalized) embeddings: rebuild any index from them
     post.npz         float64 mean [D] (and proj [D, D'] for whitening) of the post-processing
-    rows.npy labels.npy object_ids.npy view_ids.npy    int64 [n]
+    rows.npy labels.npy object_ids.npy view_ids.npy    int64 [n]; index position i is store row rows[i]
     index.faiss      the faiss index (faiss.write_index)
-
-Position ``i`` of the index is store row ``rows[i]``.
 """
 
 from __future__ import annotations

@@ -1,33 +1,20 @@
 """How good are nearest-network queries? Retrieval metrics for embeddings of INRs.
 
-A query ``q`` (an INR of the query split) ranks every item of a bank (the train split, or
-the query split itself) by similarity, itself left out (an INR found as its own nearest
-neighbour says nothing). An item is *relevant* to ``q`` under two relations:
+A query ``q`` (an INR of the query split) ranks every item of a bank (the train split, or the
+query split) by similarity, itself left out. Relevance: ``object`` -- another fit (view) of the
+same image (queries with none in the bank are left out and counted); ``class`` -- same label.
+Per relation, over the queries with a relevant item (``r_q(i) = 1`` if rank ``i`` is relevant,
+``R_q`` relevant items):
 
-``object``
-    another fit (view) of the same image: the multi-view question "given one fit of an
-    image, are its other fits found first?". Needs stores with >= 2 fits per object in the
-    bank; queries without any relevant item are left out of the relation and counted.
-``class``
-    same label: "is the nearest network of the same class?".
+* ``recall@k``: fraction of queries with a relevant item in the top ``k`` (the Recall@K of deep
+  metric learning, Song et al., CVPR 2016);
+* ``precision@k`` = mean_q ``sum_{i<=k} r_q(i) / k``;
+* ``mAP`` = mean_q ``(1 / R_q) sum_i r_q(i) precision@i`` over the whole ranking.
 
-Per relation, over the queries that have a relevant item (``r_q(i)``: 1 if the item at rank
-``i`` is relevant, ``R_q`` relevant items in the bank):
-
-* ``recall@k`` = fraction of queries with a relevant item in the top ``k`` (the hit rate, the
-  Recall@K of deep metric learning, e.g. Song et al., CVPR 2016, Stanford Online Products);
-* ``precision@k`` = mean over queries of ``sum_{i<=k} r_q(i) / k``;
-* ``mAP`` = mean over queries of ``AP_q = (1 / R_q) sum_i r_q(i) * precision@i`` over the whole
-  ranking.
-
-Similarity is the dot product of post-processed embeddings (:func:`postprocess`):
-``none`` (raw dot product), ``l2`` (cosine), ``center`` (subtract the bank mean, then L2:
-removes the common direction that makes every cosine ~0.99), ``whiten`` (centre, then PCA
-whitening fitted on the bank with eigenvalue floor ``eps * max``, then L2). Statistics are
-fitted on the bank only and applied to queries, as a deployed index would.
-
-Everything is batched: similarities ``[chunk, n_bank]`` per chunk of queries, one sort per
-chunk (torch), no per-query Python loop.
+Similarity: dot product after :func:`postprocess`, fitted on the bank and applied to queries:
+``none``, ``l2`` (cosine), ``center`` (subtract the bank mean, then L2), ``whiten`` (centre, PCA
+whitening with eigenvalue floor ``eps * max``, then L2). Batched: ``[chunk, n_bank]``
+similarities and one sort per chunk of queries.
 """
 
 from __future__ import annotations

@@ -1,22 +1,19 @@
 """``ssl-ws serve``: retrieval over HTTP (FastAPI + uvicorn), a JSON API and a web page.
 
-The app answers through one :class:`~ssl_ws.retrieve.searcher.Searcher`, loaded once at
-start-up (index read-only, store checked against the digest the index recorded), so its
-answers are those of ``ssl-ws query`` for the same inputs. Endpoints (OpenAPI at ``/docs``):
+One :class:`~ssl_ws.retrieve.searcher.Searcher`, loaded at start-up (index read-only, store
+checked against the index's digest), answers as ``ssl-ws query`` does. Endpoints (OpenAPI at ``/docs``):
 
-* ``GET /health`` -- ``{"status": "ok"}``;
-* ``GET /info`` -- size, encoder identity, store, INR architecture, classes, image size;
+* ``GET /health`` -- ``{"status": "ok"}``; ``GET /info`` -- :meth:`~ssl_ws.retrieve.searcher.Searcher.info`;
 * ``POST /query`` -- ``{"ids": [...], "params": [[...]], "images": ["<base64 PNG/JPEG>"], "k": 10,
   "filter_class": null, "exclude_views": false, "views": 1, "resize": false}``; any of ``ids``,
   ``params``, ``images`` (answers in that order) -> ``{"results": [{"query", "neighbours"}, ...]}``;
-* ``GET /inr/{id}.png`` -- a stored INR rendered from its weights (thumbnails);
-* ``GET /`` -- the web page (plain HTML and JavaScript, :file:`static/index.html`).
+* ``GET /inr/{id}.png`` -- a stored INR rendered from its weights; ``GET /`` -- the web page
+  (``static/index.html``).
 
-Every refused request is an HTTP 4xx with one JSON line ``{"error": "..."}``: a malformed body
-(422), a bad value -- unknown id, wrong parameter shape, NaN, undecodable or oversized image,
-``k < 1`` -- (400), a body over ``max_body`` bytes (413); an unexpected failure is a 500 with
-``{"error": "internal error (<type>)"}`` and the traceback in the server's log, never in the
-response. Nothing a client sends is unpickled.
+A refused request is an HTTP 4xx with ``{"error": "..."}``: malformed body 422; bad value
+(unknown id, wrong shape, NaN, undecodable or oversized image, ``k < 1``) 400; body over
+``max_body`` bytes 413. Unexpected failures: 500 ``{"error": "internal error (<type>)"}``, the
+traceback only in the server's log. Nothing a client sends is unpickled.
 """
 
 
