@@ -132,7 +132,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0 if not argv else 2
     from .allocator import retain_freed_memory
 
-    retain_freed_memory()  # large tensors reused, not mmap'ed afresh each step (up to 2x faster on a CPU)
+    retain_freed_memory()  # large tensors reused, not mmap'ed afresh each step (RESULTS.md, "Fitting on every core")
     if not sys.stderr.isatty():  # a log file (CI, Slurm, nohup): progress bars redraw at most every 30 s
         os.environ.setdefault("TQDM_MININTERVAL", "30")
     try:

@@ -31,7 +31,7 @@ __all__ = ["FitJob", "ChunkedFit", "default_workers", "fit_chunked", "plan_chunk
 
 RESULT_KEYS = ("params", "psnr", "steps", "retries", "failed")
 _CHUNK_RE = re.compile(r"^chunk_(\d+)_(\d+)\.npz$")
-_OLD_CHUNK_RE = re.compile(r"^chunk_(\d+)\.npz$")  # chunk number k of size `chunk` (ssl_ws before --workers)
+_OLD_CHUNK_RE = re.compile(r"^chunk_(\d+)\.npz$")  # the older layout: chunk number k of size `chunk`
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 

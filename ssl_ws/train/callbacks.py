@@ -1,27 +1,19 @@
-"""Evaluation during training, as Lightning callbacks.
+"""Evaluation and run control during training, as Lightning callbacks.
 
-Both run at the end of a training epoch when one is due (``eval.every_n_steps``
-optimizer steps since the last evaluation, else every ``eval.every_n_epochs``
-epochs, and always at the end of the run), on the rows of the data module
-(:class:`~ssl_ws.train.datamodule.INRDataModule.eval_rows`), in eval mode and
-without augmentation. They log their metrics (``pl_module.log``, so that the
-``best`` checkpoint can monitor them) and append one record per evaluation to
-``pl_module.history``, which every checkpoint carries and ``results.json`` reports.
+The evaluations run at the end of a training epoch when one is due (``eval.every_n_steps``
+optimizer steps since the last, else every ``eval.every_n_epochs`` epochs, and at the end),
+on :meth:`~ssl_ws.train.datamodule.INRDataModule.eval_rows`, in eval mode, unaugmented; they
+``pl_module.log`` their metrics (for the ``best`` checkpoint) and append a record to
+``pl_module.history`` (carried by every checkpoint, reported in ``results.json``).
 
-* :class:`SupervisedEvaluation` -- accuracy of the classifier on the validation and
-  test rows, and the *clean* train accuracy (unaugmented, eval mode, on at most
-  :data:`~ssl_ws.train.runs.TRAIN_ACC_ROWS` training rows); keeps the record of best
-  validation accuracy in ``pl_module.best`` (model selection).
-* :class:`OnlineEvaluation` -- weighted kNN and a linear probe of the encoder's
-  embeddings, validation rows against a bank of training rows: the package's one kNN
-  classifier and one probe (:mod:`ssl_ws.train.online_eval`, :mod:`ssl_ws.eval`).
-* :class:`DivergenceGuard` -- stops a run whose loss stopped being finite (:class:`TrainingDiverged`),
-  before a checkpoint of the diverged weights is written; embeddings that are not finite stop an
-  evaluation the same way (:meth:`~ssl_ws.train.base.WeightSpaceModule.embed_rows`).
-* :class:`LineProgress` -- progress as a periodic one-line status where the output is no terminal
-  (CI, Slurm, ``nohup``): Lightning's bar would redraw itself into the log hundreds of times.
-* :class:`FirstStepDump` -- a test probe: saves what the loss of the first optimizer step
-  saw on every process (used by the distributed tests through :data:`DUMP_ENV`).
+* :class:`SupervisedEvaluation` -- validation and test accuracy, clean train accuracy on at
+  most :data:`~ssl_ws.train.runs.TRAIN_ACC_ROWS` rows; best-validation record in ``pl_module.best``.
+* :class:`OnlineEvaluation` -- weighted kNN and linear probe of the embeddings, validation rows
+  against training rows (:mod:`ssl_ws.train.online_eval`, :mod:`ssl_ws.eval`).
+* :class:`DivergenceGuard` -- stops a run whose loss is not finite (:class:`TrainingDiverged`)
+  before a checkpoint is written.
+* :class:`LineProgress` -- a periodic one-line status where the output is no terminal.
+* :class:`FirstStepDump` -- test probe: what the first step's loss saw on every process (:data:`DUMP_ENV`).
 """
 
 from __future__ import annotations

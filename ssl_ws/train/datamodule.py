@@ -1,10 +1,9 @@
 """The data side of a training run, as a Lightning ``LightningDataModule``.
 
-:class:`INRDataModule` owns what the LightningModules used to hold themselves: the
-store, the rows the run trains on, the sampler and the resumable training loader
-(:mod:`ssl_ws.data.dataset`), and the rows the evaluation callbacks score
-(:mod:`ssl_ws.train.callbacks`). The LightningModule keeps the model and the
-step: it reaches the data through ``self.trainer.datamodule``.
+:class:`INRDataModule` owns the store, the rows the run trains on, the sampler and the
+resumable training loader (:mod:`ssl_ws.data.dataset`), and the rows the evaluation callbacks
+score (:mod:`ssl_ws.train.callbacks`). The LightningModule keeps the model and the step: it
+reaches the data through ``self.trainer.datamodule``.
 
 The training sampler is built in one place, :meth:`INRDataModule.sampler`: for the
 loader of this rank, for the number of steps per epoch (the learning-rate schedule

@@ -1,23 +1,19 @@
 r"""Non-contrastive objectives that decorrelate the projections: VICReg and Barlow Twins.
 
-Both put a three-layer projection head ``g`` (lightly's ``BarlowTwinsProjectionHead``,
-``encoder.out_dim -> ssl.proj_hidden -> ssl.proj_hidden -> ssl.proj_out``, BatchNorm)
-on the encoder, take ``z_a = g(h_a), z_b = g(h_b)`` of the two views of every object
-(:mod:`ssl_ws.train.two_views`) and need no negatives.
+Both use lightly's ``BarlowTwinsProjectionHead`` ``g`` (``encoder.out_dim -> ssl.proj_hidden ->
+ssl.proj_hidden -> ssl.proj_out``, BatchNorm), ``z_a = g(h_a), z_b = g(h_b)`` of the two views
+(:mod:`ssl_ws.train.two_views`), no negatives.
 
-* **VICReg** (Bardes, Ponce, LeCun, ICLR 2022), lightly's ``VICRegLoss``::
+* **VICReg** (Bardes, Ponce, LeCun, ICLR 2022), lightly's ``VICRegLoss``, options
+  ``ssl.options.{lambda_param, mu_param, nu_param}`` (defaults 25, 25, 1)::
 
       l = lambda * mean ||z_a - z_b||^2                      (invariance)
         + mu * [v(z_a) + v(z_b)]                             (variance: v = mean_d relu(1 - sqrt(Var_d + eps)))
         + nu * [c(z_a) + c(z_b)]                             (covariance: off-diagonal Cov^2 / D)
 
-  options ``ssl.options.{lambda_param, mu_param, nu_param}`` (defaults 25, 25, 1).
-* **Barlow Twins** (Zbontar et al., ICML 2021), lightly's ``BarlowTwinsLoss``: with ``C``
-  the cross-correlation matrix of the batch-standardized ``z_a, z_b``::
-
-      l = sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2
-
-  option ``ssl.options.lambda_param`` (default 0.005).
+* **Barlow Twins** (Zbontar et al., ICML 2021), lightly's ``BarlowTwinsLoss``, ``C`` the
+  cross-correlation of the batch-standardized ``z_a, z_b``, option ``ssl.options.lambda_param``
+  (default 0.005): ``l = sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2``.
 """
 
 from __future__ import annotations

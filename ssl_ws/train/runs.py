@@ -216,7 +216,7 @@ def warn_about_augmentation(cfg, normalizer, spec) -> Optional[str]:
 def _skip_cuda_probe() -> None:
     """On a machine without a CUDA device, make torch's availability check cheap: every optimizer step asks
     ``torch.accelerator.is_available()``, which on a CUDA build without a GPU loads NVML through ctypes each
-    time (about 0.6 ms a step; the answer is only cached once CUDA initializes, which it never does here).
+    time (cost: benchmarks/RESULTS.md, "Host time per training step"; cached only once CUDA initializes).
     An empty ``CUDA_VISIBLE_DEVICES`` answers it at once; a value the user set is left alone."""
     import torch
 

@@ -1,25 +1,16 @@
 """Supervised classification of INRs from their weights (and fine-tuning).
 
-``logits = W h + b`` with ``h = encoder(normalize(augment(ws)))``, trained with
-the soft cross-entropy ``-sum_c y_c log softmax(logits)_c``. With MixUp (``augment.mixup``)
-(Zhang et al., ICLR 2018; in weight space with plain, randomly permuted or
-weight-matching-aligned partners, Shamsian et al., ICML 2024) the INR is
-``lam x_i + (1 - lam) pi(x_j)`` and the target ``lam y_i + (1 - lam) y_j``.
-Training may use several views (independent fits) of every object as separate
-samples (``data.max_views``).
+``logits = W h + b``, ``h = encoder(normalize(augment(ws)))``, trained with the soft
+cross-entropy ``-sum_c y_c log softmax(logits)_c``. With MixUp (``augment.mixup``; Zhang et al.,
+ICLR 2018; in weight space :mod:`ssl_ws.augment.mixup`) the INR is ``lam x_i + (1 - lam) pi(x_j)``
+and the target ``lam y_i + (1 - lam) y_j``. Views of an object are separate samples
+(``data.max_views``). Reported test accuracy: at the evaluation of best validation accuracy
+(:class:`~ssl_ws.train.callbacks.SupervisedEvaluation`, ``data.eval_max_views`` views per object).
 
-Model selection (:class:`~ssl_ws.train.callbacks.SupervisedEvaluation`): at every
-evaluation, accuracy on the validation and test splits (``data.eval_max_views`` views per
-object); the reported test accuracy is the one at the evaluation of best validation accuracy.
-
-Fine-tuning: pass a pretrained :class:`~ssl_ws.models.export.EmbeddingModel`
-(``pretrained=``) -- its encoder weights and its normalizer are used, not refitted
--- and ``encoder_lr_factor`` to give the encoder a smaller learning rate than the
-new linear head (0 freezes it: a linear probe trained by SGD). The head of a
-fine-tuned encoder sees its features standardized by a BatchNorm without affine
-parameters (as in MAE's linear probing, He et al., CVPR 2022): contrastive
-embeddings often share a large common component (pairwise cosine ~0.99), which a
-linear layer trained for a few hundred steps cannot undo on its own.
+Fine-tuning: ``pretrained=`` an :class:`~ssl_ws.models.export.EmbeddingModel` (its encoder and
+normalizer, not refitted); the encoder learns at ``encoder_lr_factor`` x the head's rate (0
+freezes it); the new head sees the features through a BatchNorm without affine parameters
+(as MAE's linear probing, He et al., CVPR 2022).
 """
 
 from __future__ import annotations

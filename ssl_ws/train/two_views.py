@@ -1,24 +1,15 @@
 """What every two-view self-supervised objective shares: the pair of views and the step.
 
-A two-view objective (SimCLR, VICReg, Barlow Twins, BYOL, MoCo) learns from pairs
-``(x_a, x_b)`` of one object and differs from the others only in the loss it puts on
-them. This module makes the pair; a subclass supplies ``pair_loss(v_a, v_b)``.
+A subclass supplies ``pair_loss(v_a, v_b)`` on the views ``(x_a, x_b)`` of one object. Positives
+(``ssl.positives``): ``same_fit`` -- two augmentations of the same fitted INR; ``two_views`` --
+one augmentation each of two different fits of the object (multi-view data, Shamsian et al.,
+ICML 2024, or :mod:`ssl_ws.inr.refit`), each view a MixUp of the two fits with
+``augment.mixup_partner=view``. Each view goes through its :class:`~ssl_ws.augment.Pipeline`
+(``augment.preset``, ``augment.preset2``), label-free.
 
-Positives (``ssl.positives``):
-
-* ``same_fit``: two independent augmentations of the same fitted INR;
-* ``two_views``: one augmentation each of two *different* fits of the same object (the
-  multi-view data set of Shamsian et al., ICML 2024, or re-fitted views,
-  :mod:`ssl_ws.inr.refit`); with ``augment.mixup_partner=view`` each view is a MixUp of the
-  two fits (``augment.mixup=aligned``: the partner permuted onto the anchor by weight matching).
-
-Each view goes through its augmentation :class:`~ssl_ws.augment.Pipeline` (``augment.preset``,
-``augment.preset2``), MixUp included, label-free.
-
-Options. An objective's hyperparameters live in the open ``ssl.options`` section of the
-config; a subclass declares them with their defaults in ``OPTIONS`` and reads them with
-:meth:`TwoViewModule.option`. Unknown keys are refused (:func:`check_options`) before a
-run directory exists.
+Hyperparameters live in ``ssl.options``: a subclass declares them with defaults in ``OPTIONS``
+and reads them with :meth:`TwoViewModule.option`; unknown keys are refused
+(:func:`check_options`) before a run directory exists.
 """
 
 from __future__ import annotations
