@@ -5,8 +5,8 @@ Every source yields an :class:`ImageSet`: ``images`` float32 ``[N, C, H, W]`` in
 
 * ``digits``: scikit-learn's ``load_digits`` (1,797 8x8 images, values 0..16 / 16);
 * ``fashion-mnist`` / ``mnist``: gzipped or plain IDX files (``train-images-idx3-ubyte.gz``,
-  ``train-labels-idx1-ubyte.gz``, ``t10k-...``), train images first; Fashion-MNIST defaults to
-  ``/usr/share/datasets/fashion-mnist`` (Debian's ``dataset-fashion-mnist``), else ``data_dir``;
+  ``train-labels-idx1-ubyte.gz``, ``t10k-...``), train images first, in ``data_dir`` (Fashion-MNIST's
+  default: ``/usr/share/datasets/fashion-mnist``, Debian's ``dataset-fashion-mnist``);
 * ``.npz`` (``images`` / ``x``, ``labels`` / ``y``) or ``.npy`` (labels from ``<name>_labels.npy``,
   else 0): ``[N, H, W]``, ``[N, H, W, C]`` (C in 1, 3) or ``[N, C, H, W]``; uint8 scaled by
   1/255, floats must lie in [0, 1];
