@@ -7,8 +7,8 @@ runs them in order, times them and builds the results table from what they retur
 1. :func:`fit_stage` (``fit``) -- one SIREN per digit from its own random init, as every
    published INR data set is made (a complete store is reused);
 2. :func:`pretrain_stage` (``pretrain``, ``export``) -- SimCLR on a DWSNet encoder; the positives
-   are re-fitted views of each training digit (``ssl.refit_views``, :mod:`ssl_ws.inr.refit`); as a
-   second row, the same recipe on a store with a real second fit of every digit;
+   are re-fitted views of each training digit (``ssl.refit_views``, :mod:`ssl_ws.inr.refit`); with
+   ``second_fit.enabled``, a second row: the same recipe on a store with a real second fit of every digit;
 3. :func:`evaluate_stage` (``linear-probe``, ``knn``) -- the pretrained encoders and the same
    architecture with random weights (the baseline every SSL number must beat);
 4. :func:`supervised_stage` (``train``) -- the same architecture trained supervised from scratch;
