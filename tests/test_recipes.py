@@ -1,16 +1,18 @@
-"""The recipes of ARCHITECTURE.md, run: a new encoder and a new SSL objective, each defined
-here in a few lines, registered, and trained by the same commands as the built-in ones.
-(The third recipe, a new augmentation: tests/test_recipe_augmentation.py.)"""
+"""The recipes of ARCHITECTURE.md, run: a new encoder, a new SSL objective and a new evaluation, each
+defined here in a few lines and used by the same code as the built-in ones.
+(The augmentation recipe: tests/test_recipe_augmentation.py.)"""
 
 import pytest
 import torch
 from torch import nn
 
 from _train_helpers import cfg, tiny_store
-from ssl_ws import SslWsError
+from ssl_ws import SslWsError, load_store
+from ssl_ws.eval.embed import embed_rows, split_rows
 from ssl_ws.models import ENCODERS, WeightSpaceEncoder, register_encoder
 from ssl_ws.models.export import load_encoder
 from ssl_ws.train.objectives import OBJECTIVES, register_objective
+from ssl_ws.train.callbacks import EvaluationCallback
 from ssl_ws.train.runs import run_pretrain, run_train
 from ssl_ws.train.two_views import TwoViewModule
 
@@ -50,6 +52,26 @@ class AlignUniform(TwoViewModule):
         return {"loss": align + uniform}
 
 
+# ---------------------------------------------------------------- recipe 3: an evaluation
+def uniformity(z):
+    """Wang & Isola's uniformity of embeddings, ``log E exp(-2 ||u - v||^2)`` over pairs of normalized rows."""
+    z = torch.nn.functional.normalize(torch.as_tensor(z, dtype=torch.float32), dim=1)
+    return float(torch.pdist(z).pow(2).mul(-2).exp().mean().log())
+
+
+class Uniformity(EvaluationCallback):
+    """The uniformity of the validation embeddings at every evaluation of a run."""
+
+    def __init__(self):
+        super().__init__(every_n_epochs=1)
+        self.values = []
+
+    def evaluate(self, trainer, pl_module):
+        u = uniformity(pl_module.embed_rows(trainer.datamodule.eval_rows["val"]))
+        pl_module.log("val/uniformity", u)
+        self.values.append(u)
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     return tiny_store(tmp_path_factory.mktemp("recipes") / "store")
@@ -87,3 +109,13 @@ def test_a_new_objective_pretrains_with_the_same_data_evaluation_and_checkpoints
     with pytest.raises(SslWsError, match=r"unknown option 'ssl.options.tau' .*'toy-align' takes \['t'\]"):
         run_pretrain(cfg("pretrain", store, tmp_path / "bad", "ssl.objective=toy-align", "ssl.options.tau=1"))
     assert not (tmp_path / "bad").exists()  # refused before a run directory was made
+
+
+def test_a_new_evaluation_runs_during_training_and_on_an_exported_encoder(store, tmp_path):
+    ev = Uniformity()
+    res = run_pretrain(cfg("pretrain", store, tmp_path, "trainer.max_epochs=2"), callbacks=[ev])
+    assert len(ev.values) == len(res["history"]) == 2 and all(-4.0 <= v <= 0.0 for v in ev.values)
+    # after training: the same function of the embeddings an exported encoder gives
+    st = load_store(store)
+    out = embed_rows(load_encoder(res["last_checkpoint"]), st, split_rows(st, "val", res["config"]["data"]["eval_max_views"]))
+    assert uniformity(out.emb) == pytest.approx(ev.values[-1], abs=1e-4)  # the last evaluation's encoder
