@@ -90,9 +90,9 @@ def match_one(wa, ba, wb, bb, max_iter=100):
     return wb, bb
 
 
-def mixup_one(wa, ba, wb, bb, g):
+def mixup_one(wa, ba, wb, bb, g, max_iter):
     wa64, ba64 = [w.double() for w in wa], [b.double() for b in ba]
-    wb_al, bb_al = match_one(wa64, ba64, [w.double() for w in wb], [b.double() for b in bb])
+    wb_al, bb_al = match_one(wa64, ba64, [w.double() for w in wb], [b.double() for b in bb], max_iter)
     lam = torch.rand(1, generator=g).item()
     return [lam * x + (1 - lam) * y.float() for x, y in zip(wa, wb_al)], [lam * x + (1 - lam) * y.float() for x, y in zip(ba, bb_al)]
 
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
     def loop_mix():
         for i in range(args.n):
             j = int(partner_idx[i])
-            mixup_one(*per_inr[i], *per_inr[j], g)
+            mixup_one(*per_inr[i], *per_inr[j], g, mix.max_iter)  # the same sweeps as the library
 
     loop_m = timed(loop_mix, max(1, args.repeats // 2))
 
