@@ -38,10 +38,11 @@ def coordinate_descent(anchor, partner, solve, tol=1e-12, max_sweeps=100):
 
     spec, batch = anchor.spec, len(anchor)
     n_hidden, last = len(spec.hidden_sizes), spec.n_layers - 1
-    perms = [torch.arange(h).expand(batch, h).clone() for h in spec.hidden_sizes]
+    dev = anchor.device
+    perms = [torch.arange(h, device=dev).expand(batch, h).clone() for h in spec.hidden_sizes]
     wa, ba = [w.double() for w in anchor.weights], [b.double() for b in anchor.biases]
     wb, bb = [w.double() for w in partner.weights], [b.double() for b in partner.biases]
-    dirty = [torch.ones(batch, dtype=torch.bool) for _ in range(n_hidden)]
+    dirty = [torch.ones(batch, dtype=torch.bool, device=dev) for _ in range(n_hidden)]
     for _ in range(max_sweeps):
         if not any(d.any() for d in dirty):
             break
@@ -70,34 +71,36 @@ def coordinate_descent(anchor, partner, solve, tol=1e-12, max_sweeps=100):
 def scipy_solve(cost):
     from scipy.optimize import linear_sum_assignment
 
-    c = cost.numpy()
-    return torch.stack([torch.from_numpy(linear_sum_assignment(m, maximize=True)[1]) for m in c])
+    c = cost.cpu().numpy()
+    return torch.stack([torch.from_numpy(linear_sum_assignment(m, maximize=True)[1]) for m in c]).to(cost.device)
 
 
 def auction_solve(cost, eps_final=1e-6, factor=8.0):
     b, n, _ = cost.shape
     lo, hi = cost.amin((1, 2), keepdim=True), cost.amax((1, 2), keepdim=True)
     c = (cost - lo) / (hi - lo).clamp_min(1e-30)
-    price = torch.zeros(b, n, dtype=c.dtype)
-    rows = torch.arange(n).expand(b, n)
+    dev = c.device
+    price = torch.zeros(b, n, dtype=c.dtype, device=dev)
+    rows = torch.arange(n, device=dev).expand(b, n)
     eps = 0.25
     while True:
-        owner = torch.full((b, n), -1, dtype=torch.long)  # column -> row
-        assign = torch.full((b, n), -1, dtype=torch.long)  # row -> column
+        owner = torch.full((b, n), -1, dtype=torch.long, device=dev)  # column -> row
+        assign = torch.full((b, n), -1, dtype=torch.long, device=dev)  # row -> column
         while bool((assign < 0).any()):
             free = assign < 0
             top = (c - price.unsqueeze(1)).topk(2, dim=2)
             j = top.indices[..., 0]
             bid = price.gather(1, j) + top.values[..., 0] - top.values[..., 1] + eps
             bid = torch.where(free, bid, torch.full_like(bid, -1.0))
-            best = torch.full((b, n), -1.0, dtype=c.dtype).scatter_reduce(1, j, bid, "amax")
+            best = torch.full((b, n), -1.0, dtype=c.dtype, device=dev).scatter_reduce(1, j, bid, "amax")
             wins = free & (bid == best.gather(1, j))
-            winner = torch.full((b, n), n, dtype=torch.long).scatter_reduce(1, j, torch.where(wins, rows, n), "amin")
+            winner = torch.full((b, n), n, dtype=torch.long, device=dev).scatter_reduce(
+                1, j, torch.where(wins, rows, n), "amin")
             took = winner < n
             owner = torch.where(took, winner, owner)
             price = torch.where(took, best, price)
             held = owner >= 0
-            assign = torch.full((b, n + 1), -1, dtype=torch.long).scatter_(
+            assign = torch.full((b, n + 1), -1, dtype=torch.long, device=dev).scatter_(
                 1, torch.where(held, owner, torch.full_like(owner, n)), rows)[:, :n]
         if eps <= eps_final:
             return assign
@@ -106,7 +109,8 @@ def auction_solve(cost, eps_final=1e-6, factor=8.0):
 
 def greedy_solve(cost):
     b, n, _ = cost.shape
-    c, out, idx = cost.clone(), torch.empty(b, n, dtype=torch.long), torch.arange(b)
+    dev = cost.device
+    c, out, idx = cost.clone(), torch.empty(b, n, dtype=torch.long, device=dev), torch.arange(b, device=dev)
     for _ in range(n):
         k = c.flatten(1).argmax(1)
         r, col = k // n, k % n
@@ -120,14 +124,14 @@ def sinkhorn_solve(cost, iters, t1):
     b, n, _ = cost.shape
     c = cost - cost.mean((1, 2), keepdim=True)
     c = c / c.std((1, 2), keepdim=True).clamp_min(1e-30)
-    f, g = torch.zeros(b, n, 1, dtype=c.dtype), torch.zeros(b, 1, n, dtype=c.dtype)
+    f, g = torch.zeros(b, n, 1, dtype=c.dtype, device=c.device), torch.zeros(b, 1, n, dtype=c.dtype, device=c.device)
     for k in range(iters):
         tau = t1 ** (k / max(iters - 1, 1))
         f = -tau * torch.logsumexp((c + g) / tau, dim=2, keepdim=True)
         g = -tau * torch.logsumexp((c + f) / tau, dim=1, keepdim=True)
     plan = c + f + g
     p = plan.argmax(2)
-    ok = (p.sort(1).values == torch.arange(n)).all(1, keepdim=True)
+    ok = (p.sort(1).values == torch.arange(n, device=p.device)).all(1, keepdim=True)
     return torch.where(ok, p, greedy_solve(plan))
 
 
@@ -137,6 +141,7 @@ def main(argv=None) -> None:
     p.add_argument("--pairs", type=int, default=128)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="where the pairs and the batched solvers live (scipy: the host)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from ssl_ws.augment import functional as F
@@ -144,9 +149,14 @@ def main(argv=None) -> None:
 
     store = load_store(args.store)
     rows = store.rows("train")
+    args.pairs = min(args.pairs, len(rows))
     rng = np.random.default_rng(args.seed)
-    a = store.weights(rng.choice(rows, args.pairs, replace=False))
-    b = store.weights(rng.choice(rows, args.pairs, replace=False))
+    a = store.weights(rng.choice(rows, args.pairs, replace=False), device=args.device)
+    b = store.weights(rng.choice(rows, args.pairs, replace=False), device=args.device)
+
+    def sync():
+        if a.device.type == "cuda":
+            torch.cuda.synchronize()
 
     def dist(x, y):
         return sum(((u - v) ** 2).flatten(1).sum(1) for u, v in zip(x.weights + x.biases, y.weights + y.biases))
@@ -157,23 +167,26 @@ def main(argv=None) -> None:
                "auction (exact to 1e-6)": auction_solve,
                "greedy": greedy_solve, "sinkhorn-20": lambda c: sinkhorn_solve(c, 20, 0.02),
                "sinkhorn-50": lambda c: sinkhorn_solve(c, 50, 0.005)}
-    coordinate_descent(a[:4], b[:4], scipy_solve)  # imports scipy
     print(f"# {args.pairs} pairs of {store.spec.layer_sizes} INRs from {args.store}; {args.threads} thread(s), "
-          f"{platform.processor() or platform.machine()}, torch {torch.__version__}")
+          f"{platform.processor() or platform.machine()}, device {args.device}, torch {torch.__version__}")
     print(f"# unaligned mean squared distance {float(dist(a, b).mean()):.5f}")
     print("| solver | ms per batch | mean distance after alignment | vs scipy | pairs worse than scipy |")
     print("|---|---|---|---|---|")
     ref = None
     for name, solve in solvers.items():
         solve, sweeps = solve if isinstance(solve, tuple) else (solve, 100)
+        coordinate_descent(a[:4], b[:4], solve, max_sweeps=sweeps)  # warm-up (kernels, imports)
+        sync()
         t = time.perf_counter()
         perms = coordinate_descent(a, b, solve, max_sweeps=sweeps)
+        sync()
         ms = (time.perf_counter() - t) * 1000
         d = dist(a, F.permute(b, perms))
         ref = d if ref is None else ref
         worse = int((d > ref * (1 + 1e-9)).sum())
         print(f"| {name} | {ms:,.0f} | {float(d.mean()):.5f} | {float(d.mean() / ref.mean() - 1) * 100:+.2f}% | {worse} |")
-    print(f"\n    python benchmarks/align_solvers.py --store {args.store} --pairs {args.pairs} --threads {args.threads}")
+    print(f"\n    python benchmarks/align_solvers.py --store {args.store} --pairs {args.pairs} --threads {args.threads} "
+          f"--device {args.device}")
 
 
 if __name__ == "__main__":

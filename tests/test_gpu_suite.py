@@ -20,7 +20,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "benchmarks", "gpu", "run_suite.py")
 STAGES = ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "simclr-refit", "simclr-refit-probes",
-          "speed", "host", "fit-10v-0", "fit-10v-1", "merge-10v", "supervised-10v", "supervised-best", "baselines",
+          "speed", "host", "align", "fit-10v-0", "fit-10v-1", "merge-10v", "supervised-10v", "supervised-best", "baselines",
           "compile"]
 
 

@@ -95,7 +95,8 @@ SCALES = {
                                      "--threads", "1"],
                             knn=["--n-db", "500", "--n-queries", "50", "--ivf-nlist", "4", "--skip-hnsw"],
                             host=["--steps", "3", "--warmup", "1", "--batch", "8", "--objects", "64", "--threads", "1",
-                                  "--rows", "loop-floor", "simclr-weak"])),
+                                  "--rows", "loop-floor", "simclr-weak"],
+                            align=["--pairs", "8", "--threads", "1"])),
     "full": dict(source="fashion-mnist", limit=70000, split="55000,5000,10000", views=10, fit_steps=None,
                  fit_shards=5, chunk=8192, sup_steps=2000, pre_steps=2000, ft_steps=1000, sup_batch=128,
                  pre_batch=256, workers=4, eval_batch=4096, probe_args=[], few_labels="10", baseline_args=[],
@@ -103,7 +104,7 @@ SCALES = {
                             augment=["--n", "2048", "--repeats", "5"],
                             encoder=["--only", "dwsnet", "--batch", "1024", "--steps", "10", "--rounds", "2", "--compile"],
                             knn=["--skip-hnsw"],
-                            host=["--steps", "200", "--batch", "128"])),
+                            host=["--steps", "200", "--batch", "128"], align=["--pairs", "128"])),
 }
 
 
@@ -112,7 +113,7 @@ SCALES = {
 ESTIMATE_S = {"fit-1v": 170, "supervised": 480, "supervised-probes": 297, "simclr": 195, "simclr-probes": 196,
               "speed": 240, "fit-10v-0": 256, "fit-10v-1": 256, "fit-10v-2": 256, "fit-10v-3": 256, "fit-10v-4": 256,
               "merge-10v": 20, "supervised-10v": 115, "supervised-best": 130, "compile": 70,
-              "baselines": 150, "simclr-refit": 380, "simclr-refit-probes": 385, "host": 150}  # supervised-best, compile: as measured on the H200 (2026-11-26);
+              "baselines": 150, "simclr-refit": 380, "simclr-refit-probes": 385, "host": 150, "align": 60}  # supervised-best, compile: as measured on the H200 (2026-11-26);
 # supervised: two aligned-MixUp rows since BEST_SUP holds it (206 s each on the H200, 67 s without it)
 # "short": what one 15-minute device budget holds (one machine start, two 10-minute commands): the
 # full-scale 1-view store, the baselines on the same INRs, eager vs torch.compile, and the paper's
@@ -120,7 +121,7 @@ ESTIMATE_S = {"fit-1v": 170, "supervised": 480, "supervised-probes": 297, "simcl
 SUP_STAGES = {"supervised", "supervised-probes", "supervised-best", "supervised-10v"}  # train sup_steps
 LEASES = {"1": ["fit-1v", "supervised", "supervised-probes", "simclr", "simclr-probes", "speed"],
           "short": ["fit-1v", "baselines", "compile", "supervised-best"],
-          "one-fit": ["fit-1v", "simclr-refit", "host"],
+          "one-fit": ["fit-1v", "simclr-refit", "host", "align"],
           "2": ["fit-10v-0", "fit-10v-1", "fit-10v-2", "fit-10v-3", "fit-10v-4", "merge-10v", "supervised-10v"]}
 
 
@@ -301,6 +302,11 @@ class Suite:
         """benchmarks/host_overhead.py on the device: ms per training step with a near-zero-cost encoder."""
         return [self.bench_step("host", "host_overhead.py", self.s["speed"]["host"])]
 
+    def align(self) -> List[Step]:
+        """benchmarks/align_solvers.py on the 1-view store: aligned MixUp's weight matching with scipy against
+        batched solvers on the device."""
+        return [self.bench_step("align", "align_solvers.py", ["--store", self.store1] + self.s["speed"]["align"])]
+
     def stages(self) -> Dict[str, Callable[[], List[Step]]]:
         """Stage name -> its steps (built when the stage runs: SimCLR's store depends on the fits).
 
@@ -316,6 +322,7 @@ class Suite:
         st["simclr-refit-probes"] = lambda: self.simclr("-probes", PROBES, refit=True)
         st["speed"] = self.speed
         st["host"] = self.host
+        st["align"] = self.align
         st["supervised-best"] = self.supervised_best
         st["baselines"] = self.baselines
         st["compile"] = self.compile_speed
