@@ -3,12 +3,14 @@ augmentation preset comes from the pretrained encoder's own config unless the us
 
 import json
 
+import pytest
 import torch
 
 from ssl_ws import WeightNormalizer
 from ssl_ws.cli import main
 from ssl_ws.models import build_encoder
 from ssl_ws.models.export import EmbeddingModel, save_encoder
+from ssl_ws.train.finetune import finetune_config
 
 from test_eval_commands import SPEC, toy_store
 
@@ -43,3 +45,14 @@ def test_finetune_without_recorded_preset_uses_the_train_default(tmp_path):
     store = toy_store(tmp_path / "store")
     cfg = _finetune(tmp_path, _encoder(tmp_path / "enc.pt", config=None), store)
     assert cfg["augment"]["preset"] == "paper"
+
+
+@pytest.mark.parametrize("augment, expect", [
+    ({"preset": "weak", "mixup": "aligned", "mixup_partner": "self", "mixup_alpha": 0.5}, ("weak", "aligned", "self", 0.5)),
+    # the object's other fit is a pretraining partner: fine-tuning has one fit a row
+    ({"preset": "weak", "mixup": "aligned", "mixup_partner": "view", "mixup_alpha": None}, ("weak", "none", "batch", None)),
+    ({"preset": "paper+selfmix"}, ("paper", "aligned", "self", None)),  # a pretraining config of before augment.mixup
+])
+def test_fine_tuning_inherits_the_pretraining_augmentation(augment, expect):
+    c = finetune_config("encoder.pt", "store", pretrain_config={"augment": augment})
+    assert (c.augment.preset, c.augment.mixup, c.augment.mixup_partner, c.augment.mixup_alpha) == expect
