@@ -128,3 +128,20 @@ def test_num_classes_without_class_names_is_the_largest_label_plus_one(tmp_path,
     kw["labels"] = kw["labels"] * 3  # labels 0 and 3: four classes, one of them empty
     write_store(tmp_path / "s", **kw)
     assert load_store(tmp_path / "s").num_classes == 4
+
+
+def test_a_batch_is_a_pure_function_of_seed_epoch_and_index():
+    """The sampler draws each epoch's order once; any batch asked in any order is the one a fresh sampler gives."""
+    from ssl_ws.data.dataset import BatchIndexSampler
+
+    rows, objects = np.arange(40, dtype=np.int64), np.repeat(np.arange(20), 2)
+
+    def fresh(unit):
+        return BatchIndexSampler(rows, 4, unit=unit, object_ids=objects, seed=3)
+
+    for unit in ("rows", "pairs"):
+        s = fresh(unit)
+        for epoch, index in [(0, 1), (2, 3), (0, 1), (1, 0), (2, 3), (0, 4)]:
+            got, want = s.batch(epoch, index), fresh(unit).batch(epoch, index)
+            assert all(np.array_equal(got[k], want[k]) for k in want if k.startswith("rows"))
+        assert not np.array_equal(s.batch(0, 0)["rows"], s.batch(1, 0)["rows"])  # epochs are reshuffled

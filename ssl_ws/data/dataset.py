@@ -72,6 +72,7 @@ class BatchIndexSampler(Sampler):
         self.shuffle = shuffle
         self.epoch = 0
         self._skip = (0, 0)  # (epoch, batches): the iterators of that epoch start after them
+        self._order = (None, None)  # (epoch, its permutation of the units): drawn once an epoch
         if unit == "pairs":
             if object_ids is None:
                 raise ValueError("unit='pairs' needs object_ids")
@@ -108,8 +109,7 @@ class BatchIndexSampler(Sampler):
     def batch(self, epoch: int, index: int) -> Dict:
         """Batch ``index`` of ``epoch`` for this rank (a pure function)."""
         g = self.batch_size * self.world_size
-        perm = _rng(self.seed, epoch).permutation(self.n_units) if self.shuffle else np.arange(self.n_units)
-        units = perm[index * g + self.rank * self.batch_size : index * g + (self.rank + 1) * self.batch_size]
+        units = self.order(epoch)[index * g + self.rank * self.batch_size : index * g + (self.rank + 1) * self.batch_size]
         out = {"epoch": epoch, "index": index}
         if self.unit == "rows":
             out["rows"] = self.rows[units]
@@ -122,6 +122,13 @@ class BatchIndexSampler(Sampler):
             out["rows"] = self.rows_sorted[self.starts[units] + a]
             out["rows2"] = self.rows_sorted[self.starts[units] + b]
         return out
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The units of ``epoch`` in their order (a permutation drawn from ``(seed, epoch)``)."""
+        if self._order[0] != epoch:
+            perm = _rng(self.seed, epoch).permutation(self.n_units) if self.shuffle else np.arange(self.n_units)
+            self._order = (epoch, perm)
+        return self._order[1]
 
     def __iter__(self) -> Iterator[Dict]:
         epoch = self.epoch
