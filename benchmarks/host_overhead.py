@@ -38,6 +38,7 @@ ROWS = {
     "simclr-weak": ("pretrain", ["augment.preset=weak", "ssl.positives=same_fit"]),
     "simclr-two-views": ("pretrain", ["augment.preset=weak", "ssl.positives=two_views"]),
     "simclr-paper": ("pretrain", ["augment.preset=paper", "ssl.positives=same_fit"]),
+    "lightning-bare": (None, []),  # Lightning alone: the floor under every row above
 }
 
 
@@ -88,6 +89,55 @@ def register_probe_encoder():
             return self.lin(ws.biases[-1])
 
     register_encoder(HostProbe)
+
+
+def time_bare(store: str, steps: int, warmup: int, batch: int, accelerator: str = "cpu") -> dict:
+    """A bare LightningModule (one linear map of the output bias, AdamW, a loader of whole batches from the
+    same store held in memory, no logger, no checkpoints, no progress bar): Lightning's own step."""
+    import pytorch_lightning as pl
+    import torch
+    from torch import nn
+
+    from ssl_ws.data import load_store
+    from ssl_ws.train.runs import _skip_cuda_probe
+
+    _skip_cuda_probe()  # as the package's runs do: no NVML probe per step on a machine without CUDA
+    st = load_store(store)
+    params = torch.from_numpy(np.asarray(st.params, dtype=np.float32))
+    labels = torch.from_numpy(np.asarray(st.labels, dtype=np.int64))
+
+    class Batches(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(labels) // batch
+
+        def __getitem__(self, i):
+            r = torch.randint(0, len(labels), (batch,))
+            return params[r], labels[r]
+
+    class Bare(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(1, int(st.num_classes))
+
+        def training_step(self, b, i):
+            return nn.functional.cross_entropy(self.lin(b[0][:, -1:]), b[1])
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), 1e-3)
+
+    stamps = []
+
+    class Stamp(pl.Callback):
+        def on_train_batch_start(self, trainer, module, b, i):
+            stamps.append(time.perf_counter())
+
+    t = time.perf_counter()
+    pl.Trainer(max_steps=steps + warmup, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, accelerator=accelerator, devices=1, callbacks=[Stamp()]).fit(
+        Bare(), torch.utils.data.DataLoader(Batches(), batch_size=None, shuffle=True))
+    gaps = np.diff(stamps[warmup:]) * 1000
+    return {"row": "lightning-bare", "ms_per_step": float(np.median(gaps)), "p90_ms": float(np.percentile(gaps, 90)),
+            "steps": len(gaps), "run_seconds": round(time.perf_counter() - t, 1)}
 
 
 def time_row(name: str, store: str, out: str, steps: int, warmup: int, batch: int, accelerator: str = "cpu") -> dict:
@@ -145,7 +195,10 @@ def main(argv=None) -> None:
     store = synthetic_store(os.path.join(args.work, f"store-{args.objects}"), n_obj=args.objects)
     rows = []
     for name in args.rows:
-        r = time_row(name, store, os.path.join(args.work, "runs"), args.steps, args.warmup, args.batch, accelerator)
+        if name == "lightning-bare":
+            r = time_bare(store, args.steps, args.warmup, args.batch, accelerator)
+        else:
+            r = time_row(name, store, os.path.join(args.work, "runs"), args.steps, args.warmup, args.batch, accelerator)
         rows.append(r)
         print(f"{name:>20}: {r['ms_per_step']:6.2f} ms/step (p90 {r['p90_ms']:.2f}) over {r['steps']} steps",
               file=sys.stderr, flush=True)
