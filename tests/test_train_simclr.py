@@ -177,3 +177,12 @@ def test_too_small_for_batch(store, tmp_path):
         run_pretrain(cfg("pretrain", store, tmp_path, "data.batch_size=64"))
     with pytest.raises(SslWsError, match="fewer than one batch"):
         run_pretrain(cfg("pretrain", store, tmp_path, "ssl.positives=two_views", "data.batch_size=32"))
+
+
+def test_a_view_partner_on_a_one_fit_store_is_refused_before_the_run(tmp_path):
+    """ssl.positives=auto chooses same_fit on a one-fit store: a MixUp with the object's other fit has none."""
+    one_fit = tiny_store(tmp_path / "store", views=1)
+    with pytest.raises(SslWsError, match="mixup_partner=view .*auto chose same_fit"):
+        run_pretrain(cfg("pretrain", one_fit, tmp_path / "runs", "ssl.positives=auto", "augment.mixup=aligned",
+                         "augment.mixup_partner=view"))
+    assert not list((tmp_path / "runs").glob("*/*"))  # no run directory left behind

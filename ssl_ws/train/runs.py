@@ -510,6 +510,11 @@ def _pretrain_parts(run: Run, objective) -> Parts:
         raise SslWsError("ssl.positives=same_fit with augment.preset=none makes the two views of every pair "
                          "identical, so SimCLR has nothing to learn; choose an augmentation (augment.preset=weak) "
                          "or a store with two fits or more per object (positives=two_views)")
+    if cfg.ssl.positives == "same_fit" and cfg.augment.mixup != "none" and cfg.augment.mixup_partner == "view":
+        # config.py refuses an explicit same_fit; here 'auto' has just chosen it
+        raise SslWsError("augment.mixup_partner=view mixes two fits of one object, but some training objects of "
+                         "this store have one fit (ssl.positives=auto chose same_fit); use mixup_partner=batch or "
+                         "self, or ssl.refit_views=1")
     encoder = build_encoder_from_config(cfg.encoder, store.spec, store.image_size)
     normalizer = fit_normalizer(store, train_rows, canonical=encoder.canonical, enabled=bool(cfg.data.normalize))
     warn_about_augmentation(cfg, normalizer, store.spec)
