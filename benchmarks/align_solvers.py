@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """Batched assignment solvers for aligned MixUp's weight matching, measured against scipy (issue 34).
 
-Weight matching (:mod:`ssl_ws.augment.align`) solves, for every pair and hidden layer, a linear
-assignment ``max_P <P, C>`` inside a coordinate descent over the layers. The package solves each
-``[h, h]`` problem exactly with scipy's ``linear_sum_assignment`` on the host. This benchmark runs
-the same coordinate descent (every layer re-solved until no pair improves, each step accepted only
-when it raises the objective) with batched, device-resident solvers in place of scipy:
+Weight matching (:func:`ssl_ws.augment.align.weight_matching`) solves, for every pair and hidden layer,
+a linear assignment ``max_P <P, C>`` inside a coordinate descent over the layers; by default each
+``[h, h]`` problem exactly (:func:`~ssl_ws.augment.align.exact_assignment`: scipy's
+``linear_sum_assignment`` on the host). This benchmark runs that function with batched,
+device-resident solvers passed as its ``solve``:
 
 * ``auction``: Bertsekas' auction (Jacobi bidding, eps-scaling 0.25 -> ``1e-6`` of the cost range,
   x8 per phase): exact to ``n * eps``;
@@ -30,49 +30,6 @@ import time
 
 import numpy as np
 import torch
-
-
-def coordinate_descent(anchor, partner, solve, tol=1e-12, max_sweeps=100):
-    """The package's weight matching with ``solve(cost [k, h, h]) -> perm [k, h]`` as the solver."""
-    from ssl_ws.augment.primitives import gather_cols, gather_rows
-
-    spec, batch = anchor.spec, len(anchor)
-    n_hidden, last = len(spec.hidden_sizes), spec.n_layers - 1
-    dev = anchor.device
-    perms = [torch.arange(h, device=dev).expand(batch, h).clone() for h in spec.hidden_sizes]
-    wa, ba = [w.double() for w in anchor.weights], [b.double() for b in anchor.biases]
-    wb, bb = [w.double() for w in partner.weights], [b.double() for b in partner.biases]
-    dirty = [torch.ones(batch, dtype=torch.bool, device=dev) for _ in range(n_hidden)]
-    for _ in range(max_sweeps):
-        if not any(d.any() for d in dirty):
-            break
-        for i in range(n_hidden):
-            sel = dirty[i].nonzero().squeeze(1)
-            if sel.numel() == 0:
-                continue
-            w_in = wb[i][sel] if i == 0 else gather_cols(wb[i][sel], perms[i - 1][sel])
-            w_out = wb[i + 1][sel] if i + 1 == last else gather_rows(wb[i + 1][sel], perms[i + 1][sel])
-            cost = torch.bmm(wa[i][sel], w_in.transpose(1, 2))
-            cost.baddbmm_(wa[i + 1][sel].transpose(1, 2), w_out)
-            cost.add_(ba[i][sel].unsqueeze(2) * bb[i][sel].unsqueeze(1))
-            new, cur = solve(cost), perms[i][sel]
-            old_v = cost.gather(2, cur.unsqueeze(2)).sum((1, 2))
-            new_v = cost.gather(2, new.unsqueeze(2)).sum((1, 2))
-            better = new_v > old_v + tol * old_v.abs().clamp_min(1.0)
-            dirty[i][sel] = False
-            moved = sel[better]
-            perms[i][moved] = new[better]
-            for j in (i - 1, i + 1):
-                if 0 <= j < n_hidden:
-                    dirty[j][moved] = True
-    return perms
-
-
-def scipy_solve(cost):
-    from scipy.optimize import linear_sum_assignment
-
-    c = cost.cpu().numpy()
-    return torch.stack([torch.from_numpy(linear_sum_assignment(m, maximize=True)[1]) for m in c]).to(cost.device)
 
 
 def auction_solve(cost, eps_final=1e-6, factor=8.0):
@@ -145,6 +102,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from ssl_ws.augment import functional as F
+    from ssl_ws.augment.align import exact_assignment, weight_matching
     from ssl_ws.data import load_store
 
     store = load_store(args.store)
@@ -161,9 +119,9 @@ def main(argv=None) -> None:
     def dist(x, y):
         return sum(((u - v) ** 2).flatten(1).sum(1) for u, v in zip(x.weights + x.biases, y.weights + y.biases))
 
-    solvers = {"scipy (exact), to convergence: `F.align`": scipy_solve,
-               "scipy (exact), 2 sweeps: MixUp's default": (scipy_solve, 2),
-               "scipy (exact), 1 sweep": (scipy_solve, 1),
+    solvers = {"scipy (exact), to convergence: `F.align`": exact_assignment,
+               "scipy (exact), 2 sweeps: MixUp's default": (exact_assignment, 2),
+               "scipy (exact), 1 sweep": (exact_assignment, 1),
                "auction (exact to 1e-6)": auction_solve,
                "greedy": greedy_solve, "sinkhorn-20": lambda c: sinkhorn_solve(c, 20, 0.02),
                "sinkhorn-50": lambda c: sinkhorn_solve(c, 50, 0.005)}
@@ -175,10 +133,10 @@ def main(argv=None) -> None:
     ref = None
     for name, solve in solvers.items():
         solve, sweeps = solve if isinstance(solve, tuple) else (solve, 100)
-        coordinate_descent(a[:4], b[:4], solve, max_sweeps=sweeps)  # warm-up (kernels, imports)
+        weight_matching(a[:4], b[:4], max_iter=sweeps, solve=solve)  # warm-up (kernels, imports)
         sync()
         t = time.perf_counter()
-        perms = coordinate_descent(a, b, solve, max_sweeps=sweeps)
+        perms = weight_matching(a, b, max_iter=sweeps, solve=solve)
         sync()
         ms = (time.perf_counter() - t) * 1000
         d = dist(a, F.permute(b, perms))

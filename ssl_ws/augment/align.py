@@ -30,7 +30,7 @@ converged yet.
 
 from __future__ import annotations
 
-from typing import List
+from typing import Callable, List
 
 import numpy as np
 import torch
@@ -40,16 +40,37 @@ from ..errors import SslWsError
 from ..weights import WeightSpace, _check_same_spec
 from .primitives import gather_cols, gather_rows
 
-__all__ = ["weight_matching"]
+__all__ = ["weight_matching", "exact_assignment"]
 
 
-def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 100, tol: float = 1e-12) -> List[Tensor]:
+def exact_assignment(cost: Tensor) -> np.ndarray:
+    """``argmax_P <P, C_k>`` of every ``[h, h]`` problem of ``cost [k, h, h]``: the column of each row
+    (``[k, h]``). Where every row's best column is distinct, that is the assignment; the others are
+    solved one by one with scipy's ``linear_sum_assignment``."""
+    best = cost.argmax(dim=2)
+    rows = torch.arange(cost.shape[1], device=cost.device)
+    easy = (best.sort(dim=1).values == rows).all(dim=1).cpu().numpy()
+    new = best.cpu().numpy()
+    if easy.all():
+        return new
+    from scipy.optimize import linear_sum_assignment  # here: scipy takes ~1 s to import
+
+    cost_np = cost.cpu().numpy()
+    for k in np.flatnonzero(~easy):  # the only per-pair step
+        new[k] = linear_sum_assignment(cost_np[k], maximize=True)[1]
+    return new
+
+
+def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 100, tol: float = 1e-12,
+                    solve: Callable[[Tensor], object] = exact_assignment) -> List[Tensor]:
     """Permutations that align ``partner`` to ``anchor``, pair by pair.
 
     Args:
         anchor, partner: batches of one size and spec (pair ``b`` is ``anchor[b]``, ``partner[b]``).
         max_iter: maximum number of sweeps over the hidden layers.
         tol: relative improvement a step must make to be accepted.
+        solve: the batched assignment solver, ``cost [k, h, h] (float64) -> [k, h]`` (array or tensor);
+            :func:`exact_assignment` by default (``benchmarks/align_solvers.py`` passes others).
 
     Returns:
         One LongTensor ``[B, h_i]`` per hidden layer, in the convention of
@@ -78,7 +99,6 @@ def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 1
     # changed since its last solve); a layer whose neighbours are unchanged would
     # get the same cost matrix, for which its current permutation is optimal.
     dirty = [np.ones(batch, dtype=bool) for _ in range(n_hidden)]
-    rows = torch.arange(max(spec.hidden_sizes), device=device)
     for _ in range(max_iter):
         if not any(d.any() for d in dirty):
             break
@@ -94,25 +114,14 @@ def weight_matching(anchor: WeightSpace, partner: WeightSpace, max_iter: int = 1
             cost = torch.bmm(wa[i][sel], w_in.transpose(1, 2))
             cost.baddbmm_(wa[i + 1][sel].transpose(1, 2), w_out)
             cost.add_(ba[i][sel].unsqueeze(2) * bb[i][sel].unsqueeze(1))
-            h = cost.shape[1]
-            # where every row's best column is distinct, that is the optimal assignment
-            best = cost.argmax(dim=2)
-            easy = (best.sort(dim=1).values == rows[:h]).all(dim=1).cpu().numpy()
-            cost_np = cost.cpu().numpy()
-            best_np = best.cpu().numpy()
-            current = perms[i][sel].cpu().numpy()
-            new = best_np.copy()
-            if not easy.all():
-                from scipy.optimize import linear_sum_assignment  # here: scipy takes ~1 s to import
-            for k in np.flatnonzero(~easy):  # the only per-pair step: scipy's exact solver
-                new[k] = linear_sum_assignment(cost_np[k], maximize=True)[1]
-            old_val = np.take_along_axis(cost_np, current[:, :, None], axis=2).sum(axis=(1, 2))
-            new_val = np.take_along_axis(cost_np, new[:, :, None], axis=2).sum(axis=(1, 2))
-            changed = new_val > old_val + tol * np.maximum(np.abs(old_val), 1.0)
+            new = torch.as_tensor(solve(cost), device=device)
+            old_val = cost.gather(2, perms[i][sel].unsqueeze(2)).sum(dim=(1, 2))
+            new_val = cost.gather(2, new.unsqueeze(2)).sum(dim=(1, 2))
+            changed = (new_val > old_val + tol * old_val.abs().clamp_min(1.0)).cpu().numpy()
             dirty[i][todo] = False
             if changed.any():
                 moved = todo[changed]
-                perms[i][torch.from_numpy(moved).to(device)] = torch.from_numpy(new[changed]).to(device)
+                perms[i][torch.from_numpy(moved).to(device)] = new[torch.from_numpy(changed).to(device)]
                 if i > 0:
                     dirty[i - 1][moved] = True
                 if i + 1 < n_hidden:
