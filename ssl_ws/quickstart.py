@@ -166,16 +166,6 @@ def random_encoder(encoder_path: str, seed: int, out_path: str) -> str:
     return out_path
 
 
-def _encoder(path: str, store, device):
-    """An exported encoder on ``device``, checked to take the store's INRs (as the evaluation commands load it)."""
-    from .eval.embed import check_compatible
-    from .models.export import load_encoder
-
-    model = load_encoder(path, map_location="cpu").to(device).eval()
-    check_compatible(model, store)
-    return model
-
-
 def _record(path: str, command: str, res: Dict, options: Dict, store, store_path: str, model=None,
             model_path: Optional[str] = None) -> str:
     """The results JSON ``ssl-ws COMMAND --out PATH`` writes."""
@@ -190,6 +180,7 @@ def evaluate_stage(encoders: Dict[str, str], store, store_path: str, labels_per_
     """``ssl-ws linear-probe`` and ``ssl-ws knn`` (their defaults) of every encoder (tag -> path) at each
     ``labels_per_class``; returns ``{(tag, labels per class): {"linear_probe": top-1, "knn": top-1}}``."""
     from .devices import resolve_device
+    from .eval.embed import load_encoder_for
     from .eval.few_labels import parse_labels_per_class
     from .eval.protocols import knn_encoder, probe_encoder
 
@@ -197,7 +188,7 @@ def evaluate_stage(encoders: Dict[str, str], store, store_path: str, labels_per_
     evals = {}
     protocols = (("linear_probe", "linear-probe", probe_encoder), ("knn", "knn", knn_encoder))
     for tag, path in encoders.items():
-        model = _encoder(path, store, device)
+        model = load_encoder_for(path, store, device)
         for lpc in map(str, labels_per_class):
             per_class = parse_labels_per_class(lpc)
             top1 = {}
@@ -252,6 +243,7 @@ def retrieval_stage(encoder_path: str, store, store_path: str, options: Dict, ou
     the pixels; returns ``{"index", "picture", "retrieval": retrieval_summary, "results"}``."""
     from .devices import resolve_device
     from .errors import user_os_errors
+    from .eval.embed import load_encoder_for
     from .retrieve.gallery import stack_pictures
     from .retrieve.index import index_store_split
     from .retrieve.projector import export_store_projector
@@ -260,7 +252,7 @@ def retrieval_stage(encoder_path: str, store, store_path: str, options: Dict, ou
     from .retrieve.searcher import Searcher
 
     device = resolve_device("auto")
-    model = _encoder(encoder_path, store, device)
+    model = load_encoder_for(encoder_path, store, device)
     index_dir, projector = os.path.join(output_dir, "index"), os.path.join(output_dir, "projector")
     _say("index", encoder_path, store_path, "--out", index_dir, "--projector", projector)
     paths = {"ckpt": os.path.abspath(encoder_path), "store": os.path.abspath(store_path)}

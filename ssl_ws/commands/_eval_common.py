@@ -38,15 +38,13 @@ def load_model_and_store(args):
     """(EmbeddingModel, store, torch.device), checked to fit each other."""
     from ..data import load_store
     from ..devices import resolve_device
-    from ..eval.embed import check_compatible
-    from ..models.export import load_encoder
+    from ..eval.embed import load_encoder_for
 
     if args.batch_size < 1:
         raise SslWsError(f"--batch-size must be positive, got {args.batch_size}")
     device = resolve_device(args.device)
     store = load_store(args.store)
-    model = load_encoder(args.ckpt, map_location="cpu").to(device).eval()
-    check_compatible(model, store)
+    model = load_encoder_for(args.ckpt, store, device)
     return model, store, device
 
 

@@ -90,6 +90,15 @@ def check_compatible(model, store) -> None:
         )
 
 
+def load_encoder_for(path: str, store, device):
+    """The exported encoder at ``path`` in eval mode on ``device``, checked to take ``store``'s INRs."""
+    from ..models.export import load_encoder
+
+    model = load_encoder(path, map_location="cpu").to(device).eval()
+    check_compatible(model, store)
+    return model
+
+
 def split_rows(store, split: str, max_views: Optional[int] = None) -> np.ndarray:
     """Sorted row ids of ``split`` (``"all"``: every row); an empty split is an error."""
     n_total = int(store.params.shape[0])
