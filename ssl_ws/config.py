@@ -39,6 +39,9 @@ class DataConfig:
     eval_max_views: int = _f(1, "views per object embedded for evaluation (online kNN/probe, val/test accuracy)")
     num_workers: int = _f(0, "DataLoader worker processes gathering parameter batches from the memmap")
     normalize: bool = _f(True, "standardize weights with symmetry-tied statistics of the training split (false: raw weights)")
+    resident: Optional[bool] = _f(None, "hold the training rows in the training device's memory and gather each batch "
+                                        "there (no read of the file, no copy to the device per step); null = when they "
+                                        "take at most a quarter of its free memory")
 
 
 @dataclass
@@ -86,6 +89,9 @@ class OptimConfig:
     scheduler: str = _f("cosine", "learning-rate schedule per step: 'cosine' (to 0) or 'constant'")
     warmup_epochs: float = _f(0.0, "linear warm-up length in epochs (ignored when warmup_steps is set)")
     warmup_steps: Optional[int] = _f(None, "linear warm-up length in optimizer steps; null = warmup_epochs")
+    fused: Optional[bool] = _f(None, "torch's fused optimizer kernel (one kernel per step, not a few per parameter "
+                                     "tensor); null = where torch has one for the parameters' device (CPU, CUDA); "
+                                     "false = torch's default loop (the step of runs made before this option)")
 
 
 @dataclass

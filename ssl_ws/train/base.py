@@ -42,6 +42,21 @@ def step_generator(seed: int, epoch: int, index: int, rank: int, salt: int = 0) 
     return torch.Generator().manual_seed(int(mix.generate_state(1, dtype=np.uint64)[0] >> 1))
 
 
+#: device types whose parameters torch's fused Adam / AdamW / SGD kernels take
+FUSED_DEVICE_TYPES = ("cpu", "cuda")
+
+
+def use_fused_kernel(params, setting=None) -> bool:
+    """Whether the optimizer step runs torch's fused kernel: ``setting`` (``optim.fused``) when given,
+    else where every parameter is a floating-point tensor on a device of :data:`FUSED_DEVICE_TYPES`.
+    The fused step is the same update in one kernel instead of a few per parameter tensor (host time
+    that grows with the encoder's number of tensors); it rounds differently in the last bits."""
+    if setting is not None:
+        return bool(setting)
+    params = list(params)
+    return bool(params) and all(p.is_floating_point() and p.device.type in FUSED_DEVICE_TYPES for p in params)
+
+
 class WeightSpaceModule(pl.LightningModule):
     """Base LightningModule: normalizer, encoder, optimizer, checkpoints.
 
@@ -195,13 +210,11 @@ class WeightSpaceModule(pl.LightningModule):
         groups = self.parameter_groups()
         for g in groups:
             g.setdefault("lr", lr * g.pop("lr_factor", 1.0))
-        name = ocfg.name
-        if name == "adamw":
-            opt = torch.optim.AdamW(groups, lr=lr, weight_decay=wd)
-        elif name == "adam":
-            opt = torch.optim.Adam(groups, lr=lr, weight_decay=wd)
-        else:
-            opt = torch.optim.SGD(groups, lr=lr, momentum=0.9, weight_decay=wd)
+        kind = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}[ocfg.name]
+        extra = {"momentum": 0.9} if ocfg.name == "sgd" else {}
+        if use_fused_kernel([p for g in groups for p in g["params"]], ocfg.fused):
+            extra["fused"] = True
+        opt = kind(groups, lr=lr, weight_decay=wd, **extra)
         from lightly.utils.scheduler import CosineWarmupScheduler
 
         total, warm = self.schedule_steps()
