@@ -143,9 +143,12 @@ class WeightSpace:
         weights: ``L`` tensors ``[B, d_out, d_in]``.
         biases: ``L`` tensors ``[B, d_out]``.
         spec: the architecture (checked against the shapes).
+
+    A batch made by :meth:`from_flat` keeps its flat tensor: :attr:`flat` (its layers are views of it),
+    so that affine maps of every parameter (normalization) run as one operation on it.
     """
 
-    __slots__ = ("weights", "biases", "spec")
+    __slots__ = ("weights", "biases", "spec", "_flat")
 
     def __init__(self, weights: Sequence[Tensor], biases: Sequence[Tensor], spec: INRSpec):
         weights, biases = tuple(weights), tuple(biases)
@@ -161,6 +164,12 @@ class WeightSpace:
         self.weights = weights
         self.biases = biases
         self.spec = spec
+        self._flat = None
+
+    @property
+    def flat(self) -> Optional[Tensor]:
+        """The ``[B, P]`` tensor whose views the layers are (a batch made by :meth:`from_flat`), else ``None``."""
+        return self._flat
 
     # ----------------------------------------------------------------- basics
     def __len__(self) -> int:
@@ -238,7 +247,9 @@ class WeightSpace:
             pos += o * i
             biases.append(flat[:, pos : pos + o])
             pos += o
-        return cls(weights, biases, spec)
+        ws = cls(weights, biases, spec)
+        ws._flat = flat
+        return ws
 
     def to_flat(self) -> Tensor:
         """Flat vectors ``[B, P]`` in PyTorch parameter order."""

@@ -49,6 +49,14 @@ class WeightNormalizer(nn.Module):
                 raise ValueError(f"{kind}: {len(values)} tensors for an INR of {spec.n_layers} layers")
             for i, t in enumerate(values):
                 self.register_buffer(f"{kind}_{i}", torch.as_tensor(t, dtype=torch.float32).clone(), persistent=False)
+        # the same statistics broadcast to every parameter, in flat order: one operation on a batch made
+        # from flat vectors (WeightSpace.flat) instead of one per layer tensor, with the same values
+        for kind in ("mean", "std"):
+            parts = []
+            for i, ((o, d), (ob,)) in enumerate(zip(spec.weight_shapes, spec.bias_shapes)):
+                parts += [getattr(self, f"w_{kind}_{i}").expand(o, d).reshape(-1),
+                          getattr(self, f"b_{kind}_{i}").expand(ob).reshape(-1)]
+            self.register_buffer(f"flat_{kind}", torch.cat(parts), persistent=False)
 
     def _stats(self, kind: str) -> List[Tensor]:
         return [getattr(self, f"{kind}_{i}") for i in range(self.spec.n_layers)]
@@ -120,6 +128,8 @@ class WeightNormalizer(nn.Module):
         # the buffers live wherever the holding module was moved; .to() is a no-op then, and
         # casts for a batch of another dtype / device (a normalizer used on its own)
         dev, dt = ws.device, ws.dtype
+        if ws.flat is not None:
+            return WeightSpace.from_flat((ws.flat - self.flat_mean.to(dev, dt)).div_(self.flat_std.to(dev, dt)), ws.spec)
         return WeightSpace(
             [(w - m.to(dev, dt)) / s.to(dev, dt) for w, m, s in zip(ws.weights, self.w_mean, self.w_std)],
             [(b - m.to(dev, dt)) / s.to(dev, dt) for b, m, s in zip(ws.biases, self.b_mean, self.b_std)],
