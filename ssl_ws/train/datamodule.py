@@ -19,7 +19,8 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from ..data.dataset import BatchIndexSampler, ParamsBatchDataset, StatefulLoader
+from ..data.dataset import BatchIndexSampler, ParamsBatchDataset, ResidentRows, StatefulLoader
+from ..errors import SslWsError
 
 #: batch entries left on the host: the step's ``(epoch, index)`` key seeds the CPU generator
 #: and the loader's resume position, so reading it must not wait for the device
@@ -39,10 +40,13 @@ class INRDataModule(pl.LightningDataModule):
         num_workers: loader worker processes.
         eval_rows: named row sets the evaluation callbacks score, e.g.
             ``{"val", "test", "train"}`` (supervised) or ``{"bank", "val"}`` (SimCLR).
+        resident: hold the training rows in the training device's memory and gather every batch
+            there (:class:`~ssl_ws.data.dataset.ResidentRows`); ``None``: where they fit.
     """
 
     def __init__(self, store, train_rows: np.ndarray, *, batch_size: int, unit: str = "rows", seed: int = 0,
-                 num_workers: int = 0, eval_rows: Optional[Dict[str, np.ndarray]] = None):
+                 num_workers: int = 0, eval_rows: Optional[Dict[str, np.ndarray]] = None,
+                 resident: Optional[bool] = None):
         super().__init__()
         self.store = store
         self.train_rows = np.asarray(train_rows, dtype=np.int64)
@@ -52,13 +56,15 @@ class INRDataModule(pl.LightningDataModule):
         self.num_workers = int(num_workers)
         self.eval_rows = {k: np.asarray(v, dtype=np.int64) for k, v in (eval_rows or {}).items()}
         self.loader: Optional[StatefulLoader] = None
+        self.resident = resident
+        self.resident_rows: Optional[ResidentRows] = None  # set with the training loader
 
     @classmethod
     def from_config(cls, store, train_rows: np.ndarray, cfg, unit: str, eval_rows: Dict[str, np.ndarray]):
         """The data module of a run (its ``data`` and ``trainer`` sections); its rank-0 sampler is built
         once up front so that 'too few INRs for a batch' fails in one line, before training starts."""
         dm = cls(store, train_rows, batch_size=int(cfg.data.batch_size), unit=unit, seed=int(cfg.seed),
-                 num_workers=int(cfg.data.num_workers), eval_rows=eval_rows)
+                 num_workers=int(cfg.data.num_workers), eval_rows=eval_rows, resident=cfg.data.resident)
         dm.sampler(rank=0, world_size=world_size(cfg))
         return dm
 
@@ -79,16 +85,35 @@ class INRDataModule(pl.LightningDataModule):
         return len(self.sampler())
 
     def train_dataloader(self) -> StatefulLoader:
-        self.loader = StatefulLoader(ParamsBatchDataset(self.store), self.sampler(), num_workers=self.num_workers,
+        self.resident_rows = self._hold_rows()
+        dataset = ParamsBatchDataset(self.store, gather=self.resident_rows is None)
+        self.loader = StatefulLoader(dataset, self.sampler(), num_workers=self.num_workers,
                                      pin_memory=torch.cuda.is_available())
         return self.loader
 
+    def _hold_rows(self) -> Optional[ResidentRows]:
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        hold = self.resident if self.resident is not None else ResidentRows.fits(self.store, self.train_rows, device)
+        if not hold:
+            return None
+        try:
+            return ResidentRows(self.store, self.train_rows, device)
+        except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+            gb = ResidentRows.nbytes(self.store, self.train_rows) / 2**30
+            raise SslWsError(f"data.resident=true: the {len(self.train_rows)} training rows ({gb:.2f} GiB) do not fit "
+                             f"the memory of {device} ({type(exc).__name__}); set data.resident=null or false") from None
+
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
-        """Lightning's move to ``device`` of everything but :data:`HOST_BATCH_KEYS`."""
+        """Lightning's move to ``device`` of everything but :data:`HOST_BATCH_KEYS`; with the training rows
+        held on the device, the batch's parameters and labels are gathered there."""
         if not isinstance(batch, dict):
             return super().transfer_batch_to_device(batch, device, dataloader_idx)
         host = {k: batch[k] for k in HOST_BATCH_KEYS if k in batch}
         moved = super().transfer_batch_to_device({k: v for k, v in batch.items() if k not in host}, device, dataloader_idx)
+        if "params" not in moved and self.resident_rows is not None:
+            moved["params"], moved["labels"] = self.resident_rows.gather(moved["rows"])
+            if "rows2" in moved:
+                moved["params2"] = self.resident_rows.gather(moved["rows2"])[0]
         return {**moved, **host}
 
     def mark_consumed(self, epoch: int, index: int) -> None:

@@ -289,7 +289,7 @@ def _trainer(cfg, run_dir: str, monitor: str, extra_callbacks: Sequence = ()):
 
 #: config keys a resumed run may change: how it is watched, logged and evaluated, not what it computes
 RESUME_FREE = ("eval.", "trainer.progress_bar", "trainer.log_every_n_steps", "trainer.checkpoint_every_n_steps",
-               "trainer.accelerator", "data.num_workers", "output_dir", "name", "ssl.refit_dir")
+               "trainer.accelerator", "data.num_workers", "data.resident", "output_dir", "name", "ssl.refit_dir")
 
 
 def check_resume_config(kind: str, run_dir: str, cfg) -> None:
