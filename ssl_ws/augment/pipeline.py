@@ -22,7 +22,7 @@ from typing import Optional, Sequence, Union
 
 from ..errors import SslWsError
 from .mixup import MixUp
-from .transforms import Compose, Transform
+from .transforms import Compose, Identity, Transform
 
 __all__ = ["Pipeline"]
 
@@ -45,6 +45,14 @@ class Pipeline(Transform):
         self.per_view = per_view
         self.mixup = mixup
         self.name = name
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the call returns its input unchanged and draws nothing (no transform, no MixUp):
+        a training step then needs no generator."""
+        pv = self.per_view
+        return self.mixup is None and (isinstance(pv, Identity) or (
+            isinstance(pv, Compose) and all(isinstance(t, Identity) for t in pv.transforms)))
 
     def __call__(self, ws, generator=None, labels=None, partner=None):
         """The augmented batch, or ``(batch, labels)`` when ``labels`` are given (soft labels

@@ -44,8 +44,13 @@ class RunCheckpoint(ModelCheckpoint):
 
     @property
     def state_key(self) -> str:
-        # the key Lightning's own class gives: checkpoints written before this class restore into it
-        return super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+        # the key Lightning's own class gives: checkpoints written before this class restore into it. Made of
+        # the triggers set at construction; kept, since Lightning asks for it at every hook of every step
+        key = self.__dict__.get("_ssl_ws_state_key")
+        if key is None:
+            key = super().state_key.replace(type(self).__qualname__, ModelCheckpoint.__qualname__, 1)
+            self.__dict__["_ssl_ws_state_key"] = key
+        return key
 
     def load_state_dict(self, state_dict) -> None:
         old = state_dict.get("dirpath")

@@ -73,7 +73,7 @@ class SupervisedModule(WeightSpaceModule):
         return groups
 
     def training_step(self, batch: Dict, batch_idx: int):
-        g = self.generator_for(batch)
+        g = None if self.augment.is_identity else self.generator_for(batch)
         ws, target = self.batch_weights(batch), batch["labels"]
         if self.augment.mixup is not None:
             # soft labels given to MixUp: it would check integer labels' range on the host (a sync
