@@ -151,3 +151,16 @@ def test_checkpoint_state_keys_stay_lightnings_and_are_kept(tmp_path):
     ours, theirs = RunCheckpoint(**kw), ModelCheckpoint(**kw)
     assert ours.state_key == theirs.state_key
     assert ours.state_key is ours.state_key  # computed once
+
+
+# ----------------------------------------------------------------------------- metric sums
+def test_metric_sums_weigh_steps_by_their_samples_and_survive_a_checkpoint():
+    sums = base.MetricSums()
+    sums.add(4, {"loss": torch.tensor(1.0), "global_batch": 8.0})
+    sums.add(2, {"loss": torch.tensor(4.0), "global_batch": 4.0})
+    assert isinstance(sums.sums["loss"], torch.Tensor) and isinstance(sums.sums["global_batch"], float)
+    assert sums.means() == {"loss": 2.0, "global_batch": 20.0 / 3}
+    again = base.MetricSums.from_state(sums.state(), "cpu")
+    again.add(6, {"loss": torch.tensor(0.0), "global_batch": 2.0})
+    assert again.means() == {"loss": 1.0, "global_batch": 32.0 / 12}
+    assert base.MetricSums().means() == {}

@@ -20,7 +20,7 @@ else ``trainer.max_epochs`` epochs.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import pytorch_lightning as pl
@@ -57,6 +57,39 @@ def use_fused_kernel(params, setting=None) -> bool:
     return bool(params) and all(p.is_floating_point() and p.device.type in FUSED_DEVICE_TYPES for p in params)
 
 
+class MetricSums:
+    """Batch-weighted sums of per-step metrics, for their means over many steps with no host sync per
+    step: tensors are summed where they are (the training device), numbers on the host."""
+
+    __slots__ = ("sums", "n")
+
+    def __init__(self, sums: Optional[Dict] = None, n: int = 0):
+        self.sums, self.n = dict(sums or {}), int(n)
+
+    def add(self, n: int, values: Dict) -> None:
+        """One step's ``values`` (means over its ``n`` samples)."""
+        for k, v in values.items():
+            if isinstance(v, torch.Tensor):
+                v = v.detach() * n if n != 1 else v.detach()
+            else:
+                v = float(v) * n
+            s = self.sums.get(k)
+            self.sums[k] = v if s is None else s + v
+        self.n += n
+
+    def means(self) -> Dict[str, float]:
+        """The batch-weighted means of every metric so far (one host sync)."""
+        return {k: float(v) / self.n for k, v in self.sums.items()} if self.n else {}
+
+    def state(self) -> Dict:
+        """A checkpointable form (floats)."""
+        return {"sums": {k: float(v) for k, v in self.sums.items()}, "n": self.n}
+
+    @classmethod
+    def from_state(cls, state: Dict, device) -> "MetricSums":
+        return cls({k: torch.tensor(v, device=device) for k, v in state["sums"].items()}, state["n"])
+
+
 class WeightSpaceModule(pl.LightningModule):
     """Base LightningModule: normalizer, encoder, optimizer, checkpoints.
 
@@ -84,7 +117,7 @@ class WeightSpaceModule(pl.LightningModule):
         self.seed = int(self.cfg.seed)
         self.run_dir = ""  # set by the run (train.runs): recorded in exported encoders
         self.history = []  # one record per evaluation (rank-local), written by the evaluation callbacks
-        self._train_sums, self._train_n = {}, 0  # this epoch's batch-weighted metric sums, on the device
+        self.epoch_sums = MetricSums()  # this epoch's training metrics (log_train)
 
     # ------------------------------------------------------------- logging
     def log_train(self, n: int, step: Dict[str, torch.Tensor] = None, epoch: Dict[str, torch.Tensor] = None) -> None:
@@ -93,11 +126,8 @@ class WeightSpaceModule(pl.LightningModule):
         for its epoch mean (``train/<name>_epoch``, logged once per epoch); ``step`` values are also logged
         as ``train/<name>_step`` on the steps Lightning writes to the logger (every
         ``trainer.log_every_n_steps``), where the progress bar shows ``loss``."""
-        step, epoch = dict(step or {}), dict(epoch or {})
-        for k, v in {**step, **epoch}.items():
-            v = v.detach() * n if isinstance(v, torch.Tensor) else torch.tensor(float(v) * n, device=self.device)
-            self._train_sums[k] = self._train_sums[k] + v if k in self._train_sums else v
-        self._train_n += n
+        step = step or {}
+        self.epoch_sums.add(n, {**step, **(epoch or {})})
         every = max(int(getattr(self.trainer, "log_every_n_steps", 1) or 1), 1)
         if step and (int(self.global_step) + 1) % every == 0:
             for k, v in step.items():
@@ -106,26 +136,19 @@ class WeightSpaceModule(pl.LightningModule):
 
     def train_epoch_means(self) -> Dict[str, float]:
         """This epoch's batch-weighted means of the metrics given to :meth:`log_train` (one host sync)."""
-        if not self._train_n:
-            return {}
-        return {k: float(v) / self._train_n for k, v in self._train_sums.items()}
+        return self.epoch_sums.means()
 
     def on_train_epoch_start(self) -> None:
         restored = getattr(self, "_restored_sums", None)  # a run resumed mid-epoch continues its epoch's means
         self._restored_sums = None
-        if restored is not None:
-            sums, n = restored
-            self._train_sums = {k: torch.tensor(v, device=self.device) for k, v in sums.items()}
-            self._train_n = int(n)
-        else:
-            self._train_sums, self._train_n = {}, 0
+        self.epoch_sums = MetricSums.from_state(restored, self.device) if restored is not None else MetricSums()
 
     def on_train_epoch_end(self) -> None:
         # after the evaluation callbacks (which read the means), before the checkpoints (which then hold
         # an empty sum: a run resumed from an epoch's end starts the next epoch afresh)
         for k, v in self.train_epoch_means().items():
             self.log(f"train/{k}_epoch", v, on_step=False, on_epoch=True, sync_dist=True)
-        self._train_sums, self._train_n = {}, 0
+        self.epoch_sums = MetricSums()
 
     # ------------------------------------------------------------------ data
     @property
@@ -234,8 +257,7 @@ class WeightSpaceModule(pl.LightningModule):
         cfg = to_dict(self.cfg)
         checkpoint[CHECKPOINT_KEY] = self.embedding_model().payload(cfg)
         checkpoint["ssl_ws_history"] = [dict(r) for r in self.history]
-        checkpoint["ssl_ws_train_sums"] = {"sums": {k: float(v) for k, v in self._train_sums.items()},
-                                           "n": int(self._train_n)}
+        checkpoint["ssl_ws_train_sums"] = self.epoch_sums.state()
 
     def on_load_checkpoint(self, checkpoint: Dict) -> None:
         payload = checkpoint.get(CHECKPOINT_KEY)
@@ -245,4 +267,4 @@ class WeightSpaceModule(pl.LightningModule):
         self.normalizer = WeightNormalizer.from_dict(payload["normalizer"]).to(self.device)
         self.history = [dict(r) for r in checkpoint.get("ssl_ws_history", [])]
         sums = checkpoint.get("ssl_ws_train_sums")
-        self._restored_sums = (dict(sums["sums"]), int(sums["n"])) if sums else None
+        self._restored_sums = {"sums": dict(sums["sums"]), "n": int(sums["n"])} if sums else None

@@ -109,7 +109,12 @@ class INRDataModule(pl.LightningDataModule):
         if not isinstance(batch, dict):
             return super().transfer_batch_to_device(batch, device, dataloader_idx)
         host = {k: batch[k] for k in HOST_BATCH_KEYS if k in batch}
-        moved = super().transfer_batch_to_device({k: v for k, v in batch.items() if k not in host}, device, dataloader_idx)
+        rest = {k: v for k, v in batch.items() if k not in host}
+        if all(isinstance(v, torch.Tensor) for v in rest.values()):  # the loader's: moved directly (Lightning's
+            nb = torch.device(device).type != "cpu"                    # generic walk costs more than the moves)
+            moved = {k: v.to(device, non_blocking=nb) for k, v in rest.items()}
+        else:
+            moved = super().transfer_batch_to_device(rest, device, dataloader_idx)
         if "params" not in moved and self.resident_rows is not None:
             moved["params"], moved["labels"] = self.resident_rows.gather(moved["rows"])
             if "rows2" in moved:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..augment import preset
-from .base import WeightSpaceModule
+from .base import MetricSums, WeightSpaceModule
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -60,7 +60,7 @@ class SupervisedModule(WeightSpaceModule):
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
         self.best = None  # the evaluation record of best validation accuracy (SupervisedEvaluation)
-        self._loss_sum, self._loss_n = None, 0
+        self.loss_sums = MetricSums()  # the training loss since the last evaluation (per step)
 
     def forward(self, ws):
         return self.head(self.encode(ws))
@@ -89,9 +89,7 @@ class SupervisedModule(WeightSpaceModule):
         n = len(ws)
         self.log_train(n, step={"loss": loss}, epoch={"acc": acc})
         self.mark_consumed(batch)
-        # mean training loss since the last evaluation, for the history's loss curve (no host sync here)
-        self._loss_sum = self._loss_sum + loss.detach() if self._loss_n else loss.detach()
-        self._loss_n += 1
+        self.loss_sums.add(1, {"loss": loss})  # the history's loss curve: mean per step since the last evaluation
         return loss
 
     @torch.no_grad()
@@ -106,10 +104,8 @@ class SupervisedModule(WeightSpaceModule):
 
     def pop_mean_train_loss(self) -> Optional[float]:
         """Mean training loss since the previous call (``None`` before any step); one host sync."""
-        if not self._loss_n:
-            return None
-        mean = float(self._loss_sum) / self._loss_n
-        self._loss_sum, self._loss_n = None, 0
+        mean = self.loss_sums.means().get("loss")
+        self.loss_sums = MetricSums()
         return mean
 
     def on_save_checkpoint(self, checkpoint: Dict) -> None:
