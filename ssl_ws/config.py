@@ -90,8 +90,8 @@ class OptimConfig:
     warmup_epochs: float = _f(0.0, "linear warm-up length in epochs (ignored when warmup_steps is set)")
     warmup_steps: Optional[int] = _f(None, "linear warm-up length in optimizer steps; null = warmup_epochs")
     fused: Optional[bool] = _f(None, "torch's fused optimizer kernel (one kernel per step, not a few per parameter "
-                                     "tensor); null = where torch has one for the parameters' device (CPU, CUDA); "
-                                     "false = torch's default loop (the step of runs made before this option)")
+                                     "tensor: fewer launches where a GPU waits for the host); null = on CUDA; true = "
+                                     "on the CPU too (same update, other rounding in the last bits); false = never")
 
 
 @dataclass

@@ -42,15 +42,17 @@ def step_generator(seed: int, epoch: int, index: int, rank: int, salt: int = 0) 
     return torch.Generator().manual_seed(int(mix.generate_state(1, dtype=np.uint64)[0] >> 1))
 
 
-#: device types whose parameters torch's fused Adam / AdamW / SGD kernels take
-FUSED_DEVICE_TYPES = ("cpu", "cuda")
+#: device types where ``optim.fused: null`` takes torch's fused Adam / AdamW / SGD kernel
+FUSED_DEVICE_TYPES = ("cuda",)
 
 
 def use_fused_kernel(params, setting=None) -> bool:
     """Whether the optimizer step runs torch's fused kernel: ``setting`` (``optim.fused``) when given,
     else where every parameter is a floating-point tensor on a device of :data:`FUSED_DEVICE_TYPES`.
-    The fused step is the same update in one kernel instead of a few per parameter tensor (host time
-    that grows with the encoder's number of tensors); it rounds differently in the last bits."""
+    The fused step is the same update in one kernel instead of a few per parameter tensor: kernel
+    launches, host time that grows with the encoder's number of tensors, where a GPU waits for the host.
+    It rounds differently in the last bits, so a CPU (whose step is the encoder's arithmetic, not its
+    launches) keeps torch's loop unless asked: its runs repeat the recorded ones bit for bit."""
     if setting is not None:
         return bool(setting)
     params = list(params)
