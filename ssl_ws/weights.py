@@ -247,8 +247,8 @@ class WeightSpace:
             pos += o * i
             biases.append(flat[:, pos : pos + o])
             pos += o
-        ws = cls(weights, biases, spec)
-        ws._flat = flat
+        ws = cls.__new__(cls)  # the shapes are right by construction: no per-layer check
+        ws.weights, ws.biases, ws.spec, ws._flat = tuple(weights), tuple(biases), spec, flat
         return ws
 
     def to_flat(self) -> Tensor:

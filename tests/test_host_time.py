@@ -3,7 +3,7 @@
 * the training rows held on the device (``data.resident``) give the batches the file gives;
 * the normalizer's one operation on a flat batch gives the per-layer operations' values, bit for bit;
 * an identity augmentation draws no generator;
-* torch's fused optimizer kernel is chosen where torch has one (``optim.fused``);
+* torch's fused optimizer kernel is chosen on CUDA or when asked (``optim.fused``);
 * the checkpoint callbacks' state keys stay Lightning's.
 """
 
@@ -125,14 +125,16 @@ def test_only_an_identity_pipeline_needs_no_generator():
 
 
 # -------------------------------------------------------------------------------- optimizer
-def test_the_fused_optimizer_kernel_where_torch_has_one():
+def test_the_fused_optimizer_kernel_on_cuda_or_when_asked():
     cpu = [torch.nn.Parameter(torch.zeros(3))]
-    assert base.use_fused_kernel(cpu) and not base.use_fused_kernel(cpu, False)
+    assert not base.use_fused_kernel(cpu) and base.use_fused_kernel(cpu, True) and not base.use_fused_kernel(cpu, False)
     assert not base.use_fused_kernel([torch.nn.Parameter(torch.zeros(3, device="meta"))])
     assert not base.use_fused_kernel([])
+    if torch.cuda.is_available():
+        assert base.use_fused_kernel([torch.nn.Parameter(torch.zeros(3, device="cuda"))])
 
 
-@pytest.mark.parametrize("fused, expect", [("null", True), ("false", None)])
+@pytest.mark.parametrize("fused, expect", [("true", True), ("null", None), ("false", None)])
 def test_a_run_steps_with_the_optimizer_kernel_it_was_given(store, tmp_path, fused, expect):
     seen = []
     import pytorch_lightning as pl
@@ -164,3 +166,28 @@ def test_metric_sums_weigh_steps_by_their_samples_and_survive_a_checkpoint():
     again.add(6, {"loss": torch.tensor(0.0), "global_batch": 2.0})
     assert again.means() == {"loss": 1.0, "global_batch": 52.0 / 12}
     assert base.MetricSums().means() == {}
+
+
+# ------------------------------------------------------------------------- divergence guard
+def test_the_divergence_guard_reads_the_summed_loss_or_watches_each_step():
+    from types import SimpleNamespace
+
+    from ssl_ws.train.callbacks import DivergenceGuard, TrainingDiverged
+
+    trainer = SimpleNamespace(global_step=3)
+    summing = SimpleNamespace(epoch_sums=base.MetricSums())
+    guard = DivergenceGuard(every=10)
+    summing.epoch_sums.add(4, {"loss": torch.tensor(1.0)})
+    guard.on_train_batch_end(trainer, summing, torch.tensor(1.0), None, 0)
+    assert guard._bad is None  # nothing computed per step: the module sums its loss
+    guard.check(trainer, summing)
+    summing.epoch_sums.add(4, {"loss": torch.tensor(float("nan"))})
+    summing.epoch_sums.add(4, {"loss": torch.tensor(2.0)})  # later finite steps do not hide it
+    with pytest.raises(TrainingDiverged):
+        guard.on_save_checkpoint(trainer, summing, {})
+    plain = SimpleNamespace()  # a module that does not sum its loss: each step's loss is watched
+    guard = DivergenceGuard(every=10)
+    guard.on_train_batch_end(trainer, plain, torch.tensor(float("inf")), None, 0)
+    guard.on_train_batch_end(trainer, plain, {"loss": torch.tensor(1.0)}, None, 1)
+    with pytest.raises(TrainingDiverged):
+        guard.on_train_epoch_end(trainer, plain)

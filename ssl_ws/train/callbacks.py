@@ -18,6 +18,7 @@ on :meth:`~ssl_ws.train.datamodule.INRDataModule.eval_rows`, in eval mode, unaug
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Optional
 
@@ -126,33 +127,43 @@ class TrainingDiverged(SslWsError):
 class DivergenceGuard(pl.Callback):
     """Stops the run when a training loss is not finite.
 
-    The check is kept on the device (``bad |= ~isfinite(loss)`` every step, no host sync) and
-    read every ``every`` steps and before every checkpoint, so a diverged run stops within
-    ``every`` steps and never checkpoints NaN weights as its last or best state.
+    The check is kept on the device, with no host sync per step: the epoch's running sum of the
+    training loss that the module keeps anyway (``epoch_sums``, :meth:`~ssl_ws.train.base.
+    WeightSpaceModule.log_train`) is not finite once any step's loss was not; a module without one
+    is watched step by step (``bad |= ~isfinite(loss)``). It is read every ``every`` steps, at every
+    epoch's end and before every checkpoint, so a diverged run stops within ``every`` steps and never
+    checkpoints NaN weights as its last or best state.
     """
 
     def __init__(self, every: int = 10):
         self.every = max(int(every), 1)
         self._bad = None
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if loss is None:
-            return
-        bad = ~torch.isfinite(loss.detach())
-        self._bad = bad if self._bad is None else (self._bad | bad)
-        if int(trainer.global_step) % self.every == 0:
-            self.check(trainer)
+    @staticmethod
+    def _loss_sum(pl_module):
+        sums = getattr(pl_module, "epoch_sums", None)
+        return None if sums is None else sums.sums.get("loss")
 
-    def check(self, trainer) -> None:
-        if self._bad is not None and bool(self._bad):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._loss_sum(pl_module) is None:
+            loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+            if loss is None:
+                return
+            bad = ~torch.isfinite(loss.detach())
+            self._bad = bad if self._bad is None else (self._bad | bad)
+        if int(trainer.global_step) % self.every == 0:
+            self.check(trainer, pl_module)
+
+    def check(self, trainer, pl_module=None) -> None:
+        total = self._loss_sum(pl_module) if pl_module is not None else None
+        if (total is not None and not math.isfinite(float(total))) or (self._bad is not None and bool(self._bad)):
             raise TrainingDiverged("the training loss is not finite", int(trainer.global_step))
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
-        self.check(trainer)
+        self.check(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.check(trainer)
+        self.check(trainer, pl_module)
 
 
 class LineProgress(pl.Callback):
