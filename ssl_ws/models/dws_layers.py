@@ -145,6 +145,13 @@ class WeightSpaceLayout:
         return sum(self.cw) + sum(self.cb)
 
 
+def _parts(x: Tensor, offsets: Dict) -> Dict:
+    """``x [..., F]`` cut along its last axis into the parts named by ``offsets`` (name -> ``(a, b)``,
+    consecutive and covering ``F``, in order)."""
+    names = list(offsets)
+    return dict(zip(names, x.split([offsets[n][1] - offsets[n][0] for n in names], dim=-1)))
+
+
 def _offsets(widths: Sequence[int]) -> List[Tuple[int, int]]:
     out, pos = [], 0
     for w in widths:
@@ -257,33 +264,30 @@ class EquivariantLayer(nn.Module):
             for kind, j, _ in lin.node_parts(k):
                 parts.append(rows[j] if kind == "w_row" else biases[j] if kind == "b" else cols[j])
             nodes[k] = torch.cat(parts, dim=-1)
-        pooled = {k: reduce(v, 1, how) for k, v in nodes.items()}
+        # features are cut into their parts with split, not slices: one concatenation backward per
+        # tensor instead of a zero-filled gradient per slice (kernel launches a GPU step waits for)
+        pooled = {k: _parts(reduce(v, 1, how), self._node_in[k]) for k, v in nodes.items()}
         g_w, g_b = [], []
         for j in range(L):
             if lin.perm[j + 1]:
-                a, b = self._node_in[j + 1][("w_row", j)]
-                g_w.append(pooled[j + 1][:, a:b])
-                a, b = self._node_in[j + 1][("b", j)]
-                g_b.append(pooled[j + 1][:, a:b])
+                g_w.append(pooled[j + 1][("w_row", j)])
+                g_b.append(pooled[j + 1][("b", j)])
             else:
-                a, b = self._node_in[j][("w_col", j)]  # W_{L-1} with a folded output axis
-                g_w.append(pooled[j][:, a:b])
+                g_w.append(pooled[j][("w_col", j)])  # W_{L-1} with a folded output axis
                 g_b.append(biases[j].flatten(1))
         z = self.global_map(torch.cat(g_w + g_b, dim=-1))
-        zs = [z[:, a:b] for a, b in self._global_out]
-        ys = {k: self.node_maps[str(k)](v) for k, v in nodes.items()}
+        zs = z.split([b - a for a, b in self._global_out], dim=-1)
+        ys = {k: _parts(self.node_maps[str(k)](v), self._node_out[k]) for k, v in nodes.items()}
 
         new_w, new_b = [], []
         for j in range(L):
             zw = zs[j]
             if lin.perm[j]:
-                a, b = self._node_out[j][("w_col", j)]
-                col = ys[j][..., a:b].unsqueeze(1) + zw[:, None, None, :]  # [B, 1, d_j, C']
+                col = ys[j][("w_col", j)].unsqueeze(1) + zw[:, None, None, :]  # [B, 1, d_j, C']
             else:
                 col = zw[:, None, None, :]
             if lin.perm[j + 1]:
-                a, b = self._node_out[j + 1][("w_row", j)]
-                out = ys[j + 1][..., a:b].unsqueeze(2) + col  # [B, d_{j+1}, q, C']
+                out = ys[j + 1][("w_row", j)].unsqueeze(2) + col  # [B, d_{j+1}, q, C']
             else:
                 out = col
             if str(j) in self.self_maps:  # out + W_j A_j in one pass over the largest tensor
@@ -293,8 +297,7 @@ class EquivariantLayer(nn.Module):
             new_w.append(out)
             zb = zs[L + j]
             if lin.perm[j + 1]:
-                a, b = self._node_out[j + 1][("b", j)]
-                new_b.append(ys[j + 1][..., a:b] + zb[:, None, :])
+                new_b.append(ys[j + 1][("b", j)] + zb[:, None, :])
             else:
                 new_b.append(zb[:, None, :])
         return new_w, new_b
