@@ -37,7 +37,8 @@ class DataConfig:
     objects_per_class: Optional[int] = _f(None, "training objects per class (a fixed stratified subset drawn by object with "
                                           "seed 0, nested: 50 of a class are among its 100); null = all. For learning curves")
     eval_max_views: int = _f(1, "views per object embedded for evaluation (online kNN/probe, val/test accuracy)")
-    num_workers: int = _f(0, "DataLoader worker processes gathering parameter batches from the memmap")
+    num_workers: int = _f(0, "DataLoader worker processes gathering parameter batches from the memmap (where the "
+                             "training rows are resident, see data.resident, they only draw the rows)")
     normalize: bool = _f(True, "standardize weights with symmetry-tied statistics of the training split (false: raw weights)")
     resident: Optional[bool] = _f(None, "hold the training rows in the training device's memory and gather each batch "
                                         "there (no read of the file, no copy to the device per step); null = when they "
