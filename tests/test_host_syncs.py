@@ -17,7 +17,8 @@ SimCLR, VICReg, Barlow Twins, BYOL -- runs inside a real Lightning fit (logging 
 must record no sync at all: the losses and accuracies are logged as
 device tensors, which Lightning reduces at the end of the epoch or at logging time.
 Aligned MixUp needs one (its assignment solver is scipy's, on the host): it is counted
-separately and must stay at one transfer of the cost matrices per matching round.
+separately and must stay at one transfer of the cost matrices per matching round. A batch
+gathered from training rows held on the device (``data.resident``) is gathered without one.
 """
 
 import traceback
@@ -162,3 +163,30 @@ def test_the_step_key_stays_on_the_host(tmp_path):
     moved = dm.transfer_batch_to_device(batch, torch.device("meta"), 0)
     assert moved["params"].device.type == moved["labels"].device.type == "meta"
     assert moved["key"].device.type == "cpu"
+
+
+def test_a_batch_gathered_from_resident_rows_has_no_host_sync(tmp_path):
+    """With the training rows held on the device, the data module gathers each batch there: neither the
+    rows' indices (moved to the device) nor the resident tensors may be read on the host."""
+    from ssl_ws.data import load_store
+    from ssl_ws.data.dataset import ResidentRows
+    from ssl_ws.train.datamodule import INRDataModule
+
+    st = load_store(tiny_store(tmp_path / "s"))
+    dm = INRDataModule(st, st.rows("train"), batch_size=4)
+    rows = torch.from_numpy(dm.train_rows[[3, 0, 5, 1]])
+    batch = {"rows": rows, "rows2": rows.flip(0), "key": torch.tensor([0, 1])}
+    dm.resident_rows = ResidentRows(st, dm.train_rows, "cpu")  # what it gathers
+    moved = dm.transfer_batch_to_device(dict(batch), torch.device("cpu"), 0)
+    assert torch.equal(moved["params"], torch.from_numpy(st.params[rows.numpy()]))
+    assert torch.equal(moved["params2"], torch.from_numpy(st.params[rows.flip(0).numpy()]))
+    assert torch.equal(moved["labels"], torch.from_numpy(st.labels[rows.numpy()]).long())
+    # how: everything "on the device" (meta, tracked), the indices too
+    held = dm.resident_rows
+    for name in ("params", "labels", "slot"):
+        setattr(held, name, getattr(held, name).to("meta").as_subclass(DeviceTracked))
+    DeviceTracked.calls.clear()
+    tracked = {k: v.as_subclass(DeviceTracked) if k != "key" else v for k, v in batch.items()}
+    moved = dm.transfer_batch_to_device(tracked, torch.device("meta"), 0)
+    assert moved["params"].shape == (4, st.spec.n_params) and moved["key"].device.type == "cpu"
+    assert DeviceTracked.calls == [], DeviceTracked.calls
