@@ -191,3 +191,19 @@ def test_the_divergence_guard_reads_the_summed_loss_or_watches_each_step():
     guard.on_train_batch_end(trainer, plain, {"loss": torch.tensor(1.0)}, None, 1)
     with pytest.raises(TrainingDiverged):
         guard.on_train_epoch_end(trainer, plain)
+
+
+def test_available_host_memory_respects_a_control_groups_limit(tmp_path, monkeypatch):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       32000000 kB\nMemAvailable:   20000000 kB\n")
+    limit, usage = tmp_path / "memory.max", tmp_path / "memory.current"
+    monkeypatch.setattr(ds, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(ds, "CGROUP_LIMITS", ((str(limit), str(usage)),))
+    assert ds.available_memory("cpu") == 20000000 * 1024  # no control group files: the machine's
+    limit.write_text("max\n"), usage.write_text("1000\n")
+    assert ds.available_memory("cpu") == 20000000 * 1024  # no limit
+    limit.write_text(f"{8 * 2**30}\n"), usage.write_text(f"{5 * 2**30}\n")
+    assert ds.available_memory("cpu") == 3 * 2**30  # a batch job's 8 GiB, 5 taken
+    usage.write_text(f"{9 * 2**30}\n")
+    assert ds.available_memory("cpu") == 0
+    assert ds.available_memory("meta") is None
