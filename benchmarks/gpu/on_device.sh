@@ -5,6 +5,7 @@
 #   benchmarks/gpu/on_device.sh 1     # lease 1: fit-1v, supervised(-probes), simclr(-probes), speed
 #   benchmarks/gpu/on_device.sh 2     # lease 2: the 10-view fit in 5 shards, merge, supervised-10v
 #   benchmarks/gpu/on_device.sh short # one 15-minute budget: fit-1v, baselines, compile, supervised-best
+#   benchmarks/gpu/on_device.sh one-fit # fit-1v, simclr-refit, host (host time per step), align (device solvers)
 #
 # SUITE_DEADLINE (default 540 s) is run_suite.py's --deadline; SUITE_TIMEOUT (default 570 s) kills the
 # suite itself, after which the results finished so far are still packed into $OUT; SUITE_ARGS are
@@ -16,7 +17,7 @@
 # the 10-minute limit resumes where it stopped (fit chunks, finished training runs).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-lease=${1:?usage: on_device.sh 1|2|short}
+lease=${1:?usage: on_device.sh 1|2|short|one-fit}
 if [[ ! -d .site ]]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target .site .whl/*.whl || exit 1
 fi
