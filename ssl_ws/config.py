@@ -55,6 +55,10 @@ class AugmentConfig:
                                      "augmented copy of itself) or 'view' (self-supervision on two fits: the object's "
                                      "other fit, mixed before the per-view transforms)")
     mixup_alpha: Optional[float] = _f(None, "MixUp lam ~ Beta(alpha, alpha); null = U(0, 1)")
+    draws: str = _f("auto", "where each step's augmentation parameters are drawn: 'host' (a CPU generator: the same "
+                            "draws on every machine), 'device' (a generator on the training device: nothing drawn on "
+                            "or copied from the host; MixUp's Beta lam still passes through the host), 'auto' = "
+                            "device on CUDA, host elsewhere")
 
 
 @dataclass
@@ -483,6 +487,7 @@ def _check_values(cfg, kind: str) -> None:
             raise SslWsError(f"{key} must be one of {list(options)}, got {value!r}{hint}")
 
     choice("optim.name", cfg.optim.name, ("adamw", "adam", "sgd"))
+    choice("augment.draws", cfg.augment.draws, ("auto", "host", "device"))
     choice("optim.scheduler", cfg.optim.scheduler, ("cosine", "constant"))
     for key, lo, hi, inclusive, nullable in RANGES["both"] + RANGES[kind]:
         _check_range(key, _get(cfg, key), lo, hi, inclusive, nullable)

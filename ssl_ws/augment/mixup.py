@@ -101,15 +101,16 @@ class MixUp:
 
     # ------------------------------------------------------------------ pieces
     def sample_lam(self, batch: int, generator: Optional[torch.Generator] = None, device=None) -> Tensor:
-        """``lam [B]`` from U(0, 1) or Beta(alpha, alpha), drawn from ``generator``."""
-        u = rand((batch,), generator, "cpu").double()
+        """``lam [B]`` (float32, on ``device``) from U(0, 1) or Beta(alpha, alpha), drawn from ``generator``.
+        U(0, 1) is drawn where the generator is; Beta's inverse CDF is scipy's, on the host."""
+        device = device if device is not None else "cpu"
         if self.alpha is None:
-            lam = u
-        else:  # inverse CDF keeps it reproducible from a torch.Generator
-            from scipy.special import betaincinv
+            return rand((batch,), generator, device)
+        from scipy.special import betaincinv  # inverse CDF keeps it reproducible from a torch.Generator
 
-            lam = torch.from_numpy(np.asarray(betaincinv(self.alpha, self.alpha, u.numpy()), dtype=np.float64))
-        return lam.float().to(device if device is not None else "cpu")
+        u = rand((batch,), generator, "cpu").double()
+        lam = torch.from_numpy(np.asarray(betaincinv(self.alpha, self.alpha, u.numpy()), dtype=np.float64))
+        return lam.float().to(device)
 
     def _soft(self, labels: Optional[Tensor], batch: int, device) -> Optional[Tensor]:
         if labels is None:
@@ -127,12 +128,13 @@ class MixUp:
             raise SslWsError(f"labels have {labels.shape[0]} rows for a batch of {batch}")
         return labels.float()
 
-    def partner_index(self, batch: int, generator: Optional[torch.Generator] = None) -> Tensor:
-        """For each INR ``i`` a random other INR ``j != i`` of the batch (uniformly)."""
+    def partner_index(self, batch: int, generator: Optional[torch.Generator] = None, device=None) -> Tensor:
+        """For each INR ``i`` a random other INR ``j != i`` of the batch (uniformly), on ``device``."""
         if batch < 2:
             raise SslWsError("MixUp with partner='batch' needs at least 2 INRs in the batch")
-        offset = 1 + torch.floor(rand((batch,), generator, "cpu") * (batch - 1)).long().clamp_(max=batch - 2)
-        return (torch.arange(batch) + offset) % batch
+        device = device if device is not None else "cpu"
+        offset = 1 + torch.floor(rand((batch,), generator, device) * (batch - 1)).long().clamp_(max=batch - 2)
+        return (torch.arange(batch, device=device) + offset) % batch
 
     # --------------------------------------------------------------------- mix
     def mix(
@@ -164,7 +166,7 @@ class MixUp:
             raise SslWsError("MixUp with partner='view' mixes two fits of one object: it needs the other fit "
                              "(ssl.positives=two_views)")
         elif self.partner == "batch":
-            idx = self.partner_index(batch, generator).to(device)
+            idx = self.partner_index(batch, generator, device)
             partner = ws[idx]
             soft_b = soft[idx] if soft is not None else None
         else:  # "self"

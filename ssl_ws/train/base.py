@@ -7,7 +7,8 @@ raw weights), then **normalized** with the statistics fitted once on the raw
 training split, then encoded: ``z = encoder(normalize(augment(ws)))``.
 
 Randomness is a pure function of ``(seed, epoch, batch index, rank)``: each step
-seeds its own CPU ``torch.Generator`` for the augmentations, and the data order
+seeds its own ``torch.Generator`` for the augmentations (on the CPU, or on the training
+device with ``augment.draws``), and the data order
 is fixed by the sampler. With Lightning restoring weights, optimizer, scheduler
 and loop state, a resumed run therefore continues exactly as an uninterrupted one.
 
@@ -36,10 +37,20 @@ from ..models.normalize import WeightNormalizer
 from ..weights import WeightSpace
 
 
-def step_generator(seed: int, epoch: int, index: int, rank: int, salt: int = 0) -> torch.Generator:
-    """A CPU generator seeded from the step's coordinates (see module docstring)."""
+def step_generator(seed: int, epoch: int, index: int, rank: int, salt: int = 0, device=None) -> torch.Generator:
+    """A generator on ``device`` (default: the CPU) seeded from the step's coordinates (see module
+    docstring). The same seed draws other numbers on a CUDA device (Philox) than on the CPU."""
     mix = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch), int(index), int(rank), int(salt)])
-    return torch.Generator().manual_seed(int(mix.generate_state(1, dtype=np.uint64)[0] >> 1))
+    return torch.Generator(device=device or "cpu").manual_seed(int(mix.generate_state(1, dtype=np.uint64)[0] >> 1))
+
+
+def draw_device(setting: str, device) -> torch.device:
+    """Where a step's augmentation parameters are drawn (``augment.draws``): ``"host"`` -> the CPU,
+    ``"device"`` -> the training ``device``, ``"auto"`` -> the training device if it is a CUDA one."""
+    device = torch.device(device)
+    if setting == "device" or (setting == "auto" and device.type == "cuda"):
+        return device
+    return torch.device("cpu")
 
 
 #: device types where ``optim.fused: null`` takes torch's fused Adam / AdamW / SGD kernel
@@ -169,7 +180,8 @@ class WeightSpaceModule(pl.LightningModule):
 
     def generator_for(self, batch: Dict, salt: int = 0) -> torch.Generator:
         epoch, index = (int(v) for v in batch["key"].tolist())
-        return step_generator(self.seed, epoch, index, self.global_rank, salt)
+        return step_generator(self.seed, epoch, index, self.global_rank, salt,
+                              device=draw_device(self.cfg.augment.draws, self.device))
 
     def mark_consumed(self, batch: Dict) -> None:
         epoch, index = (int(v) for v in batch["key"].tolist())
