@@ -9,8 +9,12 @@ training device instead: every tensor of the batch that Lightning moves to the d
 (all but the module's ``HOST_BATCH_KEYS``) is re-typed as :class:`DeviceTracked`, a
 ``torch.Tensor`` subclass whose ``__torch_function__`` passes the type on to everything
 computed from it (activations, loss, mixed weights) and records each syncing call.
-Tensors drawn from the step's CPU ``torch.Generator`` (augmentation parameters) stay
-plain: they are host data on a GPU too, copied to the device without a sync.
+Tensors drawn from a CPU step generator (``augment.draws=host``) stay plain: they are host
+data on a GPU too, copied to the device without a sync. On CUDA the parameters are drawn on
+the device (``augment.draws=auto``): the ``draws_on_the_device`` tests mark every draw as a
+device tensor too, so that a transform reading its own parameters on the host is counted
+(the kernels' validity checks did, once per step and hidden layer, until the transforms
+skipped them for what they drew themselves).
 
 One step of every kind -- supervised without and with plain / permuted MixUp, fine-tuning,
 SimCLR, VICReg, Barlow Twins, BYOL -- runs inside a real Lightning fit (logging included) and
@@ -41,6 +45,7 @@ class DeviceTracked(torch.Tensor):
     """A tensor "on the device": records host syncs of itself and of what is computed from it."""
 
     calls = []
+    literal_host_moves_only = False
 
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
@@ -49,6 +54,8 @@ class DeviceTracked(torch.Tensor):
         sync = name in SYNCS
         if name == "to":  # .to("cpu") / .to(torch.device("cpu")) / .to(other_cpu_tensor)
             dest = [a for a in list(args[1:]) + list(kwargs.values()) if isinstance(a, (str, torch.device))]
+            if cls.literal_host_moves_only:  # see draws_on_the_device
+                dest = [d for d in dest if isinstance(d, str)]
             sync = any(torch.device(d).type == "cpu" for d in dest)
         if name == "__getitem__" and len(args) > 1:
             idx = args[1] if isinstance(args[1], tuple) else (args[1],)
@@ -190,3 +197,44 @@ def test_a_batch_gathered_from_resident_rows_has_no_host_sync(tmp_path):
     moved = dm.transfer_batch_to_device(tracked, torch.device("meta"), 0)
     assert moved["params"].shape == (4, st.spec.n_params) and moved["key"].device.type == "cpu"
     assert DeviceTracked.calls == [], DeviceTracked.calls
+
+
+# ----------------------------------------------------- augmentation parameters drawn on the device
+@pytest.fixture
+def draws_on_the_device():
+    """Every augmentation draw marked as a device tensor: what ``augment.draws=device`` gives on a GPU
+    (a CUDA generator per step), so that reading a drawn parameter on the host is counted."""
+    from ssl_ws.augment import primitives
+
+    draw = primitives._draw
+    # a drawn parameter is moved .to(ws.device), where it was drawn: a no-op on the GPU; here that device
+    # is the CPU, so only an explicit move to "cpu" counts as one to the host
+    with mock.patch.object(primitives, "_draw", lambda *a, **k: draw(*a, **k).as_subclass(DeviceTracked)), \
+            mock.patch.object(DeviceTracked, "literal_host_moves_only", True):
+        yield
+
+
+@pytest.mark.parametrize("kind, extra", [
+    ("train", ("augment.preset=paper", "augment.mixup=none")),
+    ("train", ("augment.preset=weak", "augment.mixup=plain")),
+    ("train", ("augment.preset=strong", "augment.mixup=permute")),
+    ("pretrain", ("augment.preset=paper", "ssl.positives=same_fit")),
+    ("pretrain", ("augment.preset=weak", "ssl.positives=two_views", "augment.mixup=plain", "augment.mixup_partner=view")),
+])
+def test_augmentation_parameters_drawn_on_the_device_are_never_read_on_the_host(
+        store, tmp_path, draws_on_the_device, kind, extra):
+    module = SupervisedModule if kind == "train" else SimCLRModule
+    step = counting(module.training_step)
+    with mock.patch.object(module, "training_step", step):
+        (run_train if kind == "train" else run_pretrain)(cfg(kind, store, tmp_path, *extra, *ONE_STEP))
+    ours = [c for c in step.calls if LIGHTLY_NTXENT not in c]
+    assert step.calls is not None and ours == [], ours
+
+
+def test_a_beta_mixup_reads_its_draw_on_the_host_once(store, tmp_path, draws_on_the_device):
+    # scipy's inverse Beta CDF: the one host read of a drawn parameter (U(0, 1) lam has none)
+    step = counting(SupervisedModule.training_step)
+    with mock.patch.object(SupervisedModule, "training_step", step):
+        run_train(cfg("train", store, tmp_path, "augment.preset=none", "augment.mixup=plain",
+                      "augment.mixup_alpha=0.4", *ONE_STEP))
+    assert len(step.calls) == 1 and "augment/mixup.py" in step.calls[0], step.calls

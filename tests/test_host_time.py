@@ -207,3 +207,30 @@ def test_available_host_memory_respects_a_control_groups_limit(tmp_path, monkeyp
     usage.write_text(f"{9 * 2**30}\n")
     assert ds.available_memory("cpu") == 0
     assert ds.available_memory("meta") is None
+
+
+# ----------------------------------------------------------------- where parameters are drawn
+def test_augmentation_parameters_are_drawn_where_augment_draws_says():
+    cuda = torch.device("cuda:1")
+    assert base.draw_device("auto", "cpu") == torch.device("cpu") and base.draw_device("auto", cuda) == cuda
+    assert base.draw_device("host", cuda) == torch.device("cpu") and base.draw_device("device", "meta") == torch.device("meta")
+    a = torch.rand(5, generator=base.step_generator(1, 2, 3, 0))
+    b = torch.rand(5, generator=base.step_generator(1, 2, 3, 0, device="cpu"))
+    assert torch.equal(a, b) and not torch.equal(a, torch.rand(5, generator=base.step_generator(1, 2, 4, 0)))
+
+
+def test_an_unknown_draw_place_is_one_line(store, tmp_path):
+    with pytest.raises(SslWsError, match=r"augment.draws must be one of \['auto', 'host', 'device'\]"):
+        cfg("train", store, tmp_path, "augment.draws=gpu")
+
+
+def test_transforms_skip_reading_their_own_draws_but_the_kernels_check_a_users():
+    from ssl_ws.augment import functional as F
+
+    ws = random_ws(SPEC, 4, seed=2)
+    with pytest.raises(SslWsError, match="signs"):
+        F.sign_flip(ws, [torch.full((4, h), 2.0) for h in SPEC.hidden_sizes])
+    with pytest.raises(SslWsError, match="non-zero"):
+        F.scale(ws, torch.zeros(4))
+    flipped = F.sign_flip(ws, [torch.full((4, h), -1.0) for h in SPEC.hidden_sizes], check=False)
+    assert torch.equal(flipped.biases[0], -ws.biases[0])

@@ -174,14 +174,16 @@ def rotate(ws: WeightSpace, angle) -> WeightSpace:
     return affine(ws, inverse=rotation_matrix(-theta))
 
 
-def scale(ws: WeightSpace, factor) -> WeightSpace:
+def scale(ws: WeightSpace, factor, check: bool = True) -> WeightSpace:
     """Scale the content: ``g(x) = f(x / s)`` with ``s: [B]`` (isotropic) or ``[B, d_in]``.
 
     ``s > 1`` magnifies about the origin. ``W_0' = W_0 diag(1 / s)``.
+    ``check=False`` skips reading the values to validate them (a device sync on a GPU): what the
+    transforms pass for parameters drawn valid by construction.
     """
     _check_ws(ws)
     s = _param(factor, ws, "factor", (ws.spec.in_dim,))
-    if bool((s == 0).any()):
+    if check and bool((s == 0).any()):
         raise SslWsError("scale factors must be non-zero")
     w0 = ws.weights[0] / s.unsqueeze(1)
     return ws.replace(weights=(w0,) + ws.weights[1:])
@@ -261,16 +263,18 @@ def _interleave(ws: WeightSpace) -> List[Tensor]:
     return [t for pair in zip(ws.weights, ws.biases) for t in pair]
 
 
-def dropout(ws: WeightSpace, p, keep: Tensor, rescale: bool = True) -> WeightSpace:
+def dropout(ws: WeightSpace, p, keep: Tensor, rescale: bool = True, check: bool = True) -> WeightSpace:
     """Zero the parameters where ``keep`` (bool ``[B, P]``, flat parameter order) is False.
 
     :class:`~ssl_ws.augment.transforms.Dropout` keeps each entry with probability
     ``1 - p`` (``p: [B]``). With ``rescale`` the kept entries are divided by ``1 - p``
     (inverted dropout, as ``torch.nn.functional.dropout`` and the paper's code do).
+    ``check=False`` skips reading the values to validate them (a device sync on a GPU): what the
+    transforms pass for parameters drawn valid by construction.
     """
     _check_ws(ws)
     prob = _param(p, ws, "p")
-    if bool(((prob < 0) | (prob >= 1)).any()):
+    if check and bool(((prob < 0) | (prob >= 1)).any()):
         raise SslWsError("dropout probability must be in [0, 1)")
     factor = 1.0 / (1.0 - prob) if rescale else torch.ones_like(prob)
 
@@ -283,15 +287,17 @@ def dropout(ws: WeightSpace, p, keep: Tensor, rescale: bool = True) -> WeightSpa
     return WeightSpace.from_flat(out, ws.spec)
 
 
-def quantile_dropout(ws: WeightSpace, q) -> WeightSpace:
+def quantile_dropout(ws: WeightSpace, q, check: bool = True) -> WeightSpace:
     """Zero the ``floor(q P)`` parameters of each INR with the smallest magnitude (``q: [B]``).
 
     Deterministic; the ranking is over all ``P`` parameters of one INR (weights and
     biases together), as in the paper's quantile augmentation.
+    ``check=False`` skips reading the values to validate them (a device sync on a GPU): what the
+    transforms pass for parameters drawn valid by construction.
     """
     _check_ws(ws)
     qq = _param(q, ws, "q")
-    if bool(((qq < 0) | (qq > 1)).any()):
+    if check and bool(((qq < 0) | (qq > 1)).any()):
         raise SslWsError("quantile must be in [0, 1]")
     flat = ws.to_flat()
     n = flat.shape[1]
@@ -344,11 +350,13 @@ def require_odd(ws: WeightSpace, what: str) -> None:
         raise SslWsError(f"{what} is a symmetry of sine INRs only; these use {ws.spec.activation!r}")
 
 
-def sign_flip(ws: WeightSpace, signs: Sequence[Tensor]) -> WeightSpace:
+def sign_flip(ws: WeightSpace, signs: Sequence[Tensor], check: bool = True) -> WeightSpace:
     """Flip hidden neurons of an odd activation: ``W_i' = S_i W_i S_{i-1}``, ``b_i' = S_i b_i``.
 
     ``signs``: one ``+-1`` tensor ``[B, h_i]`` per hidden layer. Exact for ``sin``
     (odd); refused for other activations.
+    ``check=False`` skips reading the values to validate them (a device sync on a GPU): what the
+    transforms pass for parameters drawn valid by construction.
     """
     _check_ws(ws)
     require_odd(ws, "sign flip")
@@ -356,7 +364,7 @@ def sign_flip(ws: WeightSpace, signs: Sequence[Tensor]) -> WeightSpace:
     weights, biases = list(ws.weights), list(ws.biases)
     for i, s in enumerate(signs):
         s = s.to(ws.dtype)
-        if not bool((s.abs() == 1).all()):
+        if check and not bool((s.abs() == 1).all()):
             raise SslWsError(f"signs[{i}] must contain only +1 and -1")
         weights[i] = weights[i] * s.unsqueeze(-1)
         biases[i] = biases[i] * s
@@ -364,15 +372,17 @@ def sign_flip(ws: WeightSpace, signs: Sequence[Tensor]) -> WeightSpace:
     return ws.replace(weights=weights, biases=biases)
 
 
-def bias_shift(ws: WeightSpace, k: Sequence[Tensor]) -> WeightSpace:
+def bias_shift(ws: WeightSpace, k: Sequence[Tensor], check: bool = True) -> WeightSpace:
     """SIREN bias shift: ``b_i' = b_i + k pi / w0``, outgoing columns times ``(-1)^k``.
 
     ``k``: one integer tensor ``[B, h_i]`` per hidden layer. Exact because
     ``sin(w0 (z + k pi / w0)) = (-1)^k sin(w0 z)``; refused for non-sine INRs.
+    ``check=False`` skips reading the values to validate them (a device sync on a GPU): what the
+    transforms pass for parameters drawn valid by construction.
     """
     _check_ws(ws)
     require_odd(ws, "bias shift by k*pi/w0")
-    ks = _check_hidden_list(ws, k, "k", lambda t: not t.is_floating_point() or bool((t == t.round()).all()))
+    ks = _check_hidden_list(ws, k, "k", lambda t: not t.is_floating_point() or not check or bool((t == t.round()).all()))
     w0 = ws.spec.w0
     weights, biases = list(ws.weights), list(ws.biases)
     for i, kk in enumerate(ks):

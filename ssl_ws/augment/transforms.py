@@ -193,7 +193,7 @@ class RandomScale(Transform):
         return {"factor": uniform(self._lo, self._hi, shape, generator, ws.device)}
 
     def apply_params(self, ws, params):
-        return F.scale(ws, params["factor"])
+        return F.scale(ws, params["factor"], check=False)
 
 
 class RandomFlip(Transform):
@@ -282,7 +282,7 @@ class Dropout(Transform):
         return {"p": p, "keep": keep}
 
     def apply_params(self, ws, params):
-        return F.dropout(ws, params["p"], params["keep"], rescale=self.rescale)
+        return F.dropout(ws, params["p"], params["keep"], rescale=self.rescale, check=False)
 
 
 class QuantileDropout(Transform):
@@ -301,7 +301,7 @@ class QuantileDropout(Transform):
         return {"q": uniform(self._lo, self._hi, (len(ws),), generator, ws.device)}
 
     def apply_params(self, ws, params):
-        return F.quantile_dropout(ws, params["q"])
+        return F.quantile_dropout(ws, params["q"], check=False)
 
 
 # ------------------------------------------------------------------ exact symmetries
@@ -330,7 +330,7 @@ class RandomSignFlip(Transform):
         return {"signs": [1.0 - 2.0 * (rand((len(ws), h), generator, ws.device) < self.p).float() for h in ws.spec.hidden_sizes]}
 
     def apply_params(self, ws, params):
-        return F.sign_flip(ws, params["signs"])
+        return F.sign_flip(ws, params["signs"], check=False)
 
 
 class RandomBiasShift(Transform):
@@ -355,7 +355,7 @@ class RandomBiasShift(Transform):
         return {"k": [torch.floor(rand((len(ws), h), generator, ws.device) * n).long().clamp_(max=n - 1) - self.k_max for h in ws.spec.hidden_sizes]}
 
     def apply_params(self, ws, params):
-        return F.bias_shift(ws, params["k"])
+        return F.bias_shift(ws, params["k"], check=False)
 
 
 # -------------------------------------------------------------------- composition
