@@ -429,12 +429,15 @@ class OneOf(Transform):
         self.p = [float(x) / total for x in p]
 
     def make_params(self, ws, generator=None):
-        u = rand((len(ws),), generator, ws.device)
-        edges = torch.tensor(self.p, device=ws.device).cumsum(0)
+        host = generator is None or generator.device.type == "cpu"
+        u = rand((len(ws),), generator, "cpu" if host else ws.device)
+        edges = torch.tensor(self.p, device=u.device).cumsum(0)
         choice = torch.searchsorted(edges, u, right=True).clamp_(max=len(self.transforms) - 1)
-        # a branch no INR chose draws nothing
-        inner = [t.make_params(ws, generator) if bool((choice == k).any()) else None for k, t in enumerate(self.transforms)]
-        return {"choice": choice, "inner": inner}
+        # a branch no INR chose draws nothing, where the choice is host data; drawn on a device, every
+        # branch draws (reading the choice would wait for the device)
+        inner = [t.make_params(ws, generator) if not host or bool((choice == k).any()) else None
+                 for k, t in enumerate(self.transforms)]
+        return {"choice": choice.to(ws.device), "inner": inner}
 
     def apply_params(self, ws, params):
         out = ws
