@@ -210,6 +210,7 @@ def draws_on_the_device():
     # a drawn parameter is moved .to(ws.device), where it was drawn: a no-op on the GPU; here that device
     # is the CPU, so only an explicit move to "cpu" counts as one to the host
     with mock.patch.object(primitives, "_draw", lambda *a, **k: draw(*a, **k).as_subclass(DeviceTracked)), \
+            mock.patch.object(primitives, "draws_on_host", lambda generator: False), \
             mock.patch.object(DeviceTracked, "literal_host_moves_only", True):
         yield
 
@@ -218,6 +219,9 @@ def draws_on_the_device():
     ("train", ("augment.preset=paper", "augment.mixup=none")),
     ("train", ("augment.preset=weak", "augment.mixup=plain")),
     ("train", ("augment.preset=strong", "augment.mixup=permute")),
+    ("train", ("augment.preset=crop", "augment.mixup=none")),
+    ("train", ("augment.preset=symmetry-shift", "augment.mixup=none")),
+    ("train", ("augment.preset=noise", "augment.mixup=plain", "augment.mixup_partner=self")),
     ("pretrain", ("augment.preset=paper", "ssl.positives=same_fit")),
     ("pretrain", ("augment.preset=weak", "ssl.positives=two_views", "augment.mixup=plain", "augment.mixup_partner=view")),
 ])

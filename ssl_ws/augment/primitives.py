@@ -36,6 +36,12 @@ def check_generator(generator) -> Optional[torch.Generator]:
     return generator
 
 
+def draws_on_host(generator: Optional[torch.Generator]) -> bool:
+    """Whether ``generator``'s draws are host data (a CPU generator, or torch's global one for ``None``):
+    reading them then waits for no device."""
+    return generator is None or generator.device.type == "cpu"
+
+
 def _draw(fn, shape, generator: Optional[torch.Generator], device, dtype) -> Tensor:
     where = generator.device if generator is not None else torch.device("cpu")
     return fn(shape, generator=generator, device=where, dtype=dtype).to(device)

@@ -36,6 +36,7 @@ from torch import Tensor
 from ..errors import SslWsError
 from ..weights import WeightSpace
 from . import functional as F
+from . import primitives
 from .primitives import check_generator, rand, randn, sample_permutations, uniform
 
 __all__ = [
@@ -429,7 +430,7 @@ class OneOf(Transform):
         self.p = [float(x) / total for x in p]
 
     def make_params(self, ws, generator=None):
-        host = generator is None or generator.device.type == "cpu"
+        host = primitives.draws_on_host(generator)
         u = rand((len(ws),), generator, "cpu" if host else ws.device)
         edges = torch.tensor(self.p, device=u.device).cumsum(0)
         choice = torch.searchsorted(edges, u, right=True).clamp_(max=len(self.transforms) - 1)
