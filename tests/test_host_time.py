@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from _train_helpers import SPEC, cfg, tiny_store
 from conftest import random_ws
+from ssl_ws import devices
 from ssl_ws.augment import preset
 from ssl_ws.data import load_store
 from ssl_ws.data import dataset as ds
@@ -197,16 +198,16 @@ def test_available_host_memory_respects_a_control_groups_limit(tmp_path, monkeyp
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal:       32000000 kB\nMemAvailable:   20000000 kB\n")
     limit, usage = tmp_path / "memory.max", tmp_path / "memory.current"
-    monkeypatch.setattr(ds, "MEMINFO", str(meminfo))
-    monkeypatch.setattr(ds, "CGROUP_LIMITS", ((str(limit), str(usage)),))
-    assert ds.available_memory("cpu") == 20000000 * 1024  # no control group files: the machine's
+    monkeypatch.setattr(devices, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(devices, "CGROUP_LIMITS", ((str(limit), str(usage)),))
+    assert devices.available_memory("cpu") == 20000000 * 1024  # no control group files: the machine's
     limit.write_text("max\n"), usage.write_text("1000\n")
-    assert ds.available_memory("cpu") == 20000000 * 1024  # no limit
+    assert devices.available_memory("cpu") == 20000000 * 1024  # no limit
     limit.write_text(f"{8 * 2**30}\n"), usage.write_text(f"{5 * 2**30}\n")
-    assert ds.available_memory("cpu") == 3 * 2**30  # a batch job's 8 GiB, 5 taken
+    assert devices.available_memory("cpu") == 3 * 2**30  # a batch job's 8 GiB, 5 taken
     usage.write_text(f"{9 * 2**30}\n")
-    assert ds.available_memory("cpu") == 0
-    assert ds.available_memory("meta") is None
+    assert devices.available_memory("cpu") == 0
+    assert devices.available_memory("meta") is None
 
 
 # ----------------------------------------------------------------- where parameters are drawn

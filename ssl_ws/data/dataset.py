@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..devices import available_memory
 from ..errors import SslWsError
 
 UNITS = ("rows", "pairs")
@@ -137,46 +138,6 @@ class BatchIndexSampler(Sampler):
         start = self._skip[1] if self._skip[0] == epoch else 0
         for i in range(start, self.n_batches):
             yield self.batch(epoch, i)
-
-
-#: where Linux says how much memory this process may still take: the machine's, and its control group's
-#: (a container's or a batch job's limit; cgroup v2, then v1)
-MEMINFO = "/proc/meminfo"
-CGROUP_LIMITS = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
-
-
-def _read_int(path: str) -> Optional[int]:
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-        return int(text) if text.isdigit() else None  # cgroup v2 writes "max" for no limit
-    except (OSError, ValueError):
-        return None
-
-
-def available_memory(device: torch.device) -> Optional[int]:
-    """Bytes a new tensor could take on ``device``: CUDA's free memory; on the host the smaller of
-    ``MemAvailable`` and what the process's control group still allows (Linux); else ``None`` (unknown)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    if device.type != "cpu":
-        return None
-    free = None
-    try:
-        with open(MEMINFO) as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    free = int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        return None
-    for limit_path, usage_path in CGROUP_LIMITS:
-        limit, usage = _read_int(limit_path), _read_int(usage_path)
-        if free is not None and limit is not None and usage is not None:
-            free = min(free, max(limit - usage, 0))
-            break
-    return free
 
 
 class ResidentRows:

@@ -154,8 +154,8 @@ class DivergenceGuard(pl.Callback):
         if int(trainer.global_step) % self.every == 0:
             self.check(trainer, pl_module)
 
-    def check(self, trainer, pl_module=None) -> None:
-        total = self._loss_sum(pl_module) if pl_module is not None else None
+    def check(self, trainer, pl_module) -> None:
+        total = self._loss_sum(pl_module)
         if (total is not None and not math.isfinite(float(total))) or (self._bad is not None and bool(self._bad)):
             raise TrainingDiverged("the training loss is not finite", int(trainer.global_step))
 
